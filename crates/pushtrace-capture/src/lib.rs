@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 mod frame;
+pub mod netmon;
 mod warning;
 
 pub use frame::{Frame, LinkType};
