@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod decode;
+pub mod emsmdb;
 pub mod flow;
 
 pub use pushtrace_capture as capture;
