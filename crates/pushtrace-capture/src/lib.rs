@@ -30,3 +30,8 @@ mod warning;
 
 pub use frame::{Frame, LinkType};
 pub use warning::Warning;
+/// TEMP
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FormatInfo {
+    pub format: &'static str,
+}

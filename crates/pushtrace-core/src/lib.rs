@@ -12,9 +12,11 @@
 
 #![forbid(unsafe_code)]
 
+pub mod correlate;
 pub mod decode;
 pub mod emsmdb;
 pub mod flow;
+pub mod report;
 
 pub use pushtrace_capture as capture;
 pub use pushtrace_capture::{Frame, LinkType, Warning};

@@ -1,0 +1,1107 @@
+//! Correlation: from EMSMDB facts, UDP datagrams and ICMP errors to one judged [`Session`]
+//! per (client IP, server IP).
+//!
+//! The rules follow MS-OXCNOTIF §3.1.5.4 / §3.2.5.4 (protocol.md §4, §6, §7): the server sends
+//! a datagram holding exactly `rgbContext` to the registered callback; the client ignores a
+//! payload that differs, reacts with an EMSMDB call, and keeps polling (about once a minute)
+//! while push does not work. Knowledge arrives late (a datagram can precede the bind that
+//! tells us its sender is an Exchange server), so small datagrams and ICMP errors wait in
+//! bounded pools and everything is judged at [`Correlator::finish`].
+
+use crate::capture::Warning;
+use crate::decode::QuotedDatagram;
+use crate::emsmdb::{self, CallbackAddress, RegisterPushRequest, MAX_CONTEXT_LEN};
+use crate::report::{
+    format_time, Datagram, Evidence, IcmpError, Polling, Registration, Session, Verdict,
+};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+
+/// A client EMSMDB call within this long after a datagram counts as the client's reaction.
+const REACTION_WINDOW_NS: i64 = 5_000_000_000;
+const NS_PER_S: f64 = 1e9;
+
+/// Caps that keep the correlator's memory bounded whatever the capture holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CorrelateLimits {
+    /// Small datagrams from senders not (yet) known as EMSMDB servers kept for later.
+    pub max_pending_datagrams: usize,
+    /// ICMP errors kept for matching at the end.
+    pub max_icmp_errors: usize,
+    /// Sessions (client, server pairs).
+    pub max_sessions: usize,
+    /// Datagrams, registrations and client calls kept per session (each).
+    pub max_items_per_session: usize,
+}
+
+impl Default for CorrelateLimits {
+    fn default() -> Self {
+        CorrelateLimits {
+            max_pending_datagrams: 65_536,
+            max_icmp_errors: 65_536,
+            max_sessions: 16_384,
+            max_items_per_session: 16_384,
+        }
+    }
+}
+
+/// What the request of an `EcRRegisterPushNotification` call showed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestFacts {
+    /// The stub decoded.
+    Decoded(RegisterPushRequest),
+    /// The stub is sealed (packet privacy); only its plaintext length is known.
+    Encrypted,
+    /// The stub did not fit the layout (cut, gap, fragment missing): why.
+    Undecodable(String),
+}
+
+/// What the response of an `EcRRegisterPushNotification` call showed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResponseFacts {
+    /// The return code.
+    Status(u32),
+    /// A DCE/RPC fault with this status.
+    Fault(u32),
+    /// A sealed response (no fault): the return code is unreadable.
+    Encrypted,
+    /// The response stub did not fit the layout: why.
+    Undecodable(String),
+    /// No response was captured.
+    Missing,
+}
+
+/// One registration call as the DCE/RPC layer saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationFacts {
+    /// Frame completing the request.
+    pub request_frame: u64,
+    /// Request time.
+    pub request_ts_ns: i64,
+    /// Frame completing the response or fault.
+    pub response_frame: Option<u64>,
+    /// Plaintext request stub length.
+    pub stub_len: usize,
+    /// The request.
+    pub request: RequestFacts,
+    /// The response.
+    pub response: ResponseFacts,
+}
+
+impl RegistrationFacts {
+    fn failed(&self) -> bool {
+        matches!(self.response, ResponseFacts::Fault(_))
+            || matches!(self.response, ResponseFacts::Status(c) if c != 0)
+    }
+
+    fn succeeded(&self) -> bool {
+        matches!(
+            self.response,
+            ResponseFacts::Status(0) | ResponseFacts::Encrypted
+        )
+    }
+
+    fn decoded(&self) -> Option<&RegisterPushRequest> {
+        match &self.request {
+            RequestFacts::Decoded(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Whether a datagram from the server is addressed to this registration.
+    fn covers(&self, d: &UdpCandidate, client: IpAddr) -> bool {
+        if d.ts_ns < self.request_ts_ns {
+            return false;
+        }
+        match &self.request {
+            RequestFacts::Decoded(r) => r.callback.socket_addr() == Some(d.dst),
+            RequestFacts::Encrypted => {
+                let fits = emsmdb::sealed_context_len_range(self.stub_len)
+                    .is_none_or(|(lo, hi)| (lo..=hi).contains(&usize::from(d.len)));
+                d.dst.ip() == client && fits
+            }
+            RequestFacts::Undecodable(_) => d.dst.ip() == client,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct UdpCandidate {
+    frame: u64,
+    ts_ns: i64,
+    src: SocketAddr,
+    dst: SocketAddr,
+    len: u8,
+    payload: [u8; MAX_CONTEXT_LEN as usize],
+}
+
+impl UdpCandidate {
+    fn payload(&self) -> &[u8] {
+        &self.payload[..usize::from(self.len)]
+    }
+}
+
+#[derive(Debug, Clone)]
+struct IcmpCandidate {
+    frame: u64,
+    ts_ns: i64,
+    from: IpAddr,
+    v6: bool,
+    code: u8,
+    quoted: QuotedDatagram,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ClientCall {
+    frame: u64,
+    ts_ns: i64,
+    rop: bool,
+}
+
+#[derive(Debug, Default)]
+struct SessionState {
+    user: Option<String>,
+    poll_interval_ms: Option<u32>,
+    inferred: bool,
+    saw_logon: bool,
+    uses_async: bool,
+    connections: BTreeSet<(SocketAddr, SocketAddr)>,
+    bind_rejections: Vec<(u64, String)>,
+    registrations: Vec<RegistrationFacts>,
+    datagrams: Vec<UdpCandidate>,
+    calls: Vec<ClientCall>,
+    dropped_items: u64,
+}
+
+impl SessionState {
+    fn push_bounded<T>(list: &mut Vec<T>, item: T, cap: usize, dropped: &mut u64) {
+        if list.len() < cap {
+            list.push(item);
+        } else {
+            *dropped += 1;
+        }
+    }
+}
+
+/// Builds judged sessions from the facts of one input.
+#[derive(Debug)]
+pub struct Correlator {
+    input: usize,
+    limits: CorrelateLimits,
+    sessions: HashMap<(IpAddr, IpAddr), SessionState>,
+    servers: HashSet<IpAddr>,
+    pending: VecDeque<UdpCandidate>,
+    icmp: Vec<IcmpCandidate>,
+    last_ts_ns: i64,
+    warnings: Vec<Warning>,
+    cap_warned: HashSet<&'static str>,
+}
+
+impl Correlator {
+    /// A correlator for input number `input` of the report.
+    pub fn new(input: usize, limits: CorrelateLimits) -> Self {
+        Correlator {
+            input,
+            limits,
+            sessions: HashMap::new(),
+            servers: HashSet::new(),
+            pending: VecDeque::new(),
+            icmp: Vec::new(),
+            last_ts_ns: i64::MIN,
+            warnings: Vec::new(),
+            cap_warned: HashSet::new(),
+        }
+    }
+
+    fn cap_hit(&mut self, code: &'static str, message: &str, frame: u64) {
+        if self.cap_warned.insert(code) {
+            self.warnings
+                .push(Warning::new(code, message).at_frame(frame));
+        }
+    }
+
+    fn session(&mut self, client: IpAddr, server: IpAddr, frame: u64) -> Option<&mut SessionState> {
+        if !self.sessions.contains_key(&(client, server))
+            && self.sessions.len() >= self.limits.max_sessions
+        {
+            self.cap_hit(
+                "session_cap",
+                "too many client/server pairs: later ones are not judged",
+                frame,
+            );
+            return None;
+        }
+        self.servers.insert(server);
+        Some(self.sessions.entry((client, server)).or_default())
+    }
+
+    /// Notes the time of every frame (how long the capture ran after a registration).
+    pub fn observe_time(&mut self, ts_ns: i64) {
+        self.last_ts_ns = self.last_ts_ns.max(ts_ns);
+    }
+
+    /// An EMSMDB connection between `client` and `server`; `inferred` when its bind was not
+    /// captured and it was recognised from its calls.
+    pub fn connection(
+        &mut self,
+        client: SocketAddr,
+        server: SocketAddr,
+        inferred: bool,
+        frame: u64,
+    ) {
+        if let Some(s) = self.session(client.ip(), server.ip(), frame) {
+            s.connections.insert((client, server));
+            // A session is inferred only if none of its connections showed a bind.
+            s.inferred = if s.connections.len() == 1 {
+                inferred
+            } else {
+                s.inferred && inferred
+            };
+        }
+    }
+
+    /// The server rejected the client's bind to EMSMDB (bind_nak or a rejected context).
+    pub fn bind_rejected(
+        &mut self,
+        client: SocketAddr,
+        server: SocketAddr,
+        frame: u64,
+        why: String,
+    ) {
+        if let Some(s) = self.session(client.ip(), server.ip(), frame) {
+            s.connections.insert((client, server));
+            s.bind_rejections.push((frame, why));
+        }
+    }
+
+    /// An `EcDoConnect(Ex)` call: the user DN and the poll interval when readable.
+    pub fn logon(
+        &mut self,
+        client: IpAddr,
+        server: IpAddr,
+        frame: u64,
+        user: Option<String>,
+        poll_ms: Option<u32>,
+    ) {
+        if let Some(s) = self.session(client, server, frame) {
+            s.saw_logon = true;
+            s.user = user.or(s.user.take());
+            s.poll_interval_ms = poll_ms.or(s.poll_interval_ms);
+        }
+    }
+
+    /// A registration call.
+    pub fn registration(&mut self, client: IpAddr, server: IpAddr, facts: RegistrationFacts) {
+        let cap = self.limits.max_items_per_session;
+        if let Some(s) = self.session(client, server, facts.request_frame) {
+            SessionState::push_bounded(&mut s.registrations, facts, cap, &mut s.dropped_items);
+        }
+    }
+
+    /// Any EMSMDB request from the client (`opnum` for polling analysis).
+    pub fn client_call(
+        &mut self,
+        client: IpAddr,
+        server: IpAddr,
+        opnum: u16,
+        frame: u64,
+        ts_ns: i64,
+    ) {
+        let cap = self.limits.max_items_per_session;
+        if let Some(s) = self.session(client, server, frame) {
+            let call = ClientCall {
+                frame,
+                ts_ns,
+                rop: emsmdb::is_rop_call(opnum),
+            };
+            SessionState::push_bounded(&mut s.calls, call, cap, &mut s.dropped_items);
+        }
+    }
+
+    /// The client waits for notifications through AsyncEMSMDB (`EcDoAsyncWaitEx`).
+    pub fn async_wait(&mut self, client: IpAddr, server: IpAddr, frame: u64) {
+        if let Some(s) = self.session(client, server, frame) {
+            s.uses_async = true;
+        }
+    }
+
+    /// A UDP datagram. Only payloads of 1–16 bytes can be notifications (they hold exactly
+    /// `rgbContext`, at most 16 bytes); others are ignored.
+    pub fn udp(
+        &mut self,
+        frame: u64,
+        ts_ns: i64,
+        src: SocketAddr,
+        dst: SocketAddr,
+        payload: &[u8],
+        wire_len: usize,
+    ) {
+        if wire_len == 0 || wire_len > MAX_CONTEXT_LEN as usize || payload.len() != wire_len {
+            return;
+        }
+        let mut buf = [0u8; MAX_CONTEXT_LEN as usize];
+        buf[..payload.len()].copy_from_slice(payload);
+        let cand = UdpCandidate {
+            frame,
+            ts_ns,
+            src,
+            dst,
+            len: payload.len() as u8,
+            payload: buf,
+        };
+        let cap = self.limits.max_items_per_session;
+        if let Some(s) = self.sessions.get_mut(&(dst.ip(), src.ip())) {
+            SessionState::push_bounded(&mut s.datagrams, cand, cap, &mut s.dropped_items);
+            return;
+        }
+        if self.pending.len() >= self.limits.max_pending_datagrams {
+            self.pending.pop_front();
+            self.cap_hit(
+                "datagram_pool_cap",
+                "too many small UDP datagrams from hosts not known as Exchange servers: the oldest were forgotten",
+                frame,
+            );
+        }
+        self.pending.push_back(cand);
+    }
+
+    /// An ICMP/ICMPv6 destination-unreachable error quoting a UDP datagram.
+    pub fn icmp_unreachable(
+        &mut self,
+        frame: u64,
+        ts_ns: i64,
+        from: IpAddr,
+        v6: bool,
+        code: u8,
+        quoted: &QuotedDatagram,
+    ) {
+        if quoted.protocol != 17 {
+            return;
+        }
+        if self.icmp.len() >= self.limits.max_icmp_errors {
+            self.cap_hit(
+                "icmp_cap",
+                "too many ICMP errors: later ones are not matched",
+                frame,
+            );
+            return;
+        }
+        self.icmp.push(IcmpCandidate {
+            frame,
+            ts_ns,
+            from,
+            v6,
+            code,
+            quoted: quoted.clone(),
+        });
+    }
+
+    /// Judges every session; returns them sorted by client then server, and the warnings.
+    pub fn finish(mut self) -> (Vec<Session>, Vec<Warning>) {
+        let cap = self.limits.max_items_per_session;
+        for d in std::mem::take(&mut self.pending) {
+            if self.servers.contains(&d.src.ip()) {
+                if let Some(s) = self.session(d.dst.ip(), d.src.ip(), d.frame) {
+                    SessionState::push_bounded(&mut s.datagrams, d, cap, &mut s.dropped_items);
+                }
+            }
+        }
+        let icmp = std::mem::take(&mut self.icmp);
+        let mut keys: Vec<_> = self.sessions.keys().copied().collect();
+        keys.sort();
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let Some(state) = self.sessions.remove(&key) else {
+                continue;
+            };
+            if state.dropped_items > 0 {
+                self.warnings.push(Warning::new(
+                    "session_item_cap",
+                    format!("session {} ↔ {}: {} calls/datagrams beyond the per-session cap were not kept", key.0, key.1, state.dropped_items),
+                ));
+            }
+            out.push(judge(self.input, key, state, &icmp, self.last_ts_ns));
+        }
+        (out, self.warnings)
+    }
+}
+
+fn icmp_code_name(v6: bool, code: u8) -> &'static str {
+    match (v6, code) {
+        (false, 0) => "net unreachable",
+        (false, 1) => "host unreachable",
+        (false, 2) => "protocol unreachable",
+        (false, 3) => "port unreachable",
+        (false, 4) => "fragmentation needed",
+        (false, 9) => "network administratively prohibited",
+        (false, 10) => "host administratively prohibited",
+        (false, 13) => "communication administratively prohibited",
+        (false, _) => "destination unreachable",
+        (true, 0) => "no route",
+        (true, 1) => "administratively prohibited",
+        (true, 3) => "address unreachable",
+        (true, 4) => "port unreachable",
+        (true, 5) => "source address failed policy",
+        (true, 6) => "reject route",
+        (true, _) => "destination unreachable",
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn seconds(ns: i64) -> f64 {
+    ns as f64 / NS_PER_S
+}
+
+/// Median interval and whether the client's ROP calls keep a steady ~60 s rhythm.
+fn polling(calls: &[ClientCall]) -> Polling {
+    let times: Vec<i64> = calls.iter().filter(|c| c.rop).map(|c| c.ts_ns).collect();
+    let mut intervals: Vec<i64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    intervals.sort_unstable();
+    let median = intervals.get(intervals.len() / 2).copied();
+    let steady = median.is_some_and(|m| {
+        let near = intervals
+            .iter()
+            .filter(|&&i| (i - m).abs() <= 10_000_000_000)
+            .count();
+        intervals.len() >= 3
+            && (50_000_000_000..=70_000_000_000).contains(&m)
+            && near * 3 >= intervals.len() * 2
+    });
+    Polling {
+        calls: times.len() as u64,
+        median_interval_s: median.map(seconds),
+        steady_one_minute: steady,
+    }
+}
+
+fn judge(
+    input: usize,
+    (client, server): (IpAddr, IpAddr),
+    s: SessionState,
+    icmp: &[IcmpCandidate],
+    last_ts_ns: i64,
+) -> Session {
+    let mut evidence = Vec::new();
+    let mut advice = Vec::new();
+    let last_reg = s.registrations.last();
+
+    // Datagrams: which registration they answer, whether the payload is the context, and
+    // whether the client reacted.
+    let mut datagrams = Vec::with_capacity(s.datagrams.len());
+    let mut useful = 0usize;
+    let mut wrong_payload = Vec::new();
+    for d in &s.datagrams {
+        let reg = s.registrations.iter().rev().find(|r| r.covers(d, client));
+        let matches_context = reg
+            .and_then(|r| r.decoded())
+            .map(|r| r.context == d.payload());
+        let counts = match reg {
+            Some(_) => matches_context != Some(false),
+            None => s.registrations.is_empty(),
+        };
+        if counts {
+            useful += 1;
+        }
+        if matches_context == Some(false) {
+            wrong_payload.push(d.frame);
+        }
+        let reaction = s
+            .calls
+            .iter()
+            .find(|c| c.ts_ns >= d.ts_ns && c.ts_ns - d.ts_ns <= REACTION_WINDOW_NS);
+        datagrams.push(Datagram {
+            frame: d.frame,
+            time: format_time(d.ts_ns),
+            from: emsmdb::endpoint(d.src.ip(), d.src.port()),
+            to: emsmdb::endpoint(d.dst.ip(), d.dst.port()),
+            len: d.payload().len(),
+            matches_context,
+            reaction_frame: reaction.map(|c| c.frame),
+        });
+    }
+
+    // ICMP errors quoting a datagram from this server to this client.
+    let mut icmp_errors = Vec::new();
+    for e in icmp
+        .iter()
+        .filter(|e| e.quoted.src == server && e.quoted.dst == client)
+    {
+        let datagram = s.datagrams.iter().rev().find(|d| {
+            d.ts_ns <= e.ts_ns
+                && Some(d.dst.port()) == e.quoted.dst_port
+                && e.quoted.src_port.is_none_or(|p| p == d.src.port())
+        });
+        icmp_errors.push(IcmpError {
+            frame: e.frame,
+            datagram_frame: datagram.map(|d| d.frame),
+            time: format_time(e.ts_ns),
+            from: e.from.to_string(),
+            protocol: if e.v6 { "icmpv6" } else { "icmp" },
+            code: e.code,
+            code_name: icmp_code_name(e.v6, e.code),
+        });
+    }
+
+    let registrations: Vec<Registration> =
+        s.registrations.iter().map(registration_report).collect();
+    let polling = polling(&s.calls);
+    let mismatch = last_reg
+        .and_then(|r| r.decoded())
+        .and_then(|r| r.callback.socket_addr())
+        .filter(|a| a.ip() != client);
+
+    for r in &s.registrations {
+        evidence.push(Evidence {
+            frames: reg_frames(r),
+            text: describe_registration(r),
+        });
+    }
+    for (frame, why) in &s.bind_rejections {
+        evidence.push(Evidence {
+            frames: vec![*frame],
+            text: format!("the server rejected the bind to EMSMDB: {why}"),
+        });
+    }
+
+    let verdict = if !icmp_errors.is_empty() {
+        let first = &icmp_errors[0];
+        evidence.push(Evidence {
+            frames: icmp_errors.iter().flat_map(|e| [Some(e.frame), e.datagram_frame]).flatten().collect(),
+            text: format!(
+                "{} ICMP destination-unreachable error(s) answer the notification datagrams ({} from {})",
+                icmp_errors.len(),
+                first.code_name,
+                first.from
+            ),
+        });
+        advice.push(format!(
+            "UDP from {server} to the client's callback port is rejected ({} from {}). Allow UDP from the Exchange server to the client (ports 1024 and above) on the client's host firewall and on routers/firewalls between them.",
+            first.code_name, first.from
+        ));
+        Verdict::Blocked
+    } else if last_reg.is_some_and(RegistrationFacts::failed)
+        || (s.registrations.is_empty() && !s.bind_rejections.is_empty())
+    {
+        advice.push(refusal_advice(last_reg));
+        Verdict::Refused
+    } else if let Some(cb) = mismatch {
+        evidence.push(Evidence {
+            frames: last_reg.map(reg_frames).unwrap_or_default(),
+            text: format!(
+                "the client registered callback {} but the server sees the client as {client}",
+                emsmdb::endpoint(cb.ip(), cb.port())
+            ),
+        });
+        advice.push(format!(
+            "NAT or a VPN rewrites the client's address: the server sends notifications to {}, which it cannot reach through the translation. Use a connection without NAT, RPC over HTTP, or let Outlook poll (cached mode).",
+            cb.ip()
+        ));
+        Verdict::AddressMismatch
+    } else if useful > 0 {
+        let reacted = datagrams
+            .iter()
+            .filter(|d| d.reaction_frame.is_some())
+            .count();
+        evidence.push(Evidence {
+            frames: datagrams.iter().map(|d| d.frame).collect(),
+            text: format!(
+                "{} notification datagram(s) from {server} to the client; the client reacted to {reacted} with an EMSMDB call within {} s",
+                datagrams.len(),
+                REACTION_WINDOW_NS / 1_000_000_000
+            ),
+        });
+        if s.registrations.is_empty() {
+            evidence.push(Evidence {
+                frames: vec![],
+                text:
+                    "the registration was not captured (the capture began after Outlook logged on)"
+                        .into(),
+            });
+        }
+        advice.push("Push notifications reach the client; nothing to fix.".into());
+        Verdict::Flowing
+    } else if last_reg.is_some_and(RegistrationFacts::succeeded) {
+        let reg = last_reg.map(|r| r.request_ts_ns).unwrap_or(last_ts_ns);
+        evidence.push(Evidence {
+            frames: vec![],
+            text: format!(
+                "no notification datagram in the {:.0} s the capture ran after the registration",
+                seconds(last_ts_ns.saturating_sub(reg)).max(0.0)
+            ),
+        });
+        advice.push("The server accepted the registration but sent no datagram. It sends one only when new mail arrives: send a test message while capturing. Exchange 2010 RTM/SP1 and 2013 and later never send UDP; Exchange 2010 SP1 RU3 and later need EnablePushNotifications=1 (DWORD) under HKLM\\SYSTEM\\CurrentControlSet\\Services\\MSExchangeRPC\\ParametersSystem on the Client Access server.".into());
+        Verdict::NoDatagram
+    } else if last_reg.is_some() {
+        advice.push("The registration could not be read completely (cut stub, missing response or capture gap): capture full packets (no snap length) from before Outlook starts.".into());
+        Verdict::Inconclusive
+    } else if s.inferred && !s.saw_logon {
+        evidence.push(Evidence {
+            frames: vec![],
+            text:
+                "the capture began after Outlook logged on: no bind, logon or registration is in it"
+                    .into(),
+        });
+        advice.push(
+            "Start the capture before Outlook starts so the logon and registration are captured."
+                .into(),
+        );
+        Verdict::Inconclusive
+    } else {
+        evidence.push(Evidence {
+            frames: vec![],
+            text: "the client logged on but never called EcRRegisterPushNotification".into(),
+        });
+        advice.push("The client did not ask for UDP notifications. VPN clients can disable them with PR_DISABLE_WINSOCK (property 0x66180003) in the MAPI profile; Outlook 2013 and later never register and use async or HTTP notifications instead.".into());
+        Verdict::NotRegistered
+    };
+
+    if !wrong_payload.is_empty() {
+        evidence.push(Evidence {
+            frames: wrong_payload.clone(),
+            text: format!("{} datagram(s) carry a payload that differs from rgbContext: the client ignores them", wrong_payload.len()),
+        });
+    }
+    if polling.steady_one_minute {
+        let frames: Vec<u64> = s
+            .calls
+            .iter()
+            .filter(|c| c.rop)
+            .take(4)
+            .map(|c| c.frame)
+            .collect();
+        evidence.push(Evidence {
+            frames,
+            text: format!(
+                "the client polls the server about every {:.0} s ({} calls): the fallback used when push does not work",
+                polling.median_interval_s.unwrap_or_default(),
+                polling.calls
+            ),
+        });
+    }
+    if s.uses_async {
+        evidence.push(Evidence { frames: vec![], text: "the client waits for notifications through AsyncEMSMDB (EcDoAsyncWaitEx) instead of UDP".into() });
+    }
+
+    let mut cited: BTreeSet<u64> = evidence
+        .iter()
+        .flat_map(|e| e.frames.iter().copied())
+        .collect();
+    cited.extend(datagrams.iter().map(|d| d.frame));
+    let wireshark_filter = if cited.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "frame.number in {{{}}}",
+            cited
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        )
+    };
+    let mut connections: Vec<String> = s
+        .connections
+        .iter()
+        .map(|(c, sv)| {
+            format!(
+                "{} -> {}",
+                emsmdb::endpoint(c.ip(), c.port()),
+                emsmdb::endpoint(sv.ip(), sv.port())
+            )
+        })
+        .collect();
+    connections.dedup();
+
+    Session {
+        client: client.to_string(),
+        server: server.to_string(),
+        input,
+        verdict,
+        user: s.user,
+        inferred: s.inferred,
+        connections,
+        registrations,
+        datagrams,
+        icmp_errors,
+        polling,
+        poll_interval_ms: s.poll_interval_ms,
+        uses_async_notifications: s.uses_async,
+        evidence,
+        advice,
+        wireshark_filter,
+    }
+}
+
+fn reg_frames(r: &RegistrationFacts) -> Vec<u64> {
+    std::iter::once(r.request_frame)
+        .chain(r.response_frame)
+        .collect()
+}
+
+fn describe_registration(r: &RegistrationFacts) -> String {
+    let what = match &r.request {
+        RequestFacts::Decoded(q) => format!(
+            "registration for callback {} (context {})",
+            q.callback,
+            hex(&q.context)
+        ),
+        RequestFacts::Encrypted => format!(
+            "sealed registration ({} plaintext stub bytes; parameters unreadable)",
+            r.stub_len
+        ),
+        RequestFacts::Undecodable(e) => {
+            format!("registration whose stub could not be decoded ({e})")
+        }
+    };
+    let outcome = match &r.response {
+        ResponseFacts::Status(0) => "succeeded (ecNone)".to_string(),
+        ResponseFacts::Status(c) => format!(
+            "failed with 0x{c:08X} {}",
+            emsmdb::return_code_name(*c).unwrap_or("")
+        ),
+        ResponseFacts::Fault(f) => format!("faulted with DCE/RPC status 0x{f:08X}"),
+        ResponseFacts::Encrypted => "answered without a fault (return code sealed)".into(),
+        ResponseFacts::Undecodable(e) => {
+            format!("answered, but the response could not be decoded ({e})")
+        }
+        ResponseFacts::Missing => "has no captured response".into(),
+    };
+    format!("{what} {}", outcome.trim_end())
+}
+
+fn refusal_advice(last: Option<&RegistrationFacts>) -> String {
+    match last.map(|r| &r.response) {
+        Some(ResponseFacts::Status(0x8004_0102)) => "The server refused push registration with ecNotSupported (0x80040102). Exchange 2010 RTM/SP1 and 2013 and later always do; Exchange 2010 SP1 RU3 and later register only with EnablePushNotifications=1 (DWORD) under HKLM\\SYSTEM\\CurrentControlSet\\Services\\MSExchangeRPC\\ParametersSystem. On Exchange 2000/2003 the server cannot register the client when a Winsock transport (HKLM\\SYSTEM\\CurrentControlSet\\Services\\Winsock\\Parameters\\Transports) has no matching service key: list the transports with EnumProt and remove the stale ones. Until then Outlook polls about once a minute.".into(),
+        Some(ResponseFacts::Fault(_)) => "The server faulted the registration call: check the Exchange server's event log and version; Outlook falls back to polling about once a minute.".into(),
+        Some(ResponseFacts::Status(_)) => "The server refused the registration (see the return code): the callback address or context may be invalid for it. Outlook falls back to polling about once a minute.".into(),
+        _ => "The server rejected the client's bind to the EMSMDB interface: check the server's RPC configuration and authentication.".into(),
+    }
+}
+
+fn registration_report(r: &RegistrationFacts) -> Registration {
+    let decoded = r.decoded();
+    let (status, fault) = match r.response {
+        ResponseFacts::Status(c) => (Some(c), None),
+        ResponseFacts::Fault(f) => (None, Some(f)),
+        _ => (None, None),
+    };
+    let decode_error = match (&r.request, &r.response) {
+        (RequestFacts::Undecodable(e), _) | (_, ResponseFacts::Undecodable(e)) => Some(e.clone()),
+        _ => None,
+    };
+    Registration {
+        request_frame: r.request_frame,
+        response_frame: r.response_frame,
+        time: format_time(r.request_ts_ns),
+        callback: decoded.and_then(|q| match &q.callback {
+            CallbackAddress::Inet(_) => Some(q.callback.to_string()),
+            CallbackAddress::Unknown { .. } => None,
+        }),
+        context: decoded.map(|q| hex(&q.context)),
+        status,
+        status_name: status
+            .and_then(emsmdb::return_code_name)
+            .map(str::to_string),
+        fault,
+        encrypted: matches!(r.request, RequestFacts::Encrypted),
+        stub_len: r.stub_len,
+        decode_error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: i64 = 1_000_000_000;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn sa(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    fn request(callback: &str, context: &[u8]) -> RequestFacts {
+        RequestFacts::Decoded(RegisterPushRequest {
+            handle: [0; 20],
+            context: context.to_vec(),
+            advise_bits: u32::MAX,
+            callback: CallbackAddress::Inet(sa(callback)),
+            anomalies: vec![],
+        })
+    }
+
+    fn reg(frame: u64, ts: i64, req: RequestFacts, resp: ResponseFacts) -> RegistrationFacts {
+        RegistrationFacts {
+            request_frame: frame,
+            request_ts_ns: ts,
+            response_frame: Some(frame + 1),
+            stub_len: 66,
+            request: req,
+            response: resp,
+        }
+    }
+
+    /// A logged-on client 10.0.0.21 talking to server 10.0.0.5.
+    fn base() -> Correlator {
+        let mut c = Correlator::new(0, CorrelateLimits::default());
+        c.connection(sa("10.0.0.21:1070"), sa("10.0.0.5:1032"), false, 10);
+        c.logon(
+            ip("10.0.0.21"),
+            ip("10.0.0.5"),
+            12,
+            Some("/o=Contoso/cn=jdoe".into()),
+            Some(60_000),
+        );
+        c
+    }
+
+    fn only(c: Correlator) -> Session {
+        let (mut sessions, _) = c.finish();
+        assert_eq!(sessions.len(), 1);
+        sessions.remove(0)
+    }
+
+    #[test]
+    fn matching_datagram_with_reaction_is_flowing() {
+        let mut c = base();
+        c.registration(
+            ip("10.0.0.21"),
+            ip("10.0.0.5"),
+            reg(
+                40,
+                10 * S,
+                request("10.0.0.21:1088", b"ctx12345"),
+                ResponseFacts::Status(0),
+            ),
+        );
+        c.udp(
+            50,
+            100 * S,
+            sa("10.0.0.5:3105"),
+            sa("10.0.0.21:1088"),
+            b"ctx12345",
+            8,
+        );
+        c.client_call(ip("10.0.0.21"), ip("10.0.0.5"), 11, 52, 100 * S + S / 10);
+        let s = only(c);
+        assert_eq!(s.verdict, Verdict::Flowing);
+        assert_eq!(s.user.as_deref(), Some("/o=Contoso/cn=jdoe"));
+        assert_eq!(s.datagrams[0].matches_context, Some(true));
+        assert_eq!(s.datagrams[0].reaction_frame, Some(52));
+        assert_eq!(
+            s.registrations[0].callback.as_deref(),
+            Some("10.0.0.21:1088")
+        );
+        assert_eq!(
+            s.registrations[0].context.as_deref(),
+            Some("6374783132333435")
+        );
+        assert_eq!(s.wireshark_filter, "frame.number in {40 41 50}");
+    }
+
+    #[test]
+    fn icmp_quoting_the_datagram_is_blocked() {
+        let mut c = base();
+        c.registration(
+            ip("10.0.0.21"),
+            ip("10.0.0.5"),
+            reg(
+                40,
+                10 * S,
+                request("10.0.0.21:1088", b"abcd"),
+                ResponseFacts::Status(0),
+            ),
+        );
+        c.udp(
+            50,
+            100 * S,
+            sa("10.0.0.5:3105"),
+            sa("10.0.0.21:1088"),
+            b"abcd",
+            4,
+        );
+        let quoted = QuotedDatagram {
+            src: ip("10.0.0.5"),
+            dst: ip("10.0.0.21"),
+            protocol: 17,
+            src_port: Some(3105),
+            dst_port: Some(1088),
+            ip_id: Some(7),
+            payload_prefix: b"abcd".to_vec(),
+        };
+        c.icmp_unreachable(51, 100 * S + 1000, ip("10.0.0.21"), false, 3, &quoted);
+        let s = only(c);
+        assert_eq!(s.verdict, Verdict::Blocked);
+        assert_eq!(s.icmp_errors[0].datagram_frame, Some(50));
+        assert_eq!(s.icmp_errors[0].code_name, "port unreachable");
+    }
+
+    #[test]
+    fn not_supported_is_refused_with_advice() {
+        let mut c = base();
+        c.registration(
+            ip("10.0.0.21"),
+            ip("10.0.0.5"),
+            reg(
+                40,
+                10 * S,
+                request("10.0.0.21:1088", b"abcd"),
+                ResponseFacts::Status(0x8004_0102),
+            ),
+        );
+        for i in 0..5 {
+            c.client_call(
+                ip("10.0.0.21"),
+                ip("10.0.0.5"),
+                11,
+                60 + i,
+                (20 + 60 * i as i64) * S,
+            );
+        }
+        let s = only(c);
+        assert_eq!(s.verdict, Verdict::Refused);
+        assert!(s.advice[0].contains("EnumProt"));
+        assert!(s.polling.steady_one_minute);
+        assert_eq!(
+            s.registrations[0].status_name.as_deref(),
+            Some("ecNotSupported (MAPI_E_NO_SUPPORT)")
+        );
+    }
+
+    #[test]
+    fn nat_callback_is_address_mismatch() {
+        let mut c = base();
+        c.registration(
+            ip("10.0.0.21"),
+            ip("10.0.0.5"),
+            reg(
+                40,
+                10 * S,
+                request("192.168.1.7:1088", b"abcd"),
+                ResponseFacts::Status(0),
+            ),
+        );
+        let s = only(c);
+        assert_eq!(s.verdict, Verdict::AddressMismatch);
+        assert!(s
+            .evidence
+            .iter()
+            .any(|e| e.text.contains("192.168.1.7:1088")));
+    }
+
+    #[test]
+    fn registered_without_datagram_and_wrong_payload() {
+        let mut c = base();
+        c.registration(
+            ip("10.0.0.21"),
+            ip("10.0.0.5"),
+            reg(
+                40,
+                10 * S,
+                request("10.0.0.21:1088", b"abcd"),
+                ResponseFacts::Status(0),
+            ),
+        );
+        c.udp(
+            50,
+            70 * S,
+            sa("10.0.0.5:3105"),
+            sa("10.0.0.21:1088"),
+            b"zzzz",
+            4,
+        );
+        c.observe_time(310 * S);
+        let s = only(c);
+        assert_eq!(s.verdict, Verdict::NoDatagram);
+        assert_eq!(s.datagrams[0].matches_context, Some(false));
+        assert!(s.evidence.iter().any(|e| e.text.contains("300 s")));
+    }
+
+    #[test]
+    fn logon_without_registration_is_not_registered_but_mid_session_is_inconclusive() {
+        let s = only(base());
+        assert_eq!(s.verdict, Verdict::NotRegistered);
+        let mut c = Correlator::new(0, CorrelateLimits::default());
+        c.connection(sa("10.0.0.21:1070"), sa("10.0.0.5:1032"), true, 3);
+        c.client_call(ip("10.0.0.21"), ip("10.0.0.5"), 11, 3, S);
+        assert_eq!(only(c).verdict, Verdict::Inconclusive);
+    }
+
+    #[test]
+    fn datagram_before_the_server_is_known_still_forms_a_session() {
+        let mut c = Correlator::new(0, CorrelateLimits::default());
+        c.udp(
+            5,
+            S,
+            sa("10.0.0.5:3105"),
+            sa("10.0.0.30:1090"),
+            b"12345678",
+            8,
+        );
+        // Another client's connection later reveals 10.0.0.5 as an EMSMDB server.
+        c.connection(sa("10.0.0.21:1070"), sa("10.0.0.5:1032"), true, 9);
+        let (sessions, _) = c.finish();
+        let s = sessions.iter().find(|s| s.client == "10.0.0.30").unwrap();
+        assert_eq!(s.verdict, Verdict::Flowing);
+        assert_eq!(s.datagrams[0].matches_context, None);
+    }
+
+    #[test]
+    fn sealed_registration_matches_by_client_ip_and_length() {
+        let mut c = base();
+        let mut r = reg(
+            40,
+            10 * S,
+            RequestFacts::Encrypted,
+            ResponseFacts::Encrypted,
+        );
+        r.stub_len = 66;
+        c.registration(ip("10.0.0.21"), ip("10.0.0.5"), r);
+        c.udp(
+            50,
+            20 * S,
+            sa("10.0.0.5:3105"),
+            sa("10.0.0.21:2000"),
+            b"12345678",
+            8,
+        );
+        let s = only(c);
+        assert_eq!(s.verdict, Verdict::Flowing);
+        assert!(s.registrations[0].encrypted);
+        assert_eq!(s.registrations[0].callback, None);
+    }
+
+    #[test]
+    fn pools_are_bounded_and_say_so() {
+        let limits = CorrelateLimits {
+            max_pending_datagrams: 4,
+            ..CorrelateLimits::default()
+        };
+        let mut c = Correlator::new(0, limits);
+        for i in 0..100u16 {
+            c.udp(
+                u64::from(i),
+                0,
+                sa("10.9.9.9:53"),
+                SocketAddr::from(([10, 0, 1, (i % 200) as u8], 1000 + i)),
+                b"x",
+                1,
+            );
+        }
+        assert_eq!(c.pending.len(), 4);
+        let (_, warnings) = c.finish();
+        assert_eq!(
+            warnings
+                .iter()
+                .filter(|w| w.code == "datagram_pool_cap")
+                .count(),
+            1
+        );
+    }
+}

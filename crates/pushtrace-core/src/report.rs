@@ -1,0 +1,314 @@
+//! The analysis report: a typed, serde-serialisable value. Its JSON form is a contract that
+//! scripts rely on (schema 1, documented in `docs/json-schema.md`); printers live in the CLI.
+
+use crate::capture::{FormatInfo, Warning};
+use serde::Serialize;
+
+/// The JSON schema version of [`Report`].
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The judgement on one session, or on the whole report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Datagrams go to the registered callback and nothing shows them lost.
+    Flowing,
+    /// EMSMDB traffic, but the capture cannot decide (cut stubs, gaps, no logon seen...).
+    Inconclusive,
+    /// A registration that did not fail, but no datagram for it in the capture.
+    NoDatagram,
+    /// EMSMDB traffic between the two, but no registration call.
+    NotRegistered,
+    /// The callback address is not the client's address as the server sees it.
+    AddressMismatch,
+    /// The registration failed: non-zero return code, fault, or EMSMDB bind rejected.
+    Refused,
+    /// Datagrams are answered by ICMP destination-unreachable.
+    Blocked,
+    /// The capture holds no EMSMDB traffic at all (overall verdict only).
+    NoEmsmdb,
+}
+
+impl Verdict {
+    /// How bad the verdict is; the overall verdict is the most severe session verdict
+    /// (blocked > refused > address_mismatch > not_registered > no_datagram > inconclusive > flowing).
+    pub fn severity(self) -> u8 {
+        match self {
+            Verdict::NoEmsmdb => 0,
+            Verdict::Flowing => 1,
+            Verdict::Inconclusive => 2,
+            Verdict::NoDatagram => 3,
+            Verdict::NotRegistered => 4,
+            Verdict::AddressMismatch => 5,
+            Verdict::Refused => 6,
+            Verdict::Blocked => 7,
+        }
+    }
+
+    /// The exact spelling used in JSON and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Flowing => "flowing",
+            Verdict::Inconclusive => "inconclusive",
+            Verdict::NoDatagram => "no_datagram",
+            Verdict::NotRegistered => "not_registered",
+            Verdict::AddressMismatch => "address_mismatch",
+            Verdict::Refused => "refused",
+            Verdict::Blocked => "blocked",
+            Verdict::NoEmsmdb => "no_emsmdb",
+        }
+    }
+
+    /// The CLI exit code for this overall verdict: 0 flowing, 1 a problem, 3 nothing to judge.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::Flowing => 0,
+            Verdict::NoEmsmdb | Verdict::Inconclusive => 3,
+            _ => 1,
+        }
+    }
+}
+
+/// The whole result of `analyze`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Always [`SCHEMA_VERSION`].
+    pub schema: u32,
+    /// The most severe session verdict, or `no_emsmdb`.
+    pub verdict: Verdict,
+    /// One entry per input file, in the order given.
+    pub inputs: Vec<InputSummary>,
+    /// Warnings from every input, as text (details per input in `inputs[].warning_details`).
+    pub warnings: Vec<String>,
+    /// One entry per (input, client IP, server IP).
+    pub sessions: Vec<Session>,
+}
+
+/// What was read from one input file.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputSummary {
+    /// The path as given (`-` for standard input).
+    pub path: String,
+    /// `pcap`, `pcapng`, `netmon1` or `netmon2`, plus version and clock details.
+    #[serde(flatten)]
+    pub format: FormatInfo,
+    /// Frames read.
+    pub frames: u64,
+    /// Captured bytes read.
+    pub bytes: u64,
+    /// Time of the first frame (ISO 8601 UTC), when there is one.
+    pub first_time: Option<String>,
+    /// Time of the last frame.
+    pub last_time: Option<String>,
+    /// Warnings as text.
+    pub warnings: Vec<String>,
+    /// Warnings with code, frame and offset.
+    pub warning_details: Vec<Warning>,
+    /// Counters from each stage (decode, TCP, DCE/RPC) for "what was skipped and why".
+    pub counters: serde_json::Value,
+}
+
+/// One Outlook client and one Exchange server seen in one input.
+#[derive(Debug, Clone, Serialize)]
+pub struct Session {
+    /// The client IP as the server sees it on the TCP connection.
+    pub client: String,
+    /// The Exchange server IP.
+    pub server: String,
+    /// Index into `inputs`.
+    pub input: usize,
+    /// The judgement.
+    pub verdict: Verdict,
+    /// The mailbox DN from EcDoConnect(Ex), when seen.
+    pub user: Option<String>,
+    /// True when the session was recognised without its bind (capture began after logon).
+    pub inferred: bool,
+    /// The EMSMDB TCP connections (client and server endpoints).
+    pub connections: Vec<String>,
+    /// The `EcRRegisterPushNotification` calls.
+    pub registrations: Vec<Registration>,
+    /// Candidate notification datagrams from the server to the client.
+    pub datagrams: Vec<Datagram>,
+    /// ICMP destination-unreachable errors quoting those datagrams.
+    pub icmp_errors: Vec<IcmpError>,
+    /// The client's ROP calls (EcDoRpc/Ext/Ext2) and their rhythm.
+    pub polling: Polling,
+    /// Poll interval the server asked for in EcDoConnect(Ex), in milliseconds.
+    pub poll_interval_ms: Option<u32>,
+    /// True when the client uses AsyncEMSMDB (EcDoAsyncWaitEx) instead of UDP.
+    pub uses_async_notifications: bool,
+    /// Why the verdict: each line cites frames.
+    pub evidence: Vec<Evidence>,
+    /// What to do about it.
+    pub advice: Vec<String>,
+    /// A Wireshark display filter showing exactly the frames cited.
+    pub wireshark_filter: String,
+}
+
+/// One registration call.
+#[derive(Debug, Clone, Serialize)]
+pub struct Registration {
+    /// The frame completing the request.
+    pub request_frame: u64,
+    /// The frame completing the response or fault (null when none was captured).
+    pub response_frame: Option<u64>,
+    /// Request time.
+    pub time: String,
+    /// The callback address, `ip:port` (null when encrypted or undecodable).
+    pub callback: Option<String>,
+    /// rgbContext in hex (null when unreadable).
+    pub context: Option<String>,
+    /// The return code (null when unreadable or no response).
+    pub status: Option<u32>,
+    /// Its name, when known (e.g. `ecNotSupported (MAPI_E_NO_SUPPORT)`).
+    pub status_name: Option<String>,
+    /// The DCE/RPC fault status, when the call faulted.
+    pub fault: Option<u32>,
+    /// True when the stub was sealed (packet privacy) and parameters are unreadable.
+    pub encrypted: bool,
+    /// Plaintext stub length of the request.
+    pub stub_len: usize,
+    /// Why the stub could not be decoded, when it could not.
+    pub decode_error: Option<String>,
+}
+
+/// One datagram from the server to the client.
+#[derive(Debug, Clone, Serialize)]
+pub struct Datagram {
+    /// Its frame.
+    pub frame: u64,
+    /// Its time.
+    pub time: String,
+    /// Server endpoint.
+    pub from: String,
+    /// Client endpoint.
+    pub to: String,
+    /// Payload length.
+    pub len: usize,
+    /// True when the payload equals rgbContext; null when the context is unknown.
+    pub matches_context: Option<bool>,
+    /// The first client EMSMDB call within the reaction window after it, if any.
+    pub reaction_frame: Option<u64>,
+}
+
+/// An ICMP error quoting a datagram.
+#[derive(Debug, Clone, Serialize)]
+pub struct IcmpError {
+    /// The ICMP frame.
+    pub frame: u64,
+    /// The datagram it quotes, when that datagram was captured.
+    pub datagram_frame: Option<u64>,
+    /// Its time.
+    pub time: String,
+    /// Who sent the ICMP error (the client, or a router/firewall).
+    pub from: String,
+    /// `icmp` or `icmpv6`.
+    pub protocol: &'static str,
+    /// ICMP code (3 = port unreachable for v4, 13 = administratively prohibited, ...).
+    pub code: u8,
+    /// A name for the code.
+    pub code_name: &'static str,
+}
+
+/// The client's ROP calls over the session.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Polling {
+    /// How many ROP calls the client made.
+    pub calls: u64,
+    /// Median interval between consecutive calls, in seconds.
+    pub median_interval_s: Option<f64>,
+    /// True when the calls keep a steady rhythm of about a minute (push not in use).
+    pub steady_one_minute: bool,
+}
+
+/// One line of evidence: a statement and the frames that show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evidence {
+    /// The frames cited.
+    pub frames: Vec<u64>,
+    /// What they show.
+    pub text: String,
+}
+
+/// Formats nanoseconds since the Unix epoch as ISO 8601 UTC with microseconds.
+pub fn format_time(ts_ns: i64) -> String {
+    let secs = ts_ns.div_euclid(1_000_000_000);
+    let micros = ts_ns.rem_euclid(1_000_000_000) / 1000;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Gregorian date from days since 1970-01-01 (Howard Hinnant's civil algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_format_as_utc() {
+        assert_eq!(format_time(0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            format_time(1_764_190_800_123_456_789),
+            "2025-11-26T21:00:00.123456Z"
+        );
+        assert_eq!(format_time(-1_000), "1969-12-31T23:59:59.999999Z");
+        assert_eq!(
+            format_time(951_782_400_000_000_000),
+            "2000-02-29T00:00:00.000000Z"
+        );
+    }
+
+    #[test]
+    fn verdict_spellings_and_order() {
+        let json = serde_json::to_string(&Verdict::AddressMismatch).unwrap();
+        assert_eq!(json, "\"address_mismatch\"");
+        let mut all = [
+            Verdict::Flowing,
+            Verdict::Blocked,
+            Verdict::Inconclusive,
+            Verdict::Refused,
+            Verdict::NotRegistered,
+            Verdict::NoDatagram,
+            Verdict::AddressMismatch,
+        ];
+        all.sort_by_key(|v| std::cmp::Reverse(v.severity()));
+        let names: Vec<_> = all.iter().map(|v| v.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "blocked",
+                "refused",
+                "address_mismatch",
+                "not_registered",
+                "no_datagram",
+                "inconclusive",
+                "flowing"
+            ]
+        );
+        for v in all {
+            assert_eq!(
+                serde_json::to_string(&v).unwrap(),
+                format!("\"{}\"", v.as_str())
+            );
+        }
+    }
+}
