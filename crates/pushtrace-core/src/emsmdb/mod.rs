@@ -263,6 +263,47 @@ pub fn encode_connect_response(
     w.into_bytes()
 }
 
+/// True when a request stub on a connection whose bind was not captured has the shape of an
+/// EMSMDB call with this opnum: a registration that decodes cleanly, a connect whose user DN
+/// looks like an Exchange legacy DN, or an `EcDoRpcExt2` whose `cbIn` repeats the array's
+/// `max_count` and whose `pcbOut` is within the protocol's limit [MS-OXCRPC 3.1.4.2].
+/// Used to recognise EMSMDB sessions in captures that start after Outlook logged on.
+pub fn request_has_emsmdb_shape(opnum: u16, stub: &[u8], format: NdrFormat) -> bool {
+    match opnum {
+        OP_REGISTER_PUSH => decode_register_push_request(stub, format)
+            .is_ok_and(|r| r.anomalies.is_empty() && r.callback.socket_addr().is_some()),
+        OP_DO_CONNECT | OP_DO_CONNECT_EX => decode_connect_request_user(stub, format)
+            .is_ok_and(|dn| dn.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("/o="))),
+        OP_DO_RPC_EXT2 => rpc_ext2_request_shape(stub, format).is_ok_and(|ok| ok),
+        _ => false,
+    }
+}
+
+fn rpc_ext2_request_shape(stub: &[u8], format: NdrFormat) -> Result<bool, NdrError> {
+    const MAX_RGB_IN: u64 = 0x4_0000;
+    let mut r = NdrReader::new(stub, format);
+    r.context_handle()?;
+    let flags = r.u32("pulFlags")?;
+    let rgb_in = r.conformant_bytes(MAX_RGB_IN, "rgbIn")?;
+    let cb_in = r.u32("cbIn")?;
+    let cb_out = r.u32("pcbOut")?;
+    Ok(flags <= 0x7 && cb_in as usize == rgb_in.len() && u64::from(cb_out) <= MAX_RGB_IN)
+}
+
+/// Builds an `EcDoRpcExt2` request stub around `rop_buffer` (for tests and sample captures).
+pub fn encode_rpc_ext2_request(format: NdrFormat, handle: &[u8; 20], rop_buffer: &[u8]) -> Vec<u8> {
+    let mut w = NdrWriter::new(format, 0);
+    w.bytes(handle);
+    w.u32(0); // pulFlags
+    w.conformant_bytes(rop_buffer);
+    w.u32(rop_buffer.len() as u32); // cbIn
+    w.u32(0x8007); // pcbOut
+    w.conformant_bytes(&[]); // rgbAuxIn
+    w.u32(0); // cbAuxIn
+    w.u32(0x1008); // pcbAuxOut
+    w.into_bytes()
+}
+
 /// The name of a known EMSMDB / MAPI return code [protocol.md §5.1].
 pub fn return_code_name(code: u32) -> Option<&'static str> {
     Some(match code {
@@ -420,6 +461,28 @@ mod tests {
         let resp = encode_connect_response(NdrFormat::NDR20_LE, &[3; 20], 60_000, 0);
         let d = decode_connect_response(&resp, NdrFormat::NDR20_LE).unwrap();
         assert_eq!((d.poll_interval_ms, d.return_code), (60_000, 0));
+    }
+
+    #[test]
+    fn recognises_emsmdb_calls_by_shape() {
+        let f = NdrFormat::NDR20_LE;
+        assert!(request_has_emsmdb_shape(
+            OP_REGISTER_PUSH,
+            &TRACE_REQUEST_STUB,
+            f
+        ));
+        let ext2 = encode_rpc_ext2_request(f, &[1; 20], &[0xa5; 40]);
+        assert!(request_has_emsmdb_shape(OP_DO_RPC_EXT2, &ext2, f));
+        assert!(!request_has_emsmdb_shape(OP_DO_RPC_EXT2, &ext2[..30], f));
+        let connect = encode_connect_request(f, "/o=Contoso/cn=Recipients/cn=jdoe");
+        assert!(request_has_emsmdb_shape(OP_DO_CONNECT_EX, &connect, f));
+        assert!(!request_has_emsmdb_shape(
+            OP_DO_CONNECT_EX,
+            &encode_connect_request(f, "hello"),
+            f
+        ));
+        // An NSPI-like stub with opnum 4 does not look like a registration.
+        assert!(!request_has_emsmdb_shape(OP_REGISTER_PUSH, &[0u8; 40], f));
     }
 
     #[test]
