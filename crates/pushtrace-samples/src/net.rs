@@ -1,0 +1,380 @@
+//! A tiny deterministic network: hosts, TCP connections with real handshakes, sequence and
+//! acknowledgement numbers, UDP datagrams and ICMP errors, written as Ethernet frames with a
+//! clock. Scenarios drive it; it knows nothing about DCE/RPC.
+
+use etherparse::{
+    Icmpv4Type, Icmpv6Type, IpHeaders, IpNumber, Ipv4Header, Ipv6Header, PacketBuilder,
+};
+use std::net::{IpAddr, SocketAddr};
+
+/// Nanoseconds per millisecond.
+pub const MS: i64 = 1_000_000;
+/// Nanoseconds per second.
+pub const SEC: i64 = 1_000_000_000;
+
+/// A deterministic pseudo-random source (SplitMix64): same seed, same capture.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator seeded with `seed`.
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A value in `lo..=hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next_u64() % (hi - lo + 1)
+    }
+
+    /// `n` random bytes.
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next_u64() as u8).collect()
+    }
+}
+
+/// A host on the capture's Ethernet segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Host {
+    /// Its MAC address.
+    pub mac: [u8; 6],
+    /// Its IP address.
+    pub ip: IpAddr,
+    /// TTL / hop limit of its packets as seen at the capture point.
+    pub ttl: u8,
+}
+
+impl Host {
+    /// A host with a MAC derived from `id`.
+    pub fn new(id: u8, ip: &str, ttl: u8) -> Host {
+        let ip = ip.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        Host {
+            mac: [0x00, 0x15, 0x5d, 0x01, 0x00, id],
+            ip,
+            ttl,
+        }
+    }
+
+    /// The socket address of this host at `port`.
+    pub fn at(&self, port: u16) -> SocketAddr {
+        SocketAddr::new(self.ip, port)
+    }
+}
+
+/// One frame written by the simulation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimFrame {
+    /// Capture time, ns since the Unix epoch.
+    pub ts_ns: i64,
+    /// Ethernet frame bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// Which way bytes travel on a [`TcpConn`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// From the client (the side that connected).
+    Client,
+    /// From the server.
+    Server,
+}
+
+/// A TCP connection's state: endpoints and next sequence numbers.
+#[derive(Debug, Clone)]
+pub struct TcpConn {
+    /// The connecting host and its port.
+    pub client: (Host, u16),
+    /// The listening host and its port.
+    pub server: (Host, u16),
+    next_seq: [u32; 2],
+}
+
+impl TcpConn {
+    fn ends(&self, from: Side) -> ((Host, u16), (Host, u16), usize) {
+        match from {
+            Side::Client => (self.client, self.server, 0),
+            Side::Server => (self.server, self.client, 1),
+        }
+    }
+}
+
+/// How to cut a message into TCP segments and disturb their delivery.
+#[derive(Debug, Clone, Default)]
+pub struct Segmenting {
+    /// Largest segment payload (0 = 1460).
+    pub mss: usize,
+    /// Extra cut points (byte offsets into the message).
+    pub cuts: Vec<usize>,
+    /// Segment indices sent a second time right after themselves (retransmissions).
+    pub retransmit: Vec<usize>,
+    /// Segment index pairs whose order on the wire is swapped.
+    pub swap: Vec<(usize, usize)>,
+}
+
+/// The simulated capture: a clock and the frames written so far.
+#[derive(Debug)]
+pub struct Net {
+    /// Current time, ns since the Unix epoch.
+    pub now: i64,
+    /// The frames, in capture order.
+    pub frames: Vec<SimFrame>,
+    /// Randomness for ports, sequence numbers, jitter and payloads.
+    pub rng: Rng,
+    ip_id: u16,
+}
+
+impl Net {
+    /// A network whose clock starts at `start_ns`.
+    pub fn new(start_ns: i64, seed: u64) -> Net {
+        Net {
+            now: start_ns,
+            frames: Vec::new(),
+            rng: Rng::new(seed),
+            ip_id: 0x1000,
+        }
+    }
+
+    /// Number of the next frame to be written (1-based, as Wireshark counts).
+    pub fn next_frame_number(&self) -> u64 {
+        self.frames.len() as u64 + 1
+    }
+
+    /// Moves the clock forward by `ns` plus up to 10% jitter.
+    pub fn wait(&mut self, ns: i64) {
+        let jitter = if ns >= 10 {
+            self.rng.range(0, (ns / 10) as u64) as i64
+        } else {
+            0
+        };
+        self.now += ns + jitter;
+    }
+
+    fn ip_headers(&mut self, src: &Host, dst: &Host, proto: IpNumber) -> IpHeaders {
+        self.ip_id = self.ip_id.wrapping_add(1);
+        match (src.ip, dst.ip) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                let mut h =
+                    Ipv4Header::new(0, src.ttl, proto, s.octets(), d.octets()).unwrap_or_default();
+                h.identification = self.ip_id;
+                h.dont_fragment = true;
+                IpHeaders::Ipv4(h, Default::default())
+            }
+            (s, d) => {
+                let to16 = |ip: IpAddr| match ip {
+                    IpAddr::V6(v6) => v6.octets(),
+                    IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+                };
+                let h = Ipv6Header {
+                    hop_limit: src.ttl,
+                    next_header: proto,
+                    source: to16(s),
+                    destination: to16(d),
+                    ..Default::default()
+                };
+                IpHeaders::Ipv6(h, Default::default())
+            }
+        }
+    }
+
+    fn push(&mut self, bytes: Vec<u8>) -> u64 {
+        self.frames.push(SimFrame {
+            ts_ns: self.now,
+            bytes,
+        });
+        self.frames.len() as u64
+    }
+
+    fn tcp_segment(
+        &mut self,
+        conn: &TcpConn,
+        from: Side,
+        seq: u32,
+        flags: &[char],
+        payload: &[u8],
+    ) -> u64 {
+        let ((src, sport), (dst, dport), i) = conn.ends(from);
+        let ack = conn.next_seq[1 - i];
+        let ip = self.ip_headers(&src, &dst, IpNumber::TCP);
+        let mut b = PacketBuilder::ethernet2(src.mac, dst.mac)
+            .ip(ip)
+            .tcp(sport, dport, seq, 64_240);
+        for f in flags {
+            b = match f {
+                'S' => b.syn(),
+                'F' => b.fin(),
+                'R' => b.rst(),
+                'P' => b.psh(),
+                _ => b,
+            };
+        }
+        if !flags.contains(&'S') || from == Side::Server {
+            b = b.ack(ack);
+        }
+        let mut out = Vec::with_capacity(b.size(payload.len()));
+        // Writing into a Vec cannot fail except on impossible header lengths.
+        let _ = b.write(&mut out, payload);
+        self.push(out)
+    }
+
+    /// Opens a connection with a three-way handshake; returns it and the handshake frames.
+    pub fn tcp_connect(
+        &mut self,
+        client: Host,
+        client_port: u16,
+        server: Host,
+        server_port: u16,
+    ) -> TcpConn {
+        let mut conn = TcpConn {
+            client: (client, client_port),
+            server: (server, server_port),
+            next_seq: [self.rng.next_u64() as u32, self.rng.next_u64() as u32],
+        };
+        let isn = conn.next_seq;
+        conn.next_seq = [isn[0], 0];
+        self.tcp_segment(&conn, Side::Client, isn[0], &['S'], &[]);
+        conn.next_seq = [isn[0].wrapping_add(1), isn[1]];
+        self.wait(300_000);
+        self.tcp_segment(&conn, Side::Server, isn[1], &['S'], &[]);
+        conn.next_seq[1] = isn[1].wrapping_add(1);
+        self.wait(200_000);
+        self.tcp_segment(&conn, Side::Client, conn.next_seq[0], &[], &[]);
+        conn
+    }
+
+    /// Sends `message` from one side, cut and disturbed as `seg` says, then the peer's ACK.
+    /// Returns the frame number that carries the message's last byte first (the frame where
+    /// a reader completes the message).
+    pub fn tcp_send(
+        &mut self,
+        conn: &mut TcpConn,
+        from: Side,
+        message: &[u8],
+        seg: &Segmenting,
+    ) -> u64 {
+        let mss = if seg.mss == 0 { 1460 } else { seg.mss };
+        let mut cuts: Vec<usize> = seg
+            .cuts
+            .iter()
+            .copied()
+            .filter(|&c| c > 0 && c < message.len())
+            .collect();
+        let mut at = mss;
+        while at < message.len() {
+            cuts.push(at);
+            at += mss;
+        }
+        cuts.sort_unstable();
+        cuts.dedup();
+        let mut pieces = Vec::new();
+        let mut start = 0;
+        for c in cuts.into_iter().chain(std::iter::once(message.len())) {
+            if c > start {
+                pieces.push((start, c));
+                start = c;
+            }
+        }
+        let mut order: Vec<usize> = (0..pieces.len()).collect();
+        for &(a, b) in &seg.swap {
+            if a < order.len() && b < order.len() {
+                order.swap(a, b);
+            }
+        }
+        let i = if from == Side::Client { 0 } else { 1 };
+        let base = conn.next_seq[i];
+        let mut seen = vec![false; pieces.len()];
+        let mut completed_at = 0;
+        for (pos, &p) in order.iter().enumerate() {
+            let sends = if seg.retransmit.contains(&pos) { 2 } else { 1 };
+            for _ in 0..sends {
+                let (s, e) = pieces[p];
+                let frame = self.tcp_segment(
+                    conn,
+                    from,
+                    base.wrapping_add(s as u32),
+                    &['P'],
+                    &message[s..e],
+                );
+                seen[p] = true;
+                if completed_at == 0 && seen.iter().all(|&x| x) {
+                    completed_at = frame;
+                }
+                self.wait(40_000);
+            }
+        }
+        conn.next_seq[i] = base.wrapping_add(message.len() as u32);
+        self.wait(150_000);
+        let peer = if from == Side::Client {
+            Side::Server
+        } else {
+            Side::Client
+        };
+        self.tcp_segment(conn, peer, conn.next_seq[1 - i], &[], &[]);
+        completed_at
+    }
+
+    /// Closes the connection with FIN/ACK from both sides.
+    pub fn tcp_close(&mut self, conn: &mut TcpConn) {
+        for side in [Side::Client, Side::Server] {
+            let i = if side == Side::Client { 0 } else { 1 };
+            self.tcp_segment(conn, side, conn.next_seq[i], &['F'], &[]);
+            conn.next_seq[i] = conn.next_seq[i].wrapping_add(1);
+            self.wait(200_000);
+        }
+        self.tcp_segment(conn, Side::Client, conn.next_seq[0], &[], &[]);
+    }
+
+    /// Writes a UDP datagram; returns its frame number.
+    pub fn udp(&mut self, src: Host, sport: u16, dst: Host, dport: u16, payload: &[u8]) -> u64 {
+        let ip = self.ip_headers(&src, &dst, IpNumber::UDP);
+        let b = PacketBuilder::ethernet2(src.mac, dst.mac)
+            .ip(ip)
+            .udp(sport, dport);
+        let mut out = Vec::with_capacity(b.size(payload.len()));
+        let _ = b.write(&mut out, payload);
+        self.push(out)
+    }
+
+    /// Writes an ICMP destination-unreachable error from `from` to `to` quoting the IP packet
+    /// of frame `quoted_frame` (its bytes after the Ethernet header). `code` is the ICMPv4
+    /// code (3 = port unreachable) or ICMPv6 code (4 = port unreachable).
+    pub fn icmp_unreachable(&mut self, from: Host, to: Host, code: u8, quoted_frame: u64) -> u64 {
+        let quoted: Vec<u8> = self
+            .frames
+            .get(quoted_frame as usize - 1)
+            .map(|f| f.bytes.get(14..).unwrap_or_default().to_vec())
+            .unwrap_or_default();
+        let ip = self.ip_headers(
+            &from,
+            &to,
+            if from.ip.is_ipv4() {
+                IpNumber::ICMP
+            } else {
+                IpNumber::IPV6_ICMP
+            },
+        );
+        let b = PacketBuilder::ethernet2(from.mac, to.mac).ip(ip);
+        let mut out = Vec::new();
+        let _ = if from.ip.is_ipv4() {
+            let t = Icmpv4Type::DestinationUnreachable(
+                etherparse::icmpv4::DestUnreachableHeader::from_values(code, 0)
+                    .unwrap_or(etherparse::icmpv4::DestUnreachableHeader::Port),
+            );
+            b.icmpv4(t).write(&mut out, &quoted)
+        } else {
+            let c = etherparse::icmpv6::DestUnreachableCode::from_u8(code)
+                .unwrap_or(etherparse::icmpv6::DestUnreachableCode::Port);
+            b.icmpv6(Icmpv6Type::DestinationUnreachable(c))
+                .write(&mut out, &quoted)
+        };
+        self.push(out)
+    }
+}
