@@ -3,3 +3,4 @@
 //! analysis must find (which frames hold the registration, the datagrams, ...).
 
 pub mod net;
+pub mod rpc;
