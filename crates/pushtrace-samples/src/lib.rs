@@ -3,4 +3,6 @@
 //! analysis must find (which frames hold the registration, the datagrams, ...).
 
 pub mod net;
+pub mod outlook;
 pub mod rpc;
+pub mod scenarios;

@@ -358,7 +358,7 @@ fn push_tower(out: &mut Vec<u8>, tower: &[u8]) {
     out.extend_from_slice(&(tower.len() as u32).to_le_bytes());
     out.extend_from_slice(&(tower.len() as u32).to_le_bytes());
     out.extend_from_slice(tower);
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
 }

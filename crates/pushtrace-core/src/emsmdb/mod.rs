@@ -304,6 +304,25 @@ pub fn encode_rpc_ext2_request(format: NdrFormat, handle: &[u8; 20], rop_buffer:
     w.into_bytes()
 }
 
+/// Builds an `EcDoRpcExt2` response stub around `rop_buffer` (for tests and sample captures).
+pub fn encode_rpc_ext2_response(format: NdrFormat, handle: &[u8; 20], rop_buffer: &[u8]) -> Vec<u8> {
+    let mut w = NdrWriter::new(format, 0);
+    w.bytes(handle);
+    w.u32(0); // pulFlags
+    w.count(rop_buffer.len() as u64); // rgbOut max_count
+    w.count(0); // offset
+    w.count(rop_buffer.len() as u64); // actual_count
+    w.bytes(rop_buffer);
+    w.u32(rop_buffer.len() as u32); // pcbOut
+    w.count(0); // rgbAuxOut max_count
+    w.count(0); // offset
+    w.count(0); // actual_count
+    w.u32(0); // pcbAuxOut
+    w.u32(15); // pulTransTime
+    w.u32(0); // return value
+    w.into_bytes()
+}
+
 /// The name of a known EMSMDB / MAPI return code [protocol.md §5.1].
 pub fn return_code_name(code: u32) -> Option<&'static str> {
     Some(match code {

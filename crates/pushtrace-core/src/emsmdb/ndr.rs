@@ -197,7 +197,7 @@ impl NdrWriter {
 
     /// Pads to the next multiple of `to`.
     pub fn align(&mut self, to: usize) {
-        while self.buf.len() % to != 0 {
+        while !self.buf.len().is_multiple_of(to) {
             self.buf.push(self.pad_byte);
         }
     }

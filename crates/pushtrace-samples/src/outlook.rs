@@ -1,0 +1,349 @@
+//! Outlook and Exchange as the scenarios need them: the endpoint-mapper lookup, an EMSMDB
+//! connection with bind, logon, push registration and polls, and the server's notification
+//! datagrams. Every call returns the frames a reader must cite (the frame completing the
+//! request and the one completing the response).
+
+use crate::net::{Host, Net, Segmenting, Side, TcpConn, MS};
+use crate::rpc::{self, Auth, Context, PduWriter, EMSMDB, EPM, NDR20, NSPI};
+use pushtrace_core::emsmdb::{self, CallbackAddress, NdrFormat};
+use std::net::{IpAddr, SocketAddr};
+
+/// The TCP port the server's endpoint mapper listens on.
+pub const EPM_PORT: u16 = 135;
+
+/// The frames of one request/response pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallFrames {
+    /// Frame completing the request.
+    pub request: u64,
+    /// Frame completing the response.
+    pub response: u64,
+}
+
+/// How an EMSMDB connection is set up.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Client TCP port.
+    pub client_port: u16,
+    /// Authentication on calls (None = no auth trailer).
+    pub auth: Option<Auth>,
+    /// Bind NSPI on context 0 first, then add EMSMDB on context 1 with alter_context.
+    pub nspi_first: bool,
+    /// Largest stub per request fragment.
+    pub max_frag_stub: usize,
+    /// How requests are cut into TCP segments.
+    pub request_segmenting: Segmenting,
+    /// How responses are cut into TCP segments.
+    pub response_segmenting: Segmenting,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            client_port: 1071,
+            auth: None,
+            nspi_first: false,
+            max_frag_stub: 4280,
+            request_segmenting: Segmenting::default(),
+            response_segmenting: Segmenting::default(),
+        }
+    }
+}
+
+/// One Outlook EMSMDB connection to an Exchange server.
+#[derive(Debug)]
+pub struct EmsmdbConnection {
+    /// The client host.
+    pub client: Host,
+    /// The server host.
+    pub server: Host,
+    conn: TcpConn,
+    pdu: PduWriter,
+    ctx: u16,
+    next_call_id: u32,
+    handle: [u8; 20],
+    opts: ConnectOptions,
+}
+
+/// Looks up the EMSMDB port through the endpoint mapper on TCP 135 and closes the connection.
+pub fn epm_lookup(
+    net: &mut Net,
+    client: Host,
+    client_port: u16,
+    server: Host,
+    emsmdb_port: u16,
+) -> CallFrames {
+    let mut conn = net.tcp_connect(client, client_port, server, EPM_PORT);
+    let pdu = PduWriter::new(true, None);
+    let ctx = Context {
+        id: 0,
+        interface: EPM,
+        version: (3, 0),
+        transfer: NDR20,
+    };
+    net.wait(MS);
+    net.tcp_send(
+        &mut conn,
+        Side::Client,
+        &pdu.bind(1, &[ctx], false),
+        &Segmenting::default(),
+    );
+    net.wait(MS);
+    net.tcp_send(
+        &mut conn,
+        Side::Server,
+        &pdu.bind_ack(1, "135", &[Some(NDR20)], false),
+        &Segmenting::default(),
+    );
+    let ip = match server.ip {
+        IpAddr::V4(v4) => v4.octets(),
+        IpAddr::V6(_) => [0; 4],
+    };
+    let asked = rpc::tcp_tower(EMSMDB, (0, 81), 0, [0; 4]);
+    let answer = rpc::tcp_tower(EMSMDB, (0, 81), emsmdb_port, ip);
+    net.wait(MS);
+    let map_request = pdu.request(
+        2,
+        0,
+        3,
+        &rpc::ept_map_request(&asked),
+        None,
+        4280,
+        &mut net.rng,
+    );
+    let request = send_all(net, &mut conn, Side::Client, map_request);
+    net.wait(2 * MS);
+    let map_response = pdu.response(2, 0, &rpc::ept_map_response(&answer), 4280, &mut net.rng);
+    let response = send_all(net, &mut conn, Side::Server, map_response);
+    net.wait(MS);
+    net.tcp_close(&mut conn);
+    CallFrames { request, response }
+}
+
+fn send_all(net: &mut Net, conn: &mut TcpConn, side: Side, pdus: Vec<Vec<u8>>) -> u64 {
+    send_segmented(net, conn, side, pdus, &Segmenting::default())
+}
+
+fn send_segmented(
+    net: &mut Net,
+    conn: &mut TcpConn,
+    side: Side,
+    pdus: Vec<Vec<u8>>,
+    seg: &Segmenting,
+) -> u64 {
+    let message: Vec<u8> = pdus.concat();
+    net.tcp_send(conn, side, &message, seg)
+}
+
+impl EmsmdbConnection {
+    /// Connects and binds EMSMDB (optionally after NSPI); returns the connection and the
+    /// frame of the bind_ack that accepts EMSMDB.
+    pub fn open(
+        net: &mut Net,
+        client: Host,
+        server: Host,
+        port: u16,
+        opts: ConnectOptions,
+    ) -> (EmsmdbConnection, u64) {
+        let mut conn = net.tcp_connect(client, opts.client_port, server, port);
+        let pdu = PduWriter::new(true, opts.auth);
+        let emsmdb = |id| Context {
+            id,
+            interface: EMSMDB,
+            version: (0, 81),
+            transfer: NDR20,
+        };
+        let sec_addr = port.to_string();
+        let plain = Segmenting::default();
+        net.wait(MS);
+        let ack_frame = if opts.nspi_first {
+            let nspi = Context {
+                id: 0,
+                interface: NSPI,
+                version: (56, 0),
+                transfer: NDR20,
+            };
+            net.tcp_send(
+                &mut conn,
+                Side::Client,
+                &pdu.bind(1, &[nspi], false),
+                &plain,
+            );
+            net.wait(MS);
+            net.tcp_send(
+                &mut conn,
+                Side::Server,
+                &pdu.bind_ack(1, &sec_addr, &[Some(NDR20)], false),
+                &plain,
+            );
+            net.wait(MS);
+            net.tcp_send(
+                &mut conn,
+                Side::Client,
+                &pdu.bind(2, &[emsmdb(1)], true),
+                &plain,
+            );
+            net.wait(MS);
+            net.tcp_send(
+                &mut conn,
+                Side::Server,
+                &pdu.bind_ack(2, "", &[Some(NDR20)], true),
+                &plain,
+            )
+        } else {
+            net.tcp_send(
+                &mut conn,
+                Side::Client,
+                &pdu.bind(1, &[emsmdb(0)], false),
+                &plain,
+            );
+            net.wait(MS);
+            net.tcp_send(
+                &mut conn,
+                Side::Server,
+                &pdu.bind_ack(1, &sec_addr, &[Some(NDR20)], false),
+                &plain,
+            )
+        };
+        let ctx = u16::from(opts.nspi_first);
+        let mut handle = [0u8; 20];
+        handle[4..].copy_from_slice(&net.rng.bytes(16));
+        let c = EmsmdbConnection {
+            client,
+            server,
+            conn,
+            pdu,
+            ctx,
+            next_call_id: 3,
+            handle,
+            opts,
+        };
+        (c, ack_frame)
+    }
+
+    /// The client's endpoint on this connection.
+    pub fn client_addr(&self) -> SocketAddr {
+        self.client.at(self.opts.client_port)
+    }
+
+    /// Makes one call on `ctx` with `opnum`; the server answers after `server_ms`.
+    pub fn call_on(
+        &mut self,
+        net: &mut Net,
+        ctx: u16,
+        opnum: u16,
+        request: &[u8],
+        response: &[u8],
+        server_ms: i64,
+    ) -> CallFrames {
+        let call_id = self.next_call_id;
+        self.next_call_id += 1;
+        let req = self.pdu.request(
+            call_id,
+            ctx,
+            opnum,
+            request,
+            None,
+            self.opts.max_frag_stub,
+            &mut net.rng,
+        );
+        let request_frame = send_segmented(
+            net,
+            &mut self.conn,
+            Side::Client,
+            req,
+            &self.opts.request_segmenting,
+        );
+        net.wait(server_ms * MS);
+        let resp = self.pdu.response(
+            call_id,
+            ctx,
+            response,
+            self.opts.max_frag_stub,
+            &mut net.rng,
+        );
+        let response_frame = send_segmented(
+            net,
+            &mut self.conn,
+            Side::Server,
+            resp,
+            &self.opts.response_segmenting,
+        );
+        CallFrames {
+            request: request_frame,
+            response: response_frame,
+        }
+    }
+
+    fn call(
+        &mut self,
+        net: &mut Net,
+        opnum: u16,
+        request: &[u8],
+        response: &[u8],
+        server_ms: i64,
+    ) -> CallFrames {
+        self.call_on(net, self.ctx, opnum, request, response, server_ms)
+    }
+
+    /// `EcDoConnectEx` for `user_dn`; the server asks for polls every `poll_ms`.
+    pub fn logon(&mut self, net: &mut Net, user_dn: &str, poll_ms: u32) -> CallFrames {
+        let f = NdrFormat::NDR20_LE;
+        let req = emsmdb::encode_connect_request(f, user_dn);
+        let resp = emsmdb::encode_connect_response(f, &self.handle, poll_ms, 0);
+        net.wait(2 * MS);
+        self.call(net, emsmdb::OP_DO_CONNECT_EX, &req, &resp, 12)
+    }
+
+    /// `EcRRegisterPushNotification` for `callback` and `context`; the server answers `status`.
+    pub fn register(
+        &mut self,
+        net: &mut Net,
+        callback: SocketAddr,
+        context: &[u8],
+        status: u32,
+    ) -> CallFrames {
+        let f = NdrFormat::NDR20_LE;
+        let req = emsmdb::encode_register_push_request(
+            f,
+            &self.handle,
+            context,
+            &CallbackAddress::encode_windows(callback),
+            0xa5,
+        );
+        let resp = emsmdb::encode_register_push_response(f, &self.handle, 0, status);
+        net.wait(3 * MS);
+        self.call(net, emsmdb::OP_REGISTER_PUSH, &req, &resp, 2)
+    }
+
+    /// One `EcDoRpcExt2` round trip carrying `rop_len` bytes of (obfuscated) ROPs each way.
+    pub fn rop_call(&mut self, net: &mut Net, rop_len: usize) -> CallFrames {
+        let f = NdrFormat::NDR20_LE;
+        let rops = net.rng.bytes(rop_len);
+        let req = emsmdb::encode_rpc_ext2_request(f, &self.handle, &rops);
+        let resp = emsmdb::encode_rpc_ext2_response(f, &self.handle, &net.rng.bytes(rop_len * 3));
+        net.wait(MS);
+        self.call(net, emsmdb::OP_DO_RPC_EXT2, &req, &resp, 4)
+    }
+
+    /// Closes the TCP connection.
+    pub fn close(mut self, net: &mut Net) {
+        net.tcp_close(&mut self.conn);
+    }
+}
+
+/// The server's notification datagram: exactly `context` from a dynamic port to `callback`.
+pub fn notify(
+    net: &mut Net,
+    server: Host,
+    server_port: u16,
+    callback: SocketAddr,
+    client: Host,
+    context: &[u8],
+) -> u64 {
+    let to = Host {
+        ip: callback.ip(),
+        ..client
+    };
+    net.udp(server, server_port, to, callback.port(), context)
+}

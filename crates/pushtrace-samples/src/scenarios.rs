@@ -1,0 +1,528 @@
+//! The sample scenarios: one function per situation an Exchange administrator meets, each
+//! returning the frames and the facts (ground truth known to the generator) that the
+//! analysis must report.
+
+use crate::net::{Host, Net, Rng, Segmenting, SimFrame, MS, SEC};
+use crate::outlook::{epm_lookup, notify, CallFrames, ConnectOptions, EmsmdbConnection};
+use crate::rpc::Auth;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+
+/// 2025-11-03 09:00:00 UTC: when every sample capture starts.
+const START_NS: i64 = 1_762_160_400 * SEC;
+/// The Exchange server's EMSMDB port, as its endpoint mapper hands it out.
+const EMSMDB_PORT: u16 = 1032;
+/// The UDP port Outlook listens on for notifications.
+const CALLBACK_PORT: u16 = 1088;
+/// The poll interval Exchange hands out: one minute.
+const POLL_MS: u32 = 60_000;
+const USER: &str =
+    "/o=Contoso/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=jdoe";
+
+/// A built scenario: the frames and the facts the report must show.
+#[derive(Debug)]
+pub struct Built {
+    /// The frames in capture order.
+    pub frames: Vec<SimFrame>,
+    /// The subset of the JSON report that must match (see samples/README.md).
+    pub expect: Value,
+}
+
+/// One scenario.
+#[derive(Debug, Clone, Copy)]
+pub struct Scenario {
+    /// File stem of its samples, e.g. `udp-blocked-icmp`.
+    pub name: &'static str,
+    /// What it shows, for samples/README.md.
+    pub shows: &'static str,
+    /// Builds it.
+    pub build: fn() -> Built,
+}
+
+/// Every scenario, in the order samples/README.md lists them.
+pub fn all() -> Vec<Scenario> {
+    vec![
+        Scenario { name: "healthy-push", shows: "endpoint mapper, logon, registration, datagrams, client reacts", build: healthy_push },
+        Scenario { name: "udp-blocked-icmp", shows: "every datagram answered by ICMP port unreachable; client polls each minute", build: udp_blocked_icmp },
+        Scenario { name: "registration-refused", shows: "registration answered 0x80040102 ecNotSupported, then one-minute polling", build: registration_refused },
+        Scenario { name: "not-registered-polling", shows: "logon but no registration; the client polls", build: not_registered },
+        Scenario { name: "nat-address-mismatch", shows: "callback 192.168.1.21 behind NAT; the server sees 10.0.0.21", build: nat_mismatch },
+        Scenario { name: "registered-no-datagram", shows: "registration succeeds, no datagram in five minutes", build: registered_no_datagram },
+        Scenario { name: "encrypted-push", shows: "packet privacy: sealed registration, datagrams to the client", build: encrypted_push },
+        Scenario { name: "encrypted-no-datagram", shows: "packet privacy: sealed registration, no datagram", build: encrypted_no_datagram },
+        Scenario { name: "ipv6-push", shows: "healthy push over IPv6", build: ipv6_push },
+        Scenario { name: "two-clients", shows: "one client flowing, one refused, in one file", build: two_clients },
+        Scenario { name: "wrong-payload", shows: "datagrams whose payload differs from the registered context", build: wrong_payload },
+        Scenario { name: "fragmented-reordered", shows: "NSPI then EMSMDB via alter_context, 3-fragment calls, awkward segments, retransmission, reordering", build: fragmented_reordered },
+        Scenario { name: "mid-session", shows: "capture starts after the registration: only polls, datagrams and reactions", build: mid_session },
+    ]
+}
+
+fn server() -> Host {
+    Host::new(5, "10.0.0.5", 128)
+}
+
+fn client() -> Host {
+    Host::new(21, "10.0.0.21", 127)
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn registration(
+    f: CallFrames,
+    callback: Option<&str>,
+    context: Option<&[u8]>,
+    status: Option<u32>,
+    encrypted: bool,
+) -> Value {
+    json!({
+        "request_frame": f.request,
+        "response_frame": f.response,
+        "callback": callback,
+        "context": context.map(hex),
+        "status": status,
+        "encrypted": encrypted,
+    })
+}
+
+/// An Outlook session up to its registration: endpoint-mapper lookup, bind, logon, a few
+/// ROP calls, then `EcRRegisterPushNotification`.
+struct Logon {
+    conn: EmsmdbConnection,
+    register: Option<CallFrames>,
+    context: Vec<u8>,
+    callback: SocketAddr,
+}
+
+impl Logon {
+    /// The registration as the report must show it (plain stub).
+    fn expected_registration(&self, callback: Option<&str>, status: Option<u32>) -> Value {
+        let frames = self.register.unwrap_or(CallFrames {
+            request: 0,
+            response: 0,
+        });
+        registration(frames, callback, Some(&self.context), status, false)
+    }
+
+    /// The registration as the report must show it when the stub is sealed.
+    fn expected_sealed_registration(&self) -> Value {
+        let frames = self.register.unwrap_or(CallFrames {
+            request: 0,
+            response: 0,
+        });
+        registration(frames, None, None, None, true)
+    }
+}
+
+fn logon(
+    net: &mut Net,
+    client: Host,
+    server: Host,
+    opts: ConnectOptions,
+    register: Option<(SocketAddr, u32)>,
+) -> Logon {
+    if server.ip.is_ipv4() {
+        epm_lookup(net, client, opts.client_port - 1, server, EMSMDB_PORT);
+        net.wait(5 * MS);
+    }
+    let (mut conn, _) = EmsmdbConnection::open(net, client, server, EMSMDB_PORT, opts);
+    conn.logon(net, USER, POLL_MS);
+    conn.rop_call(net, 120);
+    let context: Vec<u8> = [&[0xd0, 0x27][..], &net.rng.bytes(6)].concat();
+    let callback = register.map_or(client.at(CALLBACK_PORT), |r| r.0);
+    let register = register.map(|(cb, status)| conn.register(net, cb, &context, status));
+    conn.rop_call(net, 300);
+    Logon {
+        conn,
+        register,
+        context,
+        callback,
+    }
+}
+
+/// `n` polls one minute apart.
+fn poll_every_minute(net: &mut Net, conn: &mut EmsmdbConnection, n: usize) {
+    for _ in 0..n {
+        net.wait(60 * SEC - 200 * MS);
+        conn.rop_call(net, 40);
+    }
+}
+
+fn expect_one(verdict: &str, session: Value) -> Value {
+    json!({ "verdict": verdict, "sessions": [session] })
+}
+
+fn healthy_push() -> Built {
+    let mut net = Net::new(START_NS, 1);
+    let (c, s) = (client(), server());
+    let mut l = logon(
+        &mut net,
+        c,
+        s,
+        ConnectOptions::default(),
+        Some((c.at(CALLBACK_PORT), 0)),
+    );
+    let mut datagrams = Vec::new();
+    for wait_s in [41, 187] {
+        net.wait(wait_s * SEC);
+        let frame = notify(&mut net, s, 3105, l.callback, c, &l.context);
+        net.wait(60 * MS);
+        let reaction = l.conn.rop_call(&mut net, 60);
+        datagrams.push(json!({ "frame": frame, "from": "10.0.0.5:3105", "to": "10.0.0.21:1088", "matches_context": true, "reaction_frame": reaction.request }));
+    }
+    let reg = l.expected_registration(Some("10.0.0.21:1088"), Some(0));
+    l.conn.close(&mut net);
+    let expect = expect_one(
+        "flowing",
+        json!({ "client": "10.0.0.21", "server": "10.0.0.5", "input": 0, "verdict": "flowing", "user": USER, "inferred": false,
+                "registrations": [reg], "datagrams": datagrams, "icmp_errors": [] }),
+    );
+    Built {
+        frames: net.frames,
+        expect,
+    }
+}
+
+fn udp_blocked_icmp() -> Built {
+    let mut net = Net::new(START_NS, 2);
+    let (c, s) = (client(), server());
+    let mut l = logon(
+        &mut net,
+        c,
+        s,
+        ConnectOptions::default(),
+        Some((c.at(CALLBACK_PORT), 0)),
+    );
+    let mut datagrams = Vec::new();
+    let mut errors = Vec::new();
+    for _ in 0..4 {
+        net.wait(30 * SEC);
+        let d = notify(&mut net, s, 3105, l.callback, c, &l.context);
+        net.wait(MS / 2);
+        let e = net.icmp_unreachable(c, s, 3, d);
+        datagrams.push(json!({ "frame": d, "matches_context": true }));
+        errors.push(json!({ "frame": e, "datagram_frame": d, "code": 3 }));
+        net.wait(30 * SEC);
+        l.conn.rop_call(&mut net, 40);
+    }
+    let reg = l.expected_registration(Some("10.0.0.21:1088"), Some(0));
+    let expect = expect_one(
+        "blocked",
+        json!({ "client": "10.0.0.21", "server": "10.0.0.5", "verdict": "blocked", "registrations": [reg], "datagrams": datagrams, "icmp_errors": errors }),
+    );
+    Built {
+        frames: net.frames,
+        expect,
+    }
+}
+
+fn registration_refused() -> Built {
+    let mut net = Net::new(START_NS, 3);
+    let (c, s) = (client(), server());
+    let mut l = logon(
+        &mut net,
+        c,
+        s,
+        ConnectOptions::default(),
+        Some((c.at(CALLBACK_PORT), 0x8004_0102)),
+    );
+    poll_every_minute(&mut net, &mut l.conn, 5);
+    let reg = l.expected_registration(Some("10.0.0.21:1088"), Some(0x8004_0102));
+    let expect = expect_one(
+        "refused",
+        json!({ "client": "10.0.0.21", "server": "10.0.0.5", "verdict": "refused", "registrations": [reg], "datagrams": [],
+                "polling": { "steady_one_minute": true } }),
+    );
+    Built {
+        frames: net.frames,
+        expect,
+    }
+}
+
+fn not_registered() -> Built {
+    let mut net = Net::new(START_NS, 4);
+    let (c, s) = (client(), server());
+    let mut l = logon(&mut net, c, s, ConnectOptions::default(), None);
+    poll_every_minute(&mut net, &mut l.conn, 5);
+    let expect = expect_one(
+        "not_registered",
+        json!({ "client": "10.0.0.21", "verdict": "not_registered", "registrations": [], "polling": { "steady_one_minute": true } }),
+    );
+    Built {
+        frames: net.frames,
+        expect,
+    }
+}
+
+fn nat_mismatch() -> Built {
+    let mut net = Net::new(START_NS, 5);
+    let (c, s) = (client(), server());
+    let private: SocketAddr = "192.168.1.21:1088".parse().unwrap_or(c.at(CALLBACK_PORT));
+    let mut l = logon(
+        &mut net,
+        c,
+        s,
+        ConnectOptions::default(),
+        Some((private, 0)),
+    );
+    net.wait(50 * SEC);
+    let d = notify(&mut net, s, 3105, l.callback, c, &l.context);
+    poll_every_minute(&mut net, &mut l.conn, 3);
+    let reg = l.expected_registration(Some("192.168.1.21:1088"), Some(0));
+    let expect = expect_one(
+        "address_mismatch",
+        json!({ "client": "10.0.0.21", "verdict": "address_mismatch", "registrations": [reg], "datagrams": [{ "frame": d, "to": "192.168.1.21:1088" }] }),
+    );
+    Built {
+        frames: net.frames,
+        expect,
+    }
+}
+
+fn registered_no_datagram() -> Built {
+    let mut net = Net::new(START_NS, 6);
+    let (c, s) = (client(), server());
+    let mut l = logon(
+        &mut net,
+        c,
+        s,
+        ConnectOptions::default(),
+        Some((c.at(CALLBACK_PORT), 0)),
+    );
+    poll_every_minute(&mut net, &mut l.conn, 5);
+    let reg = l.expected_registration(Some("10.0.0.21:1088"), Some(0));
+    let expect = expect_one(
+        "no_datagram",
+        json!({ "client": "10.0.0.21", "verdict": "no_datagram", "registrations": [reg], "datagrams": [] }),
+    );
+    Built {
+        frames: net.frames,
+        expect,
+    }
+}
+
+fn sealed() -> ConnectOptions {
+    ConnectOptions {
+        auth: Some(Auth {
+            auth_type: 9,
+            level: 6,
+        }),
+        ..ConnectOptions::default()
+    }
+}
+
+fn encrypted(with_datagrams: bool, seed: u64) -> Built {
+    let mut net = Net::new(START_NS, seed);
+    let (c, s) = (client(), server());
+    let mut l = logon(&mut net, c, s, sealed(), Some((c.at(CALLBACK_PORT), 0)));
+    let mut datagrams = Vec::new();
+    if with_datagrams {
+        for _ in 0..2 {
+            net.wait(70 * SEC);
+            let d = notify(&mut net, s, 3105, l.callback, c, &l.context);
+            net.wait(80 * MS);
+            let r = l.conn.rop_call(&mut net, 60);
+            datagrams
+                .push(json!({ "frame": d, "matches_context": null, "reaction_frame": r.request }));
+        }
+    } else {
+        poll_every_minute(&mut net, &mut l.conn, 4);
+    }
+    let verdict = if with_datagrams {
+        "flowing"
+    } else {
+        "no_datagram"
+    };
+    let reg = l.expected_sealed_registration();
+    let expect = expect_one(
+        verdict,
+        json!({ "client": "10.0.0.21", "verdict": verdict, "registrations": [reg], "datagrams": datagrams }),
+    );
+    Built {
+        frames: net.frames,
+        expect,
+    }
+}
+
+fn encrypted_push() -> Built {
+    encrypted(true, 7)
+}
+
+fn encrypted_no_datagram() -> Built {
+    encrypted(false, 8)
+}
+
+fn ipv6_push() -> Built {
+    let mut net = Net::new(START_NS, 9);
+    let c = Host::new(21, "2001:db8::21", 64);
+    let s = Host::new(5, "2001:db8::5", 64);
+    let mut l = logon(
+        &mut net,
+        c,
+        s,
+        ConnectOptions::default(),
+        Some((c.at(CALLBACK_PORT), 0)),
+    );
+    net.wait(33 * SEC);
+    let d = notify(&mut net, s, 3105, l.callback, c, &l.context);
+    net.wait(50 * MS);
+    let r = l.conn.rop_call(&mut net, 60);
+    let reg = l.expected_registration(Some("[2001:db8::21]:1088"), Some(0));
+    let expect = expect_one(
+        "flowing",
+        json!({ "client": "2001:db8::21", "server": "2001:db8::5", "verdict": "flowing", "registrations": [reg],
+                "datagrams": [{ "frame": d, "from": "[2001:db8::5]:3105", "to": "[2001:db8::21]:1088", "matches_context": true, "reaction_frame": r.request }] }),
+    );
+    Built {
+        frames: net.frames,
+        expect,
+    }
+}
+
+fn two_clients() -> Built {
+    let mut net = Net::new(START_NS, 10);
+    let s = server();
+    let (a, b) = (client(), Host::new(22, "10.0.0.22", 127));
+    let mut la = logon(
+        &mut net,
+        a,
+        s,
+        ConnectOptions::default(),
+        Some((a.at(CALLBACK_PORT), 0)),
+    );
+    let opts_b = ConnectOptions {
+        client_port: 1201,
+        ..ConnectOptions::default()
+    };
+    let mut lb = logon(
+        &mut net,
+        b,
+        s,
+        opts_b,
+        Some((b.at(CALLBACK_PORT), 0x8004_0102)),
+    );
+    net.wait(20 * SEC);
+    let d = notify(&mut net, s, 3105, la.callback, a, &la.context);
+    net.wait(70 * MS);
+    la.conn.rop_call(&mut net, 60);
+    poll_every_minute(&mut net, &mut lb.conn, 3);
+    let reg_a = la.expected_registration(Some("10.0.0.21:1088"), Some(0));
+    let reg_b = lb.expected_registration(Some("10.0.0.22:1088"), Some(0x8004_0102));
+    let expect = json!({ "verdict": "refused", "sessions": [
+        { "client": "10.0.0.21", "verdict": "flowing", "registrations": [reg_a], "datagrams": [{ "frame": d, "matches_context": true }] },
+        { "client": "10.0.0.22", "verdict": "refused", "registrations": [reg_b], "datagrams": [] },
+    ]});
+    Built {
+        frames: net.frames,
+        expect,
+    }
+}
+
+fn wrong_payload() -> Built {
+    let mut net = Net::new(START_NS, 11);
+    let (c, s) = (client(), server());
+    let mut l = logon(
+        &mut net,
+        c,
+        s,
+        ConnectOptions::default(),
+        Some((c.at(CALLBACK_PORT), 0)),
+    );
+    let other = Rng::new(99).bytes(8);
+    let mut datagrams = Vec::new();
+    for _ in 0..2 {
+        net.wait(60 * SEC);
+        let d = notify(&mut net, s, 3105, l.callback, c, &other);
+        datagrams.push(json!({ "frame": d, "matches_context": false }));
+        net.wait(2 * SEC);
+        l.conn.rop_call(&mut net, 40);
+    }
+    let reg = l.expected_registration(Some("10.0.0.21:1088"), Some(0));
+    let expect = expect_one(
+        "no_datagram",
+        json!({ "client": "10.0.0.21", "verdict": "no_datagram", "registrations": [reg], "datagrams": datagrams }),
+    );
+    Built {
+        frames: net.frames,
+        expect,
+    }
+}
+
+fn fragmented_reordered() -> Built {
+    let mut net = Net::new(START_NS, 12);
+    let (c, s) = (client(), server());
+    let opts = ConnectOptions {
+        nspi_first: true,
+        max_frag_stub: 24,
+        // Cuts inside PDU headers (offsets 5, 30 and 61), a retransmitted segment and two
+        // segments swapped on the wire.
+        request_segmenting: Segmenting {
+            mss: 70,
+            cuts: vec![5, 30, 61],
+            retransmit: vec![1],
+            swap: vec![(2, 3)],
+        },
+        response_segmenting: Segmenting {
+            mss: 33,
+            cuts: vec![9],
+            retransmit: vec![2],
+            swap: vec![(0, 1)],
+        },
+        ..ConnectOptions::default()
+    };
+    let mut l = logon(&mut net, c, s, opts, None);
+    // An NSPI call with opnum 4 on context 0 must not be taken for a registration.
+    l.conn.call_on(&mut net, 0, 4, &[0u8; 40], &[0u8; 8], 2);
+    let register = l
+        .conn
+        .register(&mut net, c.at(CALLBACK_PORT), &l.context, 0);
+    net.wait(45 * SEC);
+    let d = notify(&mut net, s, 3105, l.callback, c, &l.context);
+    net.wait(40 * MS);
+    let r = l.conn.rop_call(&mut net, 200);
+    let reg = registration(
+        register,
+        Some("10.0.0.21:1088"),
+        Some(&l.context),
+        Some(0),
+        false,
+    );
+    let expect = expect_one(
+        "flowing",
+        json!({ "client": "10.0.0.21", "verdict": "flowing", "registrations": [reg], "datagrams": [{ "frame": d, "matches_context": true, "reaction_frame": r.request }] }),
+    );
+    Built {
+        frames: net.frames,
+        expect,
+    }
+}
+
+fn mid_session() -> Built {
+    let mut net = Net::new(START_NS, 13);
+    let (c, s) = (client(), server());
+    let mut l = logon(
+        &mut net,
+        c,
+        s,
+        ConnectOptions::default(),
+        Some((c.at(CALLBACK_PORT), 0)),
+    );
+    // The capture starts here: everything before is dropped.
+    let first_kept = net.frames.len();
+    let mut datagrams = Vec::new();
+    for wait_s in [12, 95] {
+        net.wait(wait_s * SEC);
+        let d = notify(&mut net, s, 3105, l.callback, c, &l.context);
+        net.wait(70 * MS);
+        let r = l.conn.rop_call(&mut net, 60);
+        datagrams.push(json!({ "frame": d as usize - first_kept, "matches_context": null, "reaction_frame": r.request as usize - first_kept }));
+    }
+    let frames = net.frames.split_off(first_kept);
+    let expect = expect_one(
+        "flowing",
+        json!({ "client": "10.0.0.21", "server": "10.0.0.5", "verdict": "flowing", "inferred": true, "registrations": [], "datagrams": datagrams }),
+    );
+    Built { frames, expect }
+}
