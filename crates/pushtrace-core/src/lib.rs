@@ -14,6 +14,7 @@
 
 pub mod decode;
 pub mod flow;
+pub mod tcp;
 
 pub use pushtrace_capture as capture;
 pub use pushtrace_capture::{Frame, LinkType, Warning};
