@@ -17,6 +17,7 @@ pub mod decode;
 pub mod emsmdb;
 pub mod flow;
 pub mod report;
+pub mod tcp;
 
 pub use pushtrace_capture as capture;
 pub use pushtrace_capture::{Frame, LinkType, Warning};
