@@ -12,6 +12,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod dcerpc;
 pub mod decode;
 pub mod flow;
 
