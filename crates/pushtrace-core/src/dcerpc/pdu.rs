@@ -26,10 +26,6 @@ use uuid::Uuid;
 pub const COMMON_HEADER_LEN: usize = 16;
 /// Length of the sec_trailer that precedes the auth_value (MS-RPCE 2.2.2.11).
 pub const SEC_TRAILER_LEN: usize = 8;
-/// Offset of the stub in a request without object UUID, and in a response.
-pub const REQUEST_STUB_OFFSET: usize = 24;
-/// Offset of the stub in a request that carries an object UUID (pfc_flags 0x80).
-pub const OBJECT_REQUEST_STUB_OFFSET: usize = 40;
 /// auth_level value of packet privacy (the stub is sealed).
 pub const AUTH_LEVEL_PRIVACY: u8 = 6;
 
