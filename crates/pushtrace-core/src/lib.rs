@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod correlate;
+pub mod dcerpc;
 pub mod decode;
 pub mod emsmdb;
 pub mod flow;

@@ -1,0 +1,2161 @@
+//! The per-connection DCE/RPC engine: cuts each direction's reassembled TCP byte stream into
+//! PDUs, tracks the association's presentation contexts, reassembles fragmented calls and
+//! pairs requests with their responses or faults (protocol.md §1.4–§1.12).
+//!
+//! It knows nothing of Exchange: it reports binds, bind results and calls, each with the
+//! frame and time where it completed, and a [`Warning`] for everything it had to skip.
+//!
+//! * **Framing** (§1.12): a direction is in sync once a plausible header is seen (Wireshark's
+//!   heuristic, a connection-oriented PTYPE, frag_length within [`RpcLimits::max_pdu_len`]);
+//!   from there frag_length is trusted. A stream that starts mid-PDU, an implausible header
+//!   or a TCP gap puts the direction into search mode: it scans forward for the next plausible
+//!   header, as Suricata does, and reports how many bytes it skipped. PDUs may straddle feeds
+//!   and one feed may hold many; only an unfinished PDU is buffered (at most `max_pdu_len`).
+//! * **Contexts** (§1.4–§1.8): a context proposed in a bind or alter_context becomes usable
+//!   only when the i-th result of the ack with the same call_id accepts the i-th element. The
+//!   accepted transfer syntax is kept (NDR20 or NDR64); bind time feature negotiation elements
+//!   are recognised and never bound. A request on an unknown context is still reported, with
+//!   `interface: None`.
+//! * **Calls** (§1.9–§1.11): fragments are joined per (request direction, call_id); stubs are
+//!   capped ([`Stub::truncated`]) and a fragment known or suspected lost is flagged
+//!   ([`Stub::missing_fragment`]), never guessed. At auth level 6 the stub is sealed: only its
+//!   length is kept. Responses and faults match by call_id whatever the delay (async calls).
+//!
+//! Memory is bounded per connection: the partial-PDU buffers, the number of pending calls,
+//! bound contexts and unanswered binds, and the stub bytes held for pending calls.
+//!
+//! Warning codes ([`RpcEvent::Warning`], each with the frame where it arose):
+//!
+//! | code | meaning |
+//! |---|---|
+//! | `dcerpc_stream_starts_mid_pdu` | bytes skipped before a direction's first plausible header |
+//! | `dcerpc_gap` | the TCP stage reported missing bytes; a partial PDU was dropped |
+//! | `dcerpc_bad_header` | an implausible header where a PDU should start |
+//! | `dcerpc_pdu_too_long` | a frag_length above [`RpcLimits::max_pdu_len`] |
+//! | `dcerpc_resync` | bytes skipped after a gap or bad header before the next header |
+//! | `dcerpc_malformed_pdu` | a framed PDU whose body does not parse; skipped |
+//! | `dcerpc_missing_fragment` | a fragment without its first, or a first before the last |
+//! | `dcerpc_stub_truncated` | a stub exceeded a stub cap; the rest is only counted |
+//! | `dcerpc_response_without_request` | a response or fault for an unknown call_id |
+//! | `dcerpc_pending_call_cap` | too many pending calls; the oldest emitted unanswered |
+//! | `dcerpc_context_cap` | too many presentation contexts; a new one not tracked |
+//! | `dcerpc_bind_unanswered` | a bind never answered (or forgotten beyond the cap) |
+//! | `dcerpc_client_direction_conflict` | binds or requests seen in both directions |
+//! | `dcerpc_unfinished_pdu` | the stream ended inside a PDU |
+//! | `dcerpc_no_pdu_found` | trailing bytes never formed a plausible header |
+
+use super::interfaces;
+use super::pdu::{
+    self, AckResult, Body, Framing, Header, InterfaceId, PacketType, PduError, ProposedContext,
+    SecTrailer, TransferSyntax, AUTH_LEVEL_PRIVACY, COMMON_HEADER_LEN,
+};
+use crate::flow::Direction;
+use pushtrace_capture::Warning;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Caps that bound one connection's memory. A cap that bites emits a warning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RpcLimits {
+    /// Largest frag_length accepted; a larger header is treated as noise and resynced.
+    /// Default 65 535 (the field's own maximum).
+    pub max_pdu_len: usize,
+    /// Largest stub kept per call and direction; beyond it bytes are counted, not kept.
+    /// Default 1 MiB (Suricata's cap).
+    pub max_stub_len: usize,
+    /// Stub bytes held at once for all pending calls of the connection. Default 8 MiB.
+    pub max_held_stub_bytes: usize,
+    /// Calls waiting for their response; the oldest is emitted unanswered beyond it.
+    /// Default 1024 (Suricata's cap).
+    pub max_pending_calls: usize,
+    /// Bound presentation contexts. Default 256.
+    pub max_contexts: usize,
+    /// Binds and alter_contexts waiting for their ack. Default 16.
+    pub max_pending_binds: usize,
+}
+
+impl Default for RpcLimits {
+    fn default() -> Self {
+        RpcLimits {
+            max_pdu_len: usize::from(u16::MAX),
+            max_stub_len: 1 << 20,
+            max_held_stub_bytes: 8 << 20,
+            max_pending_calls: 1024,
+            max_contexts: 256,
+            max_pending_binds: 16,
+        }
+    }
+}
+
+/// Which PDU opened a context negotiation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BindKind {
+    /// bind / bind_ack.
+    Bind,
+    /// alter_context / alter_context_resp.
+    AlterContext,
+}
+
+/// The interface bound to a presentation context by an accepted bind or alter_context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BoundInterface {
+    /// Interface UUID.
+    pub uuid: Uuid,
+    /// (major, minor).
+    pub version: (u16, u16),
+    /// The transfer syntax the server accepted (NDR64 changes the stub layout).
+    pub transfer_syntax: TransferSyntax,
+    /// Its name when it is a well-known interface ([`interfaces::KNOWN_INTERFACES`]).
+    pub name: Option<&'static str>,
+}
+
+/// One result of a bind_ack / alter_context_resp, joined with the element it answers when
+/// that bind or alter_context was captured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContextResult {
+    /// p_cont_id of the answered element, if the proposal was captured.
+    pub context_id: Option<u16>,
+    /// Interface of the answered element, if the proposal was captured.
+    pub interface: Option<InterfaceId>,
+    /// The result.
+    pub result: AckResult,
+    /// The reason (for negotiate_ack: the accepted feature bitmask).
+    pub reason: u16,
+    /// The transfer syntax chosen.
+    pub transfer_syntax: TransferSyntax,
+}
+
+/// A call's stub in one direction, joined from its fragments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stub {
+    /// The clear stub bytes kept (empty when sealed; at most [`RpcLimits::max_stub_len`]).
+    pub bytes: Vec<u8>,
+    /// The plaintext stub length on the wire, all captured fragments counted, kept or not.
+    pub len: usize,
+    /// Sealed at auth level 6 (packet privacy): `bytes` is empty, `len` is still exact.
+    pub encrypted: bool,
+    /// A cap cut `bytes` short of `len`.
+    pub truncated: bool,
+    /// Integers in the stub are little-endian (drep of the first fragment seen).
+    pub little_endian: bool,
+    /// A fragment is known or suspected missing: no FIRST, no LAST, a gap in the stream
+    /// during reassembly, or a new FIRST for the same call_id.
+    pub missing_fragment: bool,
+    /// Fragments joined.
+    pub fragments: u32,
+}
+
+impl Stub {
+    fn new(little_endian: bool) -> Stub {
+        Stub {
+            bytes: Vec::new(),
+            len: 0,
+            encrypted: false,
+            truncated: false,
+            little_endian,
+            missing_fragment: false,
+            fragments: 0,
+        }
+    }
+
+    /// The stub bytes when they are the whole plaintext stub (not sealed, not cut, no fragment
+    /// missing); what an NDR decoder can trust.
+    pub fn complete_bytes(&self) -> Option<&[u8]> {
+        (!self.encrypted && !self.truncated && !self.missing_fragment).then_some(&self.bytes[..])
+    }
+}
+
+/// A request and, when seen, its response or fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RpcCall {
+    /// call_id.
+    pub call_id: u32,
+    /// p_cont_id of the request.
+    pub context_id: u16,
+    /// opnum.
+    pub opnum: u16,
+    /// The interface bound to `context_id` when the request arrived; `None` when its bind
+    /// was not captured or not accepted.
+    pub interface: Option<BoundInterface>,
+    /// Object UUID of the request, if any.
+    pub object: Option<Uuid>,
+    /// Direction the request travelled (from the client).
+    pub request_direction: Direction,
+    /// Frame where the request's last fragment completed (Wireshark's convention); the last
+    /// fragment seen when the request never completed.
+    pub request_frame: u64,
+    /// Time of `request_frame`, ns since the Unix epoch.
+    pub request_ts_ns: i64,
+    /// The request stub.
+    pub request: Stub,
+    /// Frame where the response's last fragment or the fault completed.
+    pub response_frame: Option<u64>,
+    /// Time of `response_frame`.
+    pub response_ts_ns: Option<i64>,
+    /// The response stub (`None` when unanswered or answered by a fault).
+    pub response: Option<Stub>,
+    /// The fault status when a fault answered the call (see
+    /// [`interfaces::fault_status_name`]).
+    pub fault_status: Option<u32>,
+    /// auth_type of the call's sec_trailer, if it had one.
+    pub auth_type: Option<u8>,
+    /// auth_level of the call's sec_trailer (6 = packet privacy), if it had one.
+    pub auth_level: Option<u8>,
+}
+
+impl RpcCall {
+    /// The operation's name when the interface is a well-known one.
+    pub fn operation_name(&self) -> Option<&'static str> {
+        interfaces::operation_name(&self.interface?.uuid, self.opnum)
+    }
+
+    /// True once a response or fault was matched.
+    pub fn answered(&self) -> bool {
+        self.response_frame.is_some()
+    }
+}
+
+/// What the engine reports, in the order it learns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RpcEvent {
+    /// A bind or alter_context.
+    Bind {
+        /// Which of the two.
+        kind: BindKind,
+        /// Frame where the PDU completed.
+        frame: u64,
+        /// Its time.
+        ts_ns: i64,
+        /// call_id.
+        call_id: u32,
+        /// The proposed context elements, in order (BTFN elements included).
+        contexts: Vec<ProposedContext>,
+    },
+    /// A bind_ack or alter_context_resp.
+    BindAck {
+        /// Which of the two.
+        kind: BindKind,
+        /// Frame where the PDU completed.
+        frame: u64,
+        /// Its time.
+        ts_ns: i64,
+        /// call_id.
+        call_id: u32,
+        /// The secondary address (the server's port on ncacn_ip_tcp), if not empty.
+        sec_addr: Option<String>,
+        /// Results, joined with the proposal when it was captured.
+        results: Vec<ContextResult>,
+    },
+    /// A bind_nak.
+    BindNak {
+        /// Frame where the PDU completed.
+        frame: u64,
+        /// Its time.
+        ts_ns: i64,
+        /// call_id.
+        call_id: u32,
+        /// provider_reject_reason (protocol.md §1.6).
+        reason: u16,
+    },
+    /// A call, emitted when its response or fault completes, or unanswered when it is
+    /// evicted, its call_id is reused, or at [`RpcConnection::finish`].
+    Call(RpcCall),
+    /// Something skipped or capped.
+    Warning(Warning),
+}
+
+/// Where and when a PDU completed.
+#[derive(Debug, Clone, Copy)]
+struct At {
+    frame: u64,
+    ts_ns: i64,
+}
+
+/// Why a direction is looking for a header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SearchCause {
+    /// No header seen yet in this direction.
+    StreamStart,
+    /// Bytes were lost.
+    Gap,
+    /// An implausible header appeared where one was expected.
+    BadHeader,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SyncState {
+    /// The buffer, if any, holds the start of the next PDU.
+    InSync,
+    /// Scanning for a plausible header; `skipped` bytes discarded so far.
+    Searching { cause: SearchCause, skipped: u64 },
+}
+
+#[derive(Debug)]
+struct DirState {
+    /// In sync: the start of an unfinished PDU. Searching: a tail too short to judge.
+    buf: Vec<u8>,
+    sync: SyncState,
+}
+
+impl DirState {
+    fn new() -> DirState {
+        DirState {
+            buf: Vec::new(),
+            sync: SyncState::Searching {
+                cause: SearchCause::StreamStart,
+                skipped: 0,
+            },
+        }
+    }
+
+    fn add_skipped(&mut self, n: usize) {
+        if let SyncState::Searching { skipped, .. } = &mut self.sync {
+            *skipped = skipped.saturating_add(n as u64);
+        }
+    }
+}
+
+/// How the bytes at a position look as the start of a PDU.
+enum Start {
+    /// A plausible header announcing a PDU of this length.
+    Pdu(usize),
+    /// Fewer than 16 bytes, all plausible so far.
+    Partial,
+    /// Not a plausible header.
+    Bad(BadStart),
+}
+
+enum BadStart {
+    Header(PduError),
+    TooLong(usize),
+}
+
+impl std::fmt::Display for BadStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BadStart::Header(e) => write!(f, "{e}"),
+            BadStart::TooLong(len) => write!(f, "frag_length {len} is above the PDU size cap"),
+        }
+    }
+}
+
+/// The one test for "a PDU starts here", used both in sync and when searching.
+fn classify_start(buf: &[u8], max_pdu_len: usize) -> Start {
+    if let Some(packet_type) = buf.get(2).and_then(|&t| PacketType::from_u8(t)) {
+        if !packet_type.is_connection_oriented() {
+            return Start::Bad(BadStart::Header(PduError::NotConnectionOriented(
+                packet_type,
+            )));
+        }
+    }
+    let len = match pdu::frame_pdu(buf) {
+        Framing::Invalid(e) => return Start::Bad(BadStart::Header(e)),
+        Framing::NeedMore { .. } if buf.len() < COMMON_HEADER_LEN => return Start::Partial,
+        Framing::NeedMore { needed } => buf.len() + needed,
+        Framing::Complete { len } => len,
+    };
+    if len > max_pdu_len {
+        Start::Bad(BadStart::TooLong(len))
+    } else {
+        Start::Pdu(len)
+    }
+}
+
+#[derive(Debug)]
+struct PendingCall {
+    /// Arrival order, for eviction and for a stable order at finish.
+    seq: u64,
+    call: RpcCall,
+    request_complete: bool,
+    response_complete: bool,
+}
+
+#[derive(Debug)]
+struct PendingBind {
+    call_id: u32,
+    frame: u64,
+    /// (p_cont_id, interface, is a BTFN element) per element, in order.
+    contexts: Vec<(u16, InterfaceId, bool)>,
+}
+
+/// The DCE/RPC state of one TCP connection. Feed it each direction's reassembled bytes in
+/// capture order, report gaps, and call [`RpcConnection::finish`] when the connection ends.
+#[derive(Debug)]
+pub struct RpcConnection {
+    limits: RpcLimits,
+    dirs: [DirState; 2],
+    client: Option<Direction>,
+    client_conflict_warned: bool,
+    contexts: HashMap<u16, BoundInterface>,
+    context_cap_warned: bool,
+    pending_binds: Vec<PendingBind>,
+    calls: HashMap<(usize, u32), PendingCall>,
+    next_seq: u64,
+    held_stub_bytes: usize,
+    evicted_calls: u64,
+    last_frame: u64,
+}
+
+fn warning(code: &'static str, message: String, frame: u64) -> RpcEvent {
+    RpcEvent::Warning(Warning::new(code, message).at_frame(frame))
+}
+
+fn dir_name(dir: Direction) -> &'static str {
+    match dir {
+        Direction::ToResponder => "initiator→responder",
+        Direction::ToInitiator => "responder→initiator",
+    }
+}
+
+/// Appends one fragment's stub part within the caps; returns true when this append was the
+/// first to be cut.
+fn append_stub(
+    stub: &mut Stub,
+    part: &[u8],
+    sealed: bool,
+    limits: &RpcLimits,
+    held: &mut usize,
+) -> bool {
+    stub.len = stub.len.saturating_add(part.len());
+    stub.fragments = stub.fragments.saturating_add(1);
+    if sealed && !stub.encrypted {
+        // Never expose sealed bytes; drop any clear bytes of earlier fragments too.
+        *held = held.saturating_sub(stub.bytes.len());
+        stub.bytes = Vec::new();
+        stub.encrypted = true;
+    }
+    if stub.encrypted {
+        return false;
+    }
+    let room = limits
+        .max_stub_len
+        .saturating_sub(stub.bytes.len())
+        .min(limits.max_held_stub_bytes.saturating_sub(*held));
+    let kept = part.len().min(room);
+    stub.bytes.extend_from_slice(&part[..kept]);
+    *held += kept;
+    let newly_cut = kept < part.len() && !stub.truncated;
+    stub.truncated |= kept < part.len();
+    newly_cut
+}
+
+impl RpcConnection {
+    /// A connection with no state yet; both directions will start at their first plausible
+    /// header.
+    pub fn new(limits: RpcLimits) -> Self {
+        RpcConnection {
+            limits,
+            dirs: [DirState::new(), DirState::new()],
+            client: None,
+            client_conflict_warned: false,
+            contexts: HashMap::new(),
+            context_cap_warned: false,
+            pending_binds: Vec::new(),
+            calls: HashMap::new(),
+            next_seq: 0,
+            held_stub_bytes: 0,
+            evicted_calls: 0,
+            last_frame: 0,
+        }
+    }
+
+    /// The caps in force.
+    pub fn limits(&self) -> &RpcLimits {
+        &self.limits
+    }
+
+    /// The direction that sends binds and requests, once one was seen.
+    pub fn client_direction(&self) -> Option<Direction> {
+        self.client
+    }
+
+    /// The interface bound to a presentation context, if any.
+    pub fn bound_interface(&self, context_id: u16) -> Option<&BoundInterface> {
+        self.contexts.get(&context_id)
+    }
+
+    /// Consumes the next bytes of direction `dir`, captured in `frame` at `ts_ns`, and
+    /// appends what they complete to `out`.
+    pub fn feed(
+        &mut self,
+        dir: Direction,
+        bytes: &[u8],
+        frame: u64,
+        ts_ns: i64,
+        out: &mut Vec<RpcEvent>,
+    ) {
+        self.last_frame = frame;
+        let at = At { frame, ts_ns };
+        let mut input = bytes;
+        while !input.is_empty() {
+            let used = match self.dirs[dir.index()].sync {
+                SyncState::InSync => self.step_in_sync(dir, input, at, out),
+                SyncState::Searching { .. } => self.step_searching(dir, input, at, out),
+            };
+            input = input.get(used..).unwrap_or_default();
+        }
+    }
+
+    /// Reports that `missing` bytes of direction `dir` were not captured before the next
+    /// fed bytes: the partial PDU is dropped, fragments being joined in that direction are
+    /// flagged, and the direction searches for the next plausible header.
+    pub fn gap(&mut self, dir: Direction, missing: u64, frame: u64, out: &mut Vec<RpcEvent>) {
+        self.last_frame = frame;
+        let state = &mut self.dirs[dir.index()];
+        let dropped = state.buf.len();
+        state.buf.clear();
+        state.sync = match state.sync {
+            // Still looking for the first header: keep counting what was skipped.
+            SyncState::Searching {
+                cause: SearchCause::StreamStart,
+                skipped,
+            } => SyncState::Searching {
+                cause: SearchCause::StreamStart,
+                skipped,
+            },
+            _ => SyncState::Searching {
+                cause: SearchCause::Gap,
+                skipped: 0,
+            },
+        };
+        out.push(warning(
+            "dcerpc_gap",
+            format!(
+                "{missing} bytes missing from the {} stream; {dropped} buffered bytes of an \
+                 unfinished PDU dropped",
+                dir_name(dir)
+            ),
+            frame,
+        ));
+        for pending in self.calls.values_mut() {
+            if pending.call.request_direction == dir {
+                if !pending.request_complete {
+                    pending.call.request.missing_fragment = true;
+                }
+            } else if let Some(response) = &mut pending.call.response {
+                if !pending.response_complete {
+                    response.missing_fragment = true;
+                }
+            }
+        }
+    }
+
+    /// Ends the connection: reports bytes that never formed a PDU, unanswered binds, and
+    /// emits every pending call (unanswered, or with an unfinished stub flagged). The
+    /// connection is empty afterwards.
+    pub fn finish(&mut self, out: &mut Vec<RpcEvent>) {
+        let frame = self.last_frame;
+        for dir in [Direction::ToResponder, Direction::ToInitiator] {
+            let state = std::mem::replace(&mut self.dirs[dir.index()], DirState::new());
+            let buffered = state.buf.len();
+            match state.sync {
+                SyncState::Searching { skipped, .. } if skipped > 0 || buffered > 0 => {
+                    out.push(warning(
+                        "dcerpc_no_pdu_found",
+                        format!(
+                            "{} bytes at the end of the {} stream never formed a plausible \
+                             DCE/RPC header",
+                            skipped.saturating_add(buffered as u64),
+                            dir_name(dir)
+                        ),
+                        frame,
+                    ));
+                }
+                SyncState::InSync if buffered > 0 => out.push(warning(
+                    "dcerpc_unfinished_pdu",
+                    format!(
+                        "the {} stream ended {buffered} bytes into a PDU that never completed",
+                        dir_name(dir)
+                    ),
+                    frame,
+                )),
+                _ => {}
+            }
+        }
+        for bind in std::mem::take(&mut self.pending_binds) {
+            out.push(warning(
+                "dcerpc_bind_unanswered",
+                format!(
+                    "no bind_ack or bind_nak for the bind with call_id {}",
+                    bind.call_id
+                ),
+                bind.frame,
+            ));
+        }
+        let mut pending: Vec<PendingCall> = self.calls.drain().map(|(_, call)| call).collect();
+        pending.sort_by_key(|call| call.seq);
+        for call in pending {
+            self.emit_call(call, out);
+        }
+        if self.evicted_calls > 0 {
+            out.push(warning(
+                "dcerpc_pending_call_cap",
+                format!(
+                    "{} calls were emitted unanswered because more than {} were pending",
+                    self.evicted_calls, self.limits.max_pending_calls
+                ),
+                frame,
+            ));
+        }
+        *self = RpcConnection::new(self.limits);
+    }
+
+    /// In sync: completes the buffered PDU or frames PDUs straight from `input`. Returns the
+    /// bytes of `input` used.
+    fn step_in_sync(
+        &mut self,
+        dir: Direction,
+        input: &[u8],
+        at: At,
+        out: &mut Vec<RpcEvent>,
+    ) -> usize {
+        let i = dir.index();
+        let max = self.limits.max_pdu_len;
+        if self.dirs[i].buf.is_empty() {
+            return match classify_start(input, max) {
+                Start::Pdu(len) if len <= input.len() => {
+                    self.handle_pdu(dir, &input[..len], at, out);
+                    len
+                }
+                Start::Pdu(_) | Start::Partial => {
+                    self.dirs[i].buf.extend_from_slice(input);
+                    input.len()
+                }
+                Start::Bad(bad) => {
+                    self.lose_sync(dir, &bad, at, out);
+                    // The byte that failed as a header start is skipped.
+                    self.dirs[i].add_skipped(1);
+                    1
+                }
+            };
+        }
+        let mut used = 0;
+        loop {
+            let target = match classify_start(&self.dirs[i].buf, max) {
+                Start::Partial => COMMON_HEADER_LEN,
+                Start::Pdu(len) => len,
+                Start::Bad(bad) => {
+                    self.lose_sync(dir, &bad, at, out);
+                    // Rescan the buffered bytes after the failed start.
+                    let state = &mut self.dirs[i];
+                    state.buf.drain(..1);
+                    state.add_skipped(1);
+                    return used;
+                }
+            };
+            if self.dirs[i].buf.len() >= target {
+                let pdu_bytes = std::mem::take(&mut self.dirs[i].buf);
+                self.handle_pdu(dir, &pdu_bytes, at, out);
+                let mut reuse = pdu_bytes;
+                reuse.clear();
+                self.dirs[i].buf = reuse;
+                return used;
+            }
+            let rest = &input[used..];
+            if rest.is_empty() {
+                return used;
+            }
+            let take = (target - self.dirs[i].buf.len()).min(rest.len());
+            self.dirs[i].buf.extend_from_slice(&rest[..take]);
+            used += take;
+        }
+    }
+
+    fn lose_sync(&mut self, dir: Direction, bad: &BadStart, at: At, out: &mut Vec<RpcEvent>) {
+        let code = match bad {
+            BadStart::Header(_) => "dcerpc_bad_header",
+            BadStart::TooLong(_) => "dcerpc_pdu_too_long",
+        };
+        out.push(warning(
+            code,
+            format!(
+                "{} stream: {bad}; searching for the next header",
+                dir_name(dir)
+            ),
+            at.frame,
+        ));
+        self.dirs[dir.index()].sync = SyncState::Searching {
+            cause: SearchCause::BadHeader,
+            skipped: 0,
+        };
+    }
+
+    /// Searching: scans the carried tail and `input` for a plausible header. Returns the
+    /// bytes of `input` used (0 when the header starts in the carried tail).
+    fn step_searching(
+        &mut self,
+        dir: Direction,
+        input: &[u8],
+        at: At,
+        out: &mut Vec<RpcEvent>,
+    ) -> usize {
+        let max = self.limits.max_pdu_len;
+        let state = &mut self.dirs[dir.index()];
+        if !state.buf.is_empty() {
+            // Positions in the carried tail are judged with the first bytes of `input`.
+            let carried = state.buf.len();
+            let mut window = state.buf.clone();
+            window.extend_from_slice(&input[..input.len().min(COMMON_HEADER_LEN)]);
+            for start in 0..carried {
+                match classify_start(&window[start..], max) {
+                    Start::Bad(_) => continue,
+                    Start::Pdu(_) => {
+                        state.buf.drain(..start);
+                        state.add_skipped(start);
+                        self.found_header(dir, at, out);
+                        return 0;
+                    }
+                    Start::Partial => {
+                        state.buf.drain(..start);
+                        state.add_skipped(start);
+                        state.buf.extend_from_slice(input);
+                        return input.len();
+                    }
+                }
+            }
+            state.add_skipped(carried);
+            state.buf.clear();
+            return 0;
+        }
+        let mut pos = 0;
+        while let Some(offset) = input[pos..].iter().position(|&b| b == 5) {
+            pos += offset;
+            match classify_start(&input[pos..], max) {
+                Start::Bad(_) => pos += 1,
+                Start::Pdu(_) => {
+                    state.add_skipped(pos);
+                    self.found_header(dir, at, out);
+                    return pos;
+                }
+                Start::Partial => {
+                    state.add_skipped(pos);
+                    state.buf.extend_from_slice(&input[pos..]);
+                    return input.len();
+                }
+            }
+        }
+        state.add_skipped(input.len());
+        input.len()
+    }
+
+    fn found_header(&mut self, dir: Direction, at: At, out: &mut Vec<RpcEvent>) {
+        let state = &mut self.dirs[dir.index()];
+        if let SyncState::Searching { cause, skipped } = state.sync {
+            if skipped > 0 {
+                let (code, what) = match cause {
+                    SearchCause::StreamStart => (
+                        "dcerpc_stream_starts_mid_pdu",
+                        "the capture starts inside the stream: skipped",
+                    ),
+                    SearchCause::Gap | SearchCause::BadHeader => {
+                        ("dcerpc_resync", "resynchronised after skipping")
+                    }
+                };
+                out.push(warning(
+                    code,
+                    format!(
+                        "{} stream: {what} {skipped} bytes before a plausible header",
+                        dir_name(dir)
+                    ),
+                    at.frame,
+                ));
+            }
+        }
+        state.sync = SyncState::InSync;
+    }
+
+    /// Parses one framed PDU and updates the association.
+    fn handle_pdu(&mut self, dir: Direction, bytes: &[u8], at: At, out: &mut Vec<RpcEvent>) {
+        let pdu = match pdu::parse_pdu(bytes) {
+            Ok(pdu) => pdu,
+            Err(e) => {
+                let what = Header::parse(bytes).map_or_else(
+                    |_| String::from("PDU"),
+                    |h| format!("{:?} call_id {}", h.packet_type, h.call_id),
+                );
+                out.push(warning(
+                    "dcerpc_malformed_pdu",
+                    format!("{} stream: {what} skipped: {e}", dir_name(dir)),
+                    at.frame,
+                ));
+                return;
+            }
+        };
+        let header = pdu.header;
+        let call_id = header.call_id;
+        match pdu.body {
+            Body::Bind(bind) => self.on_bind(dir, BindKind::Bind, call_id, bind.contexts, at, out),
+            Body::AlterContext(bind) => {
+                self.on_bind(dir, BindKind::AlterContext, call_id, bind.contexts, at, out)
+            }
+            Body::BindAck(ack) => {
+                self.on_bind_ack(BindKind::Bind, call_id, ack.sec_addr, &ack.results, at, out)
+            }
+            Body::AlterContextResp(ack) => self.on_bind_ack(
+                BindKind::AlterContext,
+                call_id,
+                ack.sec_addr,
+                &ack.results,
+                at,
+                out,
+            ),
+            Body::BindNak(nak) => {
+                self.pending_binds.retain(|bind| bind.call_id != call_id);
+                out.push(RpcEvent::BindNak {
+                    frame: at.frame,
+                    ts_ns: at.ts_ns,
+                    call_id,
+                    reason: nak.reason,
+                });
+            }
+            Body::Request(request) => {
+                let fragment = Fragment {
+                    header,
+                    context_id: request.context_id,
+                    stub: request.stub,
+                    auth: request.auth,
+                };
+                self.on_request(dir, fragment, request.opnum, request.object, at, out)
+            }
+            Body::Response(response) => {
+                let fragment = Fragment {
+                    header,
+                    context_id: response.context_id,
+                    stub: response.stub,
+                    auth: response.auth,
+                };
+                self.on_response(dir, fragment, at, out)
+            }
+            Body::Fault(fault) => self.on_fault(dir, call_id, fault.status, at, out),
+            Body::Auth3(_) | Body::Shutdown | Body::CoCancel(_) | Body::Orphaned(_) | Body::Rts => {
+            }
+        }
+    }
+
+    fn note_client(&mut self, dir: Direction, at: At, out: &mut Vec<RpcEvent>) {
+        match self.client {
+            None => self.client = Some(dir),
+            Some(client) if client != dir && !self.client_conflict_warned => {
+                self.client_conflict_warned = true;
+                out.push(warning(
+                    "dcerpc_client_direction_conflict",
+                    format!(
+                        "binds or requests travel both ways; the client was the {} side",
+                        dir_name(client)
+                    ),
+                    at.frame,
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn on_bind(
+        &mut self,
+        dir: Direction,
+        kind: BindKind,
+        call_id: u32,
+        contexts: Vec<ProposedContext>,
+        at: At,
+        out: &mut Vec<RpcEvent>,
+    ) {
+        self.note_client(dir, at, out);
+        self.pending_binds.retain(|bind| bind.call_id != call_id);
+        if self.pending_binds.len() >= self.limits.max_pending_binds.max(1) {
+            let oldest = self.pending_binds.remove(0);
+            out.push(warning(
+                "dcerpc_bind_unanswered",
+                format!(
+                    "no answer to the bind with call_id {} before {} more binds; forgotten",
+                    oldest.call_id, self.limits.max_pending_binds
+                ),
+                oldest.frame,
+            ));
+        }
+        self.pending_binds.push(PendingBind {
+            call_id,
+            frame: at.frame,
+            contexts: contexts
+                .iter()
+                .map(|c| {
+                    (
+                        c.context_id,
+                        c.interface,
+                        c.is_bind_time_feature_negotiation(),
+                    )
+                })
+                .collect(),
+        });
+        out.push(RpcEvent::Bind {
+            kind,
+            frame: at.frame,
+            ts_ns: at.ts_ns,
+            call_id,
+            contexts,
+        });
+    }
+
+    fn on_bind_ack(
+        &mut self,
+        kind: BindKind,
+        call_id: u32,
+        sec_addr: Option<String>,
+        wire_results: &[pdu::PresentationResult],
+        at: At,
+        out: &mut Vec<RpcEvent>,
+    ) {
+        let proposal = self
+            .pending_binds
+            .iter()
+            .position(|bind| bind.call_id == call_id)
+            .map(|index| self.pending_binds.remove(index));
+        let mut results = Vec::with_capacity(wire_results.len());
+        for (index, wire) in wire_results.iter().enumerate() {
+            let proposed = proposal
+                .as_ref()
+                .and_then(|p| p.contexts.get(index))
+                .copied();
+            if let Some((context_id, interface, is_btfn)) = proposed {
+                let usable = wire.result == AckResult::Acceptance
+                    && !is_btfn
+                    && !matches!(
+                        wire.transfer_syntax,
+                        TransferSyntax::BindTimeFeatures { .. }
+                    );
+                if usable {
+                    self.bind_context(context_id, interface, wire.transfer_syntax, at, out);
+                }
+            }
+            results.push(ContextResult {
+                context_id: proposed.map(|p| p.0),
+                interface: proposed.map(|p| p.1),
+                result: wire.result,
+                reason: wire.reason,
+                transfer_syntax: wire.transfer_syntax,
+            });
+        }
+        out.push(RpcEvent::BindAck {
+            kind,
+            frame: at.frame,
+            ts_ns: at.ts_ns,
+            call_id,
+            sec_addr,
+            results,
+        });
+    }
+
+    fn bind_context(
+        &mut self,
+        context_id: u16,
+        interface: InterfaceId,
+        transfer_syntax: TransferSyntax,
+        at: At,
+        out: &mut Vec<RpcEvent>,
+    ) {
+        if self.contexts.len() >= self.limits.max_contexts
+            && !self.contexts.contains_key(&context_id)
+        {
+            if !self.context_cap_warned {
+                self.context_cap_warned = true;
+                out.push(warning(
+                    "dcerpc_context_cap",
+                    format!(
+                        "more than {} presentation contexts; context {context_id} not tracked",
+                        self.limits.max_contexts
+                    ),
+                    at.frame,
+                ));
+            }
+            return;
+        }
+        let bound = BoundInterface {
+            uuid: interface.uuid,
+            version: interface.version,
+            transfer_syntax,
+            name: interfaces::interface_by_uuid(&interface.uuid).map(|known| known.name),
+        };
+        self.contexts.insert(context_id, bound);
+    }
+
+    fn on_request(
+        &mut self,
+        dir: Direction,
+        fragment: Fragment<'_>,
+        opnum: u16,
+        object: Option<Uuid>,
+        at: At,
+        out: &mut Vec<RpcEvent>,
+    ) {
+        self.note_client(dir, at, out);
+        let flags = fragment.header.flags;
+        let call_id = fragment.header.call_id;
+        let key = (dir.index(), call_id);
+        let continues = !flags.first_frag()
+            && self
+                .calls
+                .get(&key)
+                .is_some_and(|pending| !pending.request_complete);
+        if !continues {
+            if let Some(mut previous) = self.calls.remove(&key) {
+                if !previous.request_complete {
+                    out.push(warning(
+                        "dcerpc_missing_fragment",
+                        format!(
+                            "request call_id {call_id}: a new first fragment arrived before the \
+                             last fragment of the previous one"
+                        ),
+                        at.frame,
+                    ));
+                    previous.call.request.missing_fragment = true;
+                }
+                // Otherwise the call_id is reused: the earlier call went unanswered.
+                self.emit_call(previous, out);
+            }
+            let mut request = Stub::new(fragment.header.drep.is_little_endian());
+            if !flags.first_frag() {
+                request.missing_fragment = true;
+                out.push(warning(
+                    "dcerpc_missing_fragment",
+                    format!(
+                        "request call_id {call_id}: fragment without the first fragment \
+                         (earlier fragments not captured)"
+                    ),
+                    at.frame,
+                ));
+            }
+            let call = RpcCall {
+                call_id,
+                context_id: fragment.context_id,
+                opnum,
+                interface: self.contexts.get(&fragment.context_id).copied(),
+                object,
+                request_direction: dir,
+                request_frame: at.frame,
+                request_ts_ns: at.ts_ns,
+                request,
+                response_frame: None,
+                response_ts_ns: None,
+                response: None,
+                fault_status: None,
+                auth_type: fragment.auth.map(|a| a.auth_type),
+                auth_level: fragment.auth.map(|a| a.auth_level),
+            };
+            self.insert_call(key, call, at, out);
+        }
+        let Some(pending) = self.calls.get_mut(&key) else {
+            return;
+        };
+        pending.call.request_frame = at.frame;
+        pending.call.request_ts_ns = at.ts_ns;
+        pending.request_complete = flags.last_frag();
+        let cut = append_stub(
+            &mut pending.call.request,
+            fragment.stub,
+            fragment.is_sealed(),
+            &self.limits,
+            &mut self.held_stub_bytes,
+        );
+        if cut {
+            out.push(stub_cut_warning("request", call_id, at));
+        }
+    }
+
+    fn insert_call(&mut self, key: (usize, u32), call: RpcCall, at: At, out: &mut Vec<RpcEvent>) {
+        if self.calls.len() >= self.limits.max_pending_calls.max(1) {
+            let oldest = self
+                .calls
+                .iter()
+                .min_by_key(|(_, pending)| pending.seq)
+                .map(|(k, _)| *k);
+            if let Some(evicted) = oldest.and_then(|k| self.calls.remove(&k)) {
+                if self.evicted_calls == 0 {
+                    out.push(warning(
+                        "dcerpc_pending_call_cap",
+                        format!(
+                            "more than {} calls pending; the oldest (call_id {}) is reported \
+                             unanswered",
+                            self.limits.max_pending_calls, evicted.call.call_id
+                        ),
+                        at.frame,
+                    ));
+                }
+                self.evicted_calls += 1;
+                self.emit_call(evicted, out);
+            }
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.calls.insert(
+            key,
+            PendingCall {
+                seq,
+                call,
+                request_complete: false,
+                response_complete: false,
+            },
+        );
+    }
+
+    fn on_response(
+        &mut self,
+        dir: Direction,
+        fragment: Fragment<'_>,
+        at: At,
+        out: &mut Vec<RpcEvent>,
+    ) {
+        let flags = fragment.header.flags;
+        let call_id = fragment.header.call_id;
+        let key = (dir.reverse().index(), call_id);
+        let Some(pending) = self.calls.get_mut(&key) else {
+            if flags.last_frag() {
+                out.push(warning(
+                    "dcerpc_response_without_request",
+                    format!("response call_id {call_id}: its request was not captured"),
+                    at.frame,
+                ));
+            }
+            return;
+        };
+        if flags.first_frag() || pending.call.response.is_none() {
+            if let Some(previous) = &pending.call.response {
+                // A new first fragment: the earlier response never got its last fragment.
+                self.held_stub_bytes = self.held_stub_bytes.saturating_sub(previous.bytes.len());
+                out.push(warning(
+                    "dcerpc_missing_fragment",
+                    format!(
+                        "response call_id {call_id}: a new first fragment arrived before the \
+                         last fragment of the previous one"
+                    ),
+                    at.frame,
+                ));
+            }
+            let mut response = Stub::new(fragment.header.drep.is_little_endian());
+            // A response whose first fragment was not captured.
+            response.missing_fragment = !flags.first_frag();
+            pending.call.response = Some(response);
+        }
+        if pending.call.auth_level.is_none() {
+            pending.call.auth_type = fragment.auth.map(|a| a.auth_type);
+            pending.call.auth_level = fragment.auth.map(|a| a.auth_level);
+        }
+        let mut cut = false;
+        if let Some(response) = &mut pending.call.response {
+            cut = append_stub(
+                response,
+                fragment.stub,
+                fragment.is_sealed(),
+                &self.limits,
+                &mut self.held_stub_bytes,
+            );
+        }
+        if cut {
+            out.push(stub_cut_warning("response", call_id, at));
+        }
+        if flags.last_frag() {
+            pending.response_complete = true;
+            pending.call.response_frame = Some(at.frame);
+            pending.call.response_ts_ns = Some(at.ts_ns);
+            if let Some(done) = self.calls.remove(&key) {
+                self.emit_call(done, out);
+            }
+        }
+    }
+
+    fn on_fault(
+        &mut self,
+        dir: Direction,
+        call_id: u32,
+        status: u32,
+        at: At,
+        out: &mut Vec<RpcEvent>,
+    ) {
+        let key = (dir.reverse().index(), call_id);
+        let Some(mut pending) = self.calls.remove(&key) else {
+            let name = interfaces::fault_status_name(status).unwrap_or("unknown status");
+            out.push(warning(
+                "dcerpc_response_without_request",
+                format!(
+                    "fault {status:#010x} ({name}) for call_id {call_id}: its request was not \
+                     captured"
+                ),
+                at.frame,
+            ));
+            return;
+        };
+        pending.call.fault_status = Some(status);
+        pending.call.response_frame = Some(at.frame);
+        pending.call.response_ts_ns = Some(at.ts_ns);
+        self.emit_call(pending, out);
+    }
+
+    /// Releases the call's held bytes, flags unfinished stubs and emits it.
+    fn emit_call(&mut self, mut pending: PendingCall, out: &mut Vec<RpcEvent>) {
+        let call = &mut pending.call;
+        self.held_stub_bytes = self
+            .held_stub_bytes
+            .saturating_sub(call.request.bytes.len());
+        if !pending.request_complete {
+            call.request.missing_fragment = true;
+        }
+        if let Some(response) = &mut call.response {
+            self.held_stub_bytes = self.held_stub_bytes.saturating_sub(response.bytes.len());
+            if !pending.response_complete {
+                response.missing_fragment = true;
+            }
+        }
+        out.push(RpcEvent::Call(pending.call));
+    }
+}
+
+/// The parts of a request or response fragment the call assembly needs.
+struct Fragment<'a> {
+    header: Header,
+    context_id: u16,
+    stub: &'a [u8],
+    auth: Option<SecTrailer>,
+}
+
+impl Fragment<'_> {
+    fn is_sealed(&self) -> bool {
+        self.auth
+            .is_some_and(|a| a.auth_level == AUTH_LEVEL_PRIVACY)
+    }
+}
+
+fn stub_cut_warning(side: &str, call_id: u32, at: At) -> RpcEvent {
+    warning(
+        "dcerpc_stub_truncated",
+        format!("{side} stub of call_id {call_id} exceeds the stub cap; the rest is counted only"),
+        at.frame,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dcerpc::interfaces::{ASYNC_EMSMDB_UUID, EMSMDB_UUID, NSPI_UUID};
+    use crate::dcerpc::pdu::PresentationResult;
+    use crate::dcerpc::test_support::{PduBuilder, TRACE_797_OPNUM4_REQUEST};
+    use proptest::prelude::*;
+
+    const CLIENT: Direction = Direction::ToResponder;
+    const SERVER: Direction = Direction::ToInitiator;
+    const EMSMDB: InterfaceId = InterfaceId {
+        uuid: EMSMDB_UUID,
+        version: (0, 81),
+    };
+    const NSPI: InterfaceId = InterfaceId {
+        uuid: NSPI_UUID,
+        version: (56, 0),
+    };
+    const ASYNC: InterfaceId = InterfaceId {
+        uuid: ASYNC_EMSMDB_UUID,
+        version: (0, 1),
+    };
+
+    fn ctx(
+        context_id: u16,
+        interface: InterfaceId,
+        syntaxes: &[TransferSyntax],
+    ) -> ProposedContext {
+        ProposedContext {
+            context_id,
+            interface,
+            transfer_syntaxes: syntaxes.to_vec(),
+        }
+    }
+
+    fn result(
+        result: AckResult,
+        reason: u16,
+        transfer_syntax: TransferSyntax,
+    ) -> PresentationResult {
+        PresentationResult {
+            result,
+            reason,
+            transfer_syntax,
+        }
+    }
+
+    fn accept(transfer_syntax: TransferSyntax) -> PresentationResult {
+        result(AckResult::Acceptance, 0, transfer_syntax)
+    }
+
+    /// bind of `interface` on context 0 (call 1), accepted with NDR20 (sec_addr "1032").
+    fn bound(interface: InterfaceId) -> Vec<(Direction, Vec<u8>)> {
+        vec![
+            (
+                CLIENT,
+                PduBuilder::bind(1, &[ctx(0, interface, &[TransferSyntax::Ndr20])]).build(),
+            ),
+            (
+                SERVER,
+                PduBuilder::bind_ack(1, "1032", &[accept(TransferSyntax::Ndr20)]).build(),
+            ),
+        ]
+    }
+
+    /// Feeds each step as its own frame (frame = 1-based index, ts = index µs), then
+    /// finishes the connection.
+    fn run_with(limits: RpcLimits, steps: &[(Direction, Vec<u8>)]) -> Vec<RpcEvent> {
+        let mut conn = RpcConnection::new(limits);
+        let mut out = Vec::new();
+        for (index, (dir, bytes)) in steps.iter().enumerate() {
+            let frame = index as u64 + 1;
+            conn.feed(*dir, bytes, frame, frame as i64 * 1000, &mut out);
+        }
+        conn.finish(&mut out);
+        out
+    }
+
+    fn run(steps: &[(Direction, Vec<u8>)]) -> Vec<RpcEvent> {
+        run_with(RpcLimits::default(), steps)
+    }
+
+    fn calls(events: &[RpcEvent]) -> Vec<&RpcCall> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                RpcEvent::Call(call) => Some(call),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn warnings(events: &[RpcEvent]) -> Vec<&Warning> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                RpcEvent::Warning(w) => Some(w),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn codes(events: &[RpcEvent]) -> Vec<&'static str> {
+        warnings(events).iter().map(|w| w.code).collect()
+    }
+
+    #[test]
+    fn trace_opnum4_request_on_bound_emsmdb_context() {
+        let mut steps = bound(EMSMDB);
+        steps.push((CLIENT, TRACE_797_OPNUM4_REQUEST.to_vec()));
+        // Response stub: handle (20) | hNotification 0 | return 0, NTLMSSP level 2, pad 4.
+        let stub = [0u8; 28];
+        steps.push((
+            SERVER,
+            PduBuilder::response(6, 0, &stub).auth(10, 2, 4, 16).build(),
+        ));
+        let events = run(&steps);
+        assert_eq!(codes(&events), Vec::<&str>::new());
+        let RpcEvent::BindAck {
+            sec_addr, results, ..
+        } = &events[1]
+        else {
+            panic!("no ack")
+        };
+        // sec_addr "1032\0" is 5 bytes long: one junk pad byte follows it.
+        assert_eq!(sec_addr.as_deref(), Some("1032"));
+        assert_eq!(results[0].context_id, Some(0));
+        assert_eq!(results[0].interface, Some(EMSMDB));
+        let calls = calls(&events);
+        assert_eq!(calls.len(), 1);
+        let call = calls[0];
+        assert_eq!((call.call_id, call.context_id, call.opnum), (6, 0, 4));
+        assert_eq!(call.operation_name(), Some("EcRRegisterPushNotification"));
+        let interface = call.interface.unwrap();
+        assert_eq!(interface.name, Some("EMSMDB"));
+        assert_eq!(interface.version, (0, 81));
+        assert_eq!(interface.transfer_syntax, TransferSyntax::Ndr20);
+        assert_eq!(
+            call.request.complete_bytes(),
+            Some(&TRACE_797_OPNUM4_REQUEST[24..90])
+        );
+        assert_eq!((call.request.len, call.request.fragments), (66, 1));
+        assert!(call.request.little_endian);
+        assert_eq!((call.auth_type, call.auth_level), (Some(10), Some(2)));
+        assert_eq!((call.request_frame, call.request_ts_ns), (3, 3000));
+        assert_eq!(
+            (call.response_frame, call.response_ts_ns),
+            (Some(4), Some(4000))
+        );
+        assert_eq!(
+            call.response.as_ref().and_then(Stub::complete_bytes),
+            Some(&stub[..])
+        );
+        assert_eq!(call.request_direction, CLIENT);
+    }
+
+    #[test]
+    fn big_endian_conversation_reads_every_field_by_drep() {
+        let steps = vec![
+            (
+                CLIENT,
+                PduBuilder::bind(
+                    0x0102_0304,
+                    &[ctx(0x0102, EMSMDB, &[TransferSyntax::Ndr20])],
+                )
+                .little_endian(false)
+                .build(),
+            ),
+            (
+                SERVER,
+                PduBuilder::bind_ack(0x0102_0304, "135", &[accept(TransferSyntax::Ndr20)])
+                    .little_endian(false)
+                    .build(),
+            ),
+            (
+                CLIENT,
+                PduBuilder::request(0x0a0b_0c0d, 0x0102, 0x000b, &[9; 12])
+                    .little_endian(false)
+                    .auth(10, 5, 4, 16)
+                    .build(),
+            ),
+            (
+                SERVER,
+                PduBuilder::response(0x0a0b_0c0d, 0x0102, &[7; 8])
+                    .little_endian(false)
+                    .build(),
+            ),
+        ];
+        let events = run(&steps);
+        assert_eq!(codes(&events), Vec::<&str>::new());
+        let RpcEvent::Bind {
+            call_id, contexts, ..
+        } = &events[0]
+        else {
+            panic!("no bind")
+        };
+        assert_eq!(*call_id, 0x0102_0304);
+        assert_eq!(contexts[0].interface, EMSMDB);
+        let RpcEvent::BindAck { sec_addr, .. } = &events[1] else {
+            panic!("no ack")
+        };
+        assert_eq!(sec_addr.as_deref(), Some("135"));
+        let call = calls(&events)[0];
+        assert_eq!(
+            (call.call_id, call.context_id, call.opnum),
+            (0x0a0b_0c0d, 0x0102, 11)
+        );
+        assert_eq!(call.interface.map(|i| i.uuid), Some(EMSMDB_UUID));
+        assert_eq!(call.request.complete_bytes(), Some(&[9u8; 12][..]));
+        assert!(!call.request.little_endian);
+        assert_eq!(call.auth_level, Some(5));
+        assert_eq!(
+            call.response.as_ref().map(|s| s.bytes.clone()),
+            Some(vec![7; 8])
+        );
+    }
+
+    #[test]
+    fn three_fragment_request_with_headers_straddling_feeds() {
+        let mut stream = Vec::new();
+        for (flags, part) in [(0x01, 1u8..=10), (0x00, 11..=20), (0x02, 21..=25)] {
+            let stub: Vec<u8> = part.collect();
+            stream.extend(PduBuilder::request(7, 0, 11, &stub).flags(flags).build());
+        }
+        // Fragments are 34, 34 and 29 bytes: cut inside each of the three headers.
+        let cuts = [0, 5, 44, 71, stream.len()];
+        let mut steps = bound(EMSMDB);
+        for pair in cuts.windows(2) {
+            steps.push((CLIENT, stream[pair[0]..pair[1]].to_vec()));
+        }
+        steps.push((SERVER, PduBuilder::response(7, 0, &[0xaa; 4]).build()));
+        let events = run(&steps);
+        assert_eq!(codes(&events), Vec::<&str>::new());
+        let call = calls(&events)[0];
+        let expected: Vec<u8> = (1..=25).collect();
+        assert_eq!(call.request.complete_bytes(), Some(&expected[..]));
+        assert_eq!(call.request.fragments, 3);
+        // Steps 3..=6 are the chunks: the last fragment completes in the 4th chunk (frame 6).
+        assert_eq!(call.request_frame, 6);
+        assert_eq!(call.response_frame, Some(7));
+        assert_eq!(call.operation_name(), Some("EcDoRpcExt2"));
+    }
+
+    #[test]
+    fn two_pdus_in_one_feed_and_a_late_async_answer() {
+        let mut requests = PduBuilder::request(1, 0, 0, &[1; 24]).build();
+        requests.extend(PduBuilder::request(2, 0, 0, &[2; 24]).build());
+        let mut steps = vec![
+            (
+                CLIENT,
+                PduBuilder::bind(9, &[ctx(0, ASYNC, &[TransferSyntax::Ndr20])]).build(),
+            ),
+            (
+                SERVER,
+                PduBuilder::bind_ack(9, "", &[accept(TransferSyntax::Ndr20)]).build(),
+            ),
+            (CLIENT, requests),
+        ];
+        steps.push((SERVER, PduBuilder::response(2, 0, &[0; 8]).build()));
+        steps.push((SERVER, PduBuilder::response(1, 0, &[1; 8]).build()));
+        let events = run(&steps);
+        let RpcEvent::BindAck { sec_addr, .. } = &events[1] else {
+            panic!("no ack")
+        };
+        assert_eq!(*sec_addr, None);
+        let calls = calls(&events);
+        assert_eq!(
+            calls.iter().map(|c| c.call_id).collect::<Vec<_>>(),
+            vec![2, 1]
+        );
+        assert!(calls.iter().all(|c| c.request_frame == 3));
+        assert_eq!(calls[1].operation_name(), Some("EcDoAsyncWaitEx"));
+        assert_eq!(calls[1].response_frame, Some(5));
+        assert!(calls.iter().all(|c| c.answered()));
+    }
+
+    #[test]
+    fn alter_context_adds_emsmdb_without_rebinding_the_nspi_context() {
+        let mut steps = bound(NSPI);
+        steps.push((
+            CLIENT,
+            PduBuilder::alter_context(2, &[ctx(1, EMSMDB, &[TransferSyntax::Ndr20])]).build(),
+        ));
+        steps.push((
+            SERVER,
+            PduBuilder::alter_context_resp(2, &[accept(TransferSyntax::Ndr20)]).build(),
+        ));
+        steps.push((CLIENT, PduBuilder::request(3, 0, 4, &[0; 8]).build()));
+        steps.push((SERVER, PduBuilder::response(3, 0, &[0; 8]).build()));
+        steps.push((CLIENT, PduBuilder::request(4, 1, 4, &[0; 8]).build()));
+        steps.push((SERVER, PduBuilder::response(4, 1, &[0; 8]).build()));
+        let events = run(&steps);
+        let RpcEvent::BindAck { kind, results, .. } = &events[3] else {
+            panic!("no resp")
+        };
+        assert_eq!(*kind, BindKind::AlterContext);
+        assert_eq!(results[0].context_id, Some(1));
+        let calls = calls(&events);
+        assert_eq!(calls[0].interface.and_then(|i| i.name), Some("NSPI"));
+        assert_eq!(calls[0].operation_name(), Some("NspiSeekEntries"));
+        assert_eq!(calls[1].interface.and_then(|i| i.name), Some("EMSMDB"));
+        assert_eq!(
+            calls[1].operation_name(),
+            Some("EcRRegisterPushNotification")
+        );
+    }
+
+    #[test]
+    fn bind_nak_leaves_the_context_unbound() {
+        let steps = vec![
+            (
+                CLIENT,
+                PduBuilder::bind(1, &[ctx(0, EMSMDB, &[TransferSyntax::Ndr20])]).build(),
+            ),
+            (SERVER, PduBuilder::bind_nak(1, 4).build()),
+            (CLIENT, PduBuilder::request(2, 0, 4, &[0; 8]).build()),
+        ];
+        let events = run(&steps);
+        assert_eq!(
+            events[1],
+            RpcEvent::BindNak {
+                frame: 2,
+                ts_ns: 2000,
+                call_id: 1,
+                reason: 4
+            }
+        );
+        let call = calls(&events)[0];
+        assert_eq!(call.interface, None);
+        assert!(!call.answered());
+        // The bind was answered (by the nak): no unanswered-bind warning at finish.
+        assert_eq!(codes(&events), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn fault_answers_the_call_with_its_status() {
+        let mut steps = bound(EMSMDB);
+        steps.push((CLIENT, PduBuilder::request(5, 0, 5, &[0; 28]).build()));
+        steps.push((SERVER, PduBuilder::fault(5, 0, 0x1c01_0002).build()));
+        let events = run(&steps);
+        let call = calls(&events)[0];
+        assert_eq!(call.fault_status, Some(0x1c01_0002));
+        assert_eq!(call.response, None);
+        assert_eq!(call.response_frame, Some(4));
+        assert_eq!(
+            interfaces::fault_status_name(call.fault_status.unwrap()),
+            Some("nca_s_op_rng_error")
+        );
+    }
+
+    #[test]
+    fn gap_drops_the_partial_pdu_and_resyncs_on_the_next_header() {
+        let lost = PduBuilder::request(2, 0, 11, &[0xee; 60]).build(); // 84 bytes
+        let mut after_gap = lost[50..].to_vec(); // the tail that survived the gap
+        after_gap.extend(PduBuilder::request(3, 0, 11, &[0xee; 8]).build());
+        let mut conn = RpcConnection::new(RpcLimits::default());
+        let mut out = Vec::new();
+        for (frame, (dir, bytes)) in bound(EMSMDB).into_iter().enumerate() {
+            conn.feed(dir, &bytes, frame as u64 + 1, 0, &mut out);
+        }
+        conn.feed(
+            CLIENT,
+            &PduBuilder::request(1, 0, 11, &[1; 8]).build(),
+            3,
+            0,
+            &mut out,
+        );
+        conn.feed(CLIENT, &lost[..20], 4, 0, &mut out);
+        conn.gap(CLIENT, 30, 5, &mut out);
+        conn.feed(CLIENT, &after_gap, 6, 0, &mut out);
+        for call_id in 1..=3 {
+            conn.feed(
+                SERVER,
+                &PduBuilder::response(call_id, 0, &[0; 8]).build(),
+                7,
+                0,
+                &mut out,
+            );
+        }
+        conn.finish(&mut out);
+        assert_eq!(
+            codes(&out),
+            vec![
+                "dcerpc_gap",
+                "dcerpc_resync",
+                "dcerpc_response_without_request"
+            ]
+        );
+        let w = warnings(&out);
+        assert!(
+            w[0].message.contains("30 bytes missing"),
+            "{}",
+            w[0].message
+        );
+        assert!(
+            w[0].message.contains("20 buffered bytes"),
+            "{}",
+            w[0].message
+        );
+        assert!(w[1].message.contains("34 bytes"), "{}", w[1].message);
+        assert_eq!(w[1].frame, Some(6));
+        let ids: Vec<u32> = calls(&out).iter().map(|c| c.call_id).collect();
+        assert_eq!(ids, vec![1, 3]);
+        assert!(calls(&out).iter().all(|c| c.answered()));
+    }
+
+    #[test]
+    fn middle_fragment_lost_in_a_gap_is_reported_not_guessed() {
+        let frags: Vec<Vec<u8>> = [(0x01, [1u8; 8]), (0x00, [2; 8]), (0x02, [3; 8])]
+            .iter()
+            .map(|(flags, stub)| PduBuilder::request(7, 0, 11, stub).flags(*flags).build())
+            .collect();
+        let mut conn = RpcConnection::new(RpcLimits::default());
+        let mut out = Vec::new();
+        conn.feed(CLIENT, &frags[0], 1, 0, &mut out);
+        conn.gap(CLIENT, frags[1].len() as u64, 2, &mut out);
+        conn.feed(CLIENT, &frags[2], 3, 0, &mut out);
+        conn.feed(
+            SERVER,
+            &PduBuilder::response(7, 0, &[0; 4]).build(),
+            4,
+            0,
+            &mut out,
+        );
+        assert_eq!(codes(&out), vec!["dcerpc_gap"]);
+        let call = calls(&out)[0];
+        assert!(call.request.missing_fragment);
+        assert_eq!(call.request.complete_bytes(), None);
+        assert_eq!(call.request.bytes, [[1u8; 8], [3; 8]].concat());
+        assert_eq!(call.request.fragments, 2);
+        assert_eq!(call.request_frame, 3);
+    }
+
+    #[test]
+    fn new_first_fragment_mid_assembly_reports_the_broken_call() {
+        let steps = vec![
+            (
+                CLIENT,
+                PduBuilder::request(5, 0, 11, &[1; 8]).flags(0x01).build(),
+            ),
+            (CLIENT, PduBuilder::request(5, 0, 11, &[2; 8]).build()),
+            (SERVER, PduBuilder::response(5, 0, &[0; 4]).build()),
+        ];
+        let events = run(&steps);
+        assert_eq!(codes(&events), vec!["dcerpc_missing_fragment"]);
+        let calls = calls(&events);
+        assert_eq!(calls.len(), 2);
+        assert!(calls[0].request.missing_fragment && !calls[0].answered());
+        assert_eq!(calls[0].request.bytes, vec![1; 8]);
+        assert_eq!(calls[1].request.complete_bytes(), Some(&[2u8; 8][..]));
+        assert!(calls[1].answered());
+    }
+
+    #[test]
+    fn restarted_response_keeps_the_new_one_and_warns() {
+        let steps = vec![
+            (CLIENT, PduBuilder::request(5, 0, 11, &[1; 8]).build()),
+            (
+                SERVER,
+                PduBuilder::response(5, 0, &[2; 8]).flags(0x01).build(),
+            ),
+            (SERVER, PduBuilder::response(5, 0, &[3; 8]).build()),
+            // A bind from the server side: roles conflict.
+            (SERVER, PduBuilder::bind(9, &[]).build()),
+        ];
+        let events = run(&steps);
+        assert_eq!(
+            codes(&events),
+            vec![
+                "dcerpc_missing_fragment",
+                "dcerpc_client_direction_conflict",
+                "dcerpc_bind_unanswered"
+            ]
+        );
+        let call = calls(&events)[0];
+        assert_eq!(
+            call.response.as_ref().and_then(Stub::complete_bytes),
+            Some(&[3u8; 8][..])
+        );
+    }
+
+    #[test]
+    fn fragment_without_first_is_a_call_with_a_missing_fragment() {
+        let steps = vec![(
+            CLIENT,
+            PduBuilder::request(8, 0, 2, &[4; 8]).flags(0x02).build(),
+        )];
+        let events = run(&steps);
+        assert_eq!(codes(&events), vec!["dcerpc_missing_fragment"]);
+        assert!(calls(&events)[0].request.missing_fragment);
+    }
+
+    #[test]
+    fn stream_starting_mid_pdu_begins_at_the_first_plausible_header() {
+        let cut_off = PduBuilder::request(1, 0, 11, &[0x33; 40]).build(); // 64 bytes
+        let mut first = cut_off[30..].to_vec();
+        first.extend(PduBuilder::request(9, 0, 11, &[1; 8]).build());
+        let steps = vec![
+            (CLIENT, first),
+            (SERVER, PduBuilder::response(9, 0, &[0; 8]).build()),
+        ];
+        let events = run(&steps);
+        assert_eq!(codes(&events), vec!["dcerpc_stream_starts_mid_pdu"]);
+        let w = warnings(&events)[0];
+        assert!(w.message.contains("skipped 34 bytes"), "{}", w.message);
+        assert_eq!(calls(&events)[0].call_id, 9);
+        assert!(calls(&events)[0].answered());
+    }
+
+    #[test]
+    fn packet_privacy_hides_the_stub_but_keeps_its_length() {
+        let mut steps = bound(EMSMDB);
+        // Level 6: the 66-byte "stub" and its 14 pad bytes are ciphertext.
+        steps.push((
+            CLIENT,
+            PduBuilder::request(6, 0, 4, &[0x5a; 66])
+                .auth(10, 6, 14, 16)
+                .build(),
+        ));
+        steps.push((
+            SERVER,
+            PduBuilder::response(6, 0, &[0x5b; 28])
+                .auth(10, 6, 4, 16)
+                .build(),
+        ));
+        let events = run(&steps);
+        let call = calls(&events)[0];
+        assert_eq!((call.call_id, call.opnum), (6, 4));
+        assert_eq!(call.auth_level, Some(6));
+        assert!(call.request.encrypted);
+        assert!(call.request.bytes.is_empty());
+        assert_eq!(call.request.len, 66);
+        assert_eq!(call.request.complete_bytes(), None);
+        let response = call.response.as_ref().unwrap();
+        assert!(response.encrypted && response.bytes.is_empty());
+        assert_eq!(response.len, 28);
+    }
+
+    #[test]
+    fn object_uuid_request_reports_the_object() {
+        let object = Uuid::from_u128(0x0011_2233_4455_6677_8899_aabb_ccdd_eeff);
+        let mut steps = bound(EMSMDB);
+        steps.push((
+            CLIENT,
+            PduBuilder::request_with_object(3, 0, 6, object, &[0; 4]).build(),
+        ));
+        let events = run(&steps);
+        let call = calls(&events)[0];
+        assert_eq!(call.object, Some(object));
+        assert_eq!(call.request.complete_bytes(), Some(&[0u8; 4][..]));
+    }
+
+    #[test]
+    fn btfn_element_is_answered_but_never_bound() {
+        let btfn = TransferSyntax::BindTimeFeatures { bitmask: 0x03 };
+        let nil = TransferSyntax::Other {
+            uuid: Uuid::nil(),
+            version: 0,
+        };
+        let steps = vec![
+            (
+                CLIENT,
+                PduBuilder::bind(
+                    1,
+                    &[
+                        ctx(0, EMSMDB, &[TransferSyntax::Ndr20]),
+                        ctx(1, EMSMDB, &[btfn]),
+                    ],
+                )
+                .build(),
+            ),
+            (
+                SERVER,
+                PduBuilder::bind_ack(
+                    1,
+                    "1032",
+                    &[
+                        accept(TransferSyntax::Ndr20),
+                        result(AckResult::NegotiateAck, 3, nil),
+                    ],
+                )
+                .build(),
+            ),
+            (CLIENT, PduBuilder::request(2, 1, 4, &[0; 4]).build()),
+        ];
+        let mut conn = RpcConnection::new(RpcLimits::default());
+        let mut out = Vec::new();
+        for (dir, bytes) in &steps {
+            conn.feed(*dir, bytes, 1, 0, &mut out);
+        }
+        assert!(conn.bound_interface(0).is_some());
+        assert_eq!(conn.bound_interface(1), None);
+        let RpcEvent::Bind { contexts, .. } = &out[0] else {
+            panic!("no bind")
+        };
+        assert!(contexts[1].is_bind_time_feature_negotiation());
+        let RpcEvent::BindAck { results, .. } = &out[1] else {
+            panic!("no ack")
+        };
+        assert_eq!(
+            (results[1].result, results[1].reason),
+            (AckResult::NegotiateAck, 3)
+        );
+        conn.finish(&mut out);
+        assert_eq!(calls(&out)[0].interface, None);
+    }
+
+    #[test]
+    fn ndr64_acceptance_is_recorded_on_the_context() {
+        let steps = vec![
+            (
+                CLIENT,
+                PduBuilder::bind(
+                    1,
+                    &[ctx(
+                        0,
+                        EMSMDB,
+                        &[TransferSyntax::Ndr20, TransferSyntax::Ndr64],
+                    )],
+                )
+                .build(),
+            ),
+            (
+                SERVER,
+                PduBuilder::bind_ack(1, "1032", &[accept(TransferSyntax::Ndr64)]).build(),
+            ),
+            (CLIENT, PduBuilder::request(2, 0, 4, &[0; 8]).build()),
+        ];
+        let events = run(&steps);
+        let interface = calls(&events)[0].interface.unwrap();
+        assert_eq!(interface.transfer_syntax, TransferSyntax::Ndr64);
+    }
+
+    #[test]
+    fn pending_call_cap_emits_the_oldest_unanswered() {
+        let limits = RpcLimits {
+            max_pending_calls: 4,
+            ..RpcLimits::default()
+        };
+        let mut steps: Vec<_> = (1..=6)
+            .map(|id| (CLIENT, PduBuilder::request(id, 0, 2, &[0; 4]).build()))
+            .collect();
+        steps.push((SERVER, PduBuilder::response(1, 0, &[0; 4]).build()));
+        steps.push((SERVER, PduBuilder::response(6, 0, &[0; 4]).build()));
+        let events = run_with(limits, &steps);
+        let order: Vec<(u32, bool)> = calls(&events)
+            .iter()
+            .map(|c| (c.call_id, c.answered()))
+            .collect();
+        // 1 and 2 evicted while feeding; 6 answered; 3, 4, 5 emitted at finish.
+        assert_eq!(
+            order,
+            vec![
+                (1, false),
+                (2, false),
+                (6, true),
+                (3, false),
+                (4, false),
+                (5, false)
+            ]
+        );
+        assert_eq!(
+            codes(&events),
+            vec![
+                "dcerpc_pending_call_cap",
+                "dcerpc_response_without_request",
+                "dcerpc_pending_call_cap"
+            ]
+        );
+        assert!(warnings(&events)[2].message.starts_with("2 calls"));
+    }
+
+    #[test]
+    fn stub_cap_keeps_counting_beyond_the_kept_bytes() {
+        let limits = RpcLimits {
+            max_stub_len: 10,
+            ..RpcLimits::default()
+        };
+        let steps = vec![(CLIENT, PduBuilder::request(1, 0, 2, &[7; 25]).build())];
+        let events = run_with(limits, &steps);
+        assert_eq!(codes(&events), vec!["dcerpc_stub_truncated"]);
+        let stub = &calls(&events)[0].request;
+        assert_eq!((stub.bytes.len(), stub.len, stub.truncated), (10, 25, true));
+    }
+
+    #[test]
+    fn oversized_pdu_is_skipped_and_the_stream_resyncs() {
+        let limits = RpcLimits {
+            max_pdu_len: 100,
+            ..RpcLimits::default()
+        };
+        let mut stream = PduBuilder::request(1, 0, 2, &[0; 4]).build();
+        stream.extend(PduBuilder::request(2, 0, 2, &[0xee; 200]).build()); // 224 bytes
+        stream.extend(PduBuilder::request(3, 0, 2, &[0; 4]).build());
+        let events = run_with(limits, &[(CLIENT, stream)]);
+        assert_eq!(codes(&events), vec!["dcerpc_pdu_too_long", "dcerpc_resync"]);
+        assert!(warnings(&events)[1].message.contains("224 bytes"));
+        assert_eq!(
+            calls(&events).iter().map(|c| c.call_id).collect::<Vec<_>>(),
+            vec![1, 3]
+        );
+        // At the very start of a stream the same header is just not a plausible start.
+        let first = PduBuilder::request(2, 0, 2, &[0xee; 200]).build();
+        let events = run_with(limits, &[(CLIENT, first)]);
+        assert_eq!(codes(&events), vec!["dcerpc_no_pdu_found"]);
+    }
+
+    #[test]
+    fn finish_reports_leftovers() {
+        let request = PduBuilder::request(1, 0, 2, &[0; 40]).build();
+        let steps = vec![
+            (
+                CLIENT,
+                PduBuilder::bind(4, &[ctx(0, EMSMDB, &[TransferSyntax::Ndr20])]).build(),
+            ),
+            (CLIENT, request[..30].to_vec()),
+            (SERVER, b"HTTP/1.1 200 OK\r\n".to_vec()),
+        ];
+        let events = run(&steps);
+        assert_eq!(
+            codes(&events),
+            vec![
+                "dcerpc_unfinished_pdu",
+                "dcerpc_no_pdu_found",
+                "dcerpc_bind_unanswered"
+            ]
+        );
+        assert!(calls(&events).is_empty());
+    }
+
+    /// A conversation touching every engine path: contexts with NDR64 and BTFN, auth
+    /// trailers, fragments both ways, a fault, an alter_context and a sealed call.
+    fn conversation() -> Vec<(Direction, Vec<u8>)> {
+        let btfn = TransferSyntax::BindTimeFeatures { bitmask: 1 };
+        let nil = TransferSyntax::Other {
+            uuid: Uuid::nil(),
+            version: 0,
+        };
+        let mut steps = vec![
+            (
+                CLIENT,
+                PduBuilder::bind(
+                    1,
+                    &[
+                        ctx(0, NSPI, &[TransferSyntax::Ndr20]),
+                        ctx(1, EMSMDB, &[TransferSyntax::Ndr20, TransferSyntax::Ndr64]),
+                        ctx(2, EMSMDB, &[btfn]),
+                    ],
+                )
+                .auth(10, 2, 0, 32)
+                .build(),
+            ),
+            (
+                SERVER,
+                PduBuilder::bind_ack(
+                    1,
+                    "4997",
+                    &[
+                        accept(TransferSyntax::Ndr20),
+                        accept(TransferSyntax::Ndr20),
+                        result(AckResult::NegotiateAck, 1, nil),
+                    ],
+                )
+                .build(),
+            ),
+            (
+                CLIENT,
+                PduBuilder::request(2, 1, 10, &[0x11; 40])
+                    .auth(10, 2, 8, 16)
+                    .build(),
+            ),
+            (
+                SERVER,
+                PduBuilder::response(2, 1, &[0x22; 60])
+                    .auth(10, 2, 4, 16)
+                    .build(),
+            ),
+        ];
+        for (flags, byte) in [(0x01, 0x31), (0x00, 0x32), (0x02, 0x33)] {
+            steps.push((
+                CLIENT,
+                PduBuilder::request(3, 1, 11, &[byte; 20])
+                    .flags(flags)
+                    .build(),
+            ));
+        }
+        steps.push((CLIENT, TRACE_797_OPNUM4_REQUEST.to_vec()));
+        for (flags, byte) in [(0x01, 0x41), (0x02, 0x42)] {
+            steps.push((
+                SERVER,
+                PduBuilder::response(3, 1, &[byte; 30]).flags(flags).build(),
+            ));
+        }
+        steps.push((SERVER, PduBuilder::fault(6, 0, 0x1c01_0002).build()));
+        steps.push((
+            CLIENT,
+            PduBuilder::alter_context(4, &[ctx(3, ASYNC, &[TransferSyntax::Ndr20])]).build(),
+        ));
+        steps.push((
+            SERVER,
+            PduBuilder::alter_context_resp(4, &[accept(TransferSyntax::Ndr20)]).build(),
+        ));
+        steps.push((
+            CLIENT,
+            PduBuilder::request(5, 3, 0, &[0x55; 24])
+                .auth(10, 6, 8, 16)
+                .build(),
+        ));
+        steps
+    }
+
+    /// Feeds the conversation with every PDU whole, all in frame 1 at time 0.
+    fn whole_events() -> Vec<RpcEvent> {
+        let mut conn = RpcConnection::new(RpcLimits::default());
+        let mut out = Vec::new();
+        for (dir, bytes) in conversation() {
+            conn.feed(dir, &bytes, 1, 0, &mut out);
+        }
+        conn.finish(&mut out);
+        out
+    }
+
+    #[test]
+    fn conversation_yields_the_expected_calls() {
+        let events = whole_events();
+        assert_eq!(codes(&events), Vec::<&str>::new());
+        let summary: Vec<(u32, Option<&str>, bool, Option<u32>)> = calls(&events)
+            .iter()
+            .map(|c| {
+                (
+                    c.call_id,
+                    c.operation_name(),
+                    c.request.encrypted,
+                    c.fault_status,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (2, Some("EcDoConnectEx"), false, None),
+                (3, Some("EcDoRpcExt2"), false, None),
+                (6, Some("NspiSeekEntries"), false, Some(0x1c01_0002)),
+                (5, Some("EcDoAsyncWaitEx"), true, None),
+            ]
+        );
+        let rpc_ext2 = calls(&events)[1];
+        assert_eq!(
+            rpc_ext2.request.bytes,
+            [[0x31; 20], [0x32; 20], [0x33; 20]].concat()
+        );
+        assert_eq!(
+            rpc_ext2.response.as_ref().unwrap().bytes,
+            [[0x41; 30], [0x42; 30]].concat()
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_in_random_chunks_never_panic(
+            steps in proptest::collection::vec(
+                (any::<bool>(), proptest::collection::vec(any::<u8>(), 0..80), 0u8..8),
+                0..40,
+            ),
+        ) {
+            let limits = RpcLimits { max_pdu_len: 200, ..RpcLimits::default() };
+            let mut conn = RpcConnection::new(limits);
+            let mut out = Vec::new();
+            for (frame, (to_server, bytes, gap)) in steps.iter().enumerate() {
+                let dir = if *to_server { CLIENT } else { SERVER };
+                if *gap == 0 {
+                    conn.gap(dir, 10, frame as u64, &mut out);
+                }
+                conn.feed(dir, bytes, frame as u64, 0, &mut out);
+            }
+            conn.finish(&mut out);
+        }
+
+        #[test]
+        fn mutated_conversations_never_panic(
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+            chunk in 1usize..64,
+        ) {
+            let mut streams = conversation();
+            let total = streams.len();
+            for (index, value) in &flips {
+                let step = &mut streams[index.index(total)].1;
+                let at = index.index(step.len());
+                step[at] = *value;
+            }
+            let limits = RpcLimits { max_stub_len: 50, ..RpcLimits::default() };
+            let mut conn = RpcConnection::new(limits);
+            let mut out = Vec::new();
+            for (frame, (dir, bytes)) in streams.iter().enumerate() {
+                for piece in bytes.chunks(chunk) {
+                    conn.feed(*dir, piece, frame as u64, 0, &mut out);
+                }
+            }
+            conn.finish(&mut out);
+        }
+
+        #[test]
+        fn any_chunking_yields_identical_events(
+            sizes in proptest::collection::vec(1usize..48, 1..16),
+        ) {
+            // Consecutive PDUs of one direction form one run of bytes, cut anywhere.
+            let mut runs: Vec<(Direction, Vec<u8>)> = Vec::new();
+            for (dir, bytes) in conversation() {
+                match runs.last_mut() {
+                    Some((last, run)) if *last == dir => run.extend(bytes),
+                    _ => runs.push((dir, bytes)),
+                }
+            }
+            let mut conn = RpcConnection::new(RpcLimits::default());
+            let mut out = Vec::new();
+            let mut next_size = sizes.iter().cycle();
+            for (dir, run) in &runs {
+                let mut rest = &run[..];
+                while !rest.is_empty() {
+                    let take = (*next_size.next().unwrap_or(&1)).min(rest.len());
+                    conn.feed(*dir, &rest[..take], 1, 0, &mut out);
+                    rest = &rest[take..];
+                }
+            }
+            conn.finish(&mut out);
+            prop_assert_eq!(out, whole_events());
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! DCE/RPC over TCP (ncacn_ip_tcp, connection-oriented): the stage between TCP reassembly and
+//! the EMSMDB decoder (protocol.md §1).
+//!
+//! * [`pdu`]: the common header, a sans-IO framer ([`pdu::frame_pdu`]), Wireshark's header
+//!   heuristic and typed parsers for every connection-oriented PDU, drep-aware.
+//! * [`conn`]: [`RpcConnection`], the per-connection engine: framing with resync, presentation
+//!   contexts, fragment reassembly, auth trailers and request/response pairing, emitting
+//!   [`RpcEvent`]s.
+//! * [`interfaces`]: the well-known interface, opnum and fault status tables.
+//! * [`epm`]: the endpoint mapper's ept_map towers (which port serves which interface).
+//!
+//! The stage knows nothing of Exchange semantics: it reports binds and calls; the EMSMDB stage
+//! interprets the stubs.
+
+pub mod conn;
+pub mod epm;
+pub mod interfaces;
+pub mod pdu;
+#[cfg(test)]
+mod test_support;
+
+pub use conn::{
+    BindKind, BoundInterface, ContextResult, RpcCall, RpcConnection, RpcEvent, RpcLimits, Stub,
+};
+pub use pdu::{InterfaceId, TransferSyntax};
