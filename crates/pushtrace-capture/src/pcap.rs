@@ -162,7 +162,11 @@ impl PcapParser {
         if incl_len > MAX_PCAP_CAPLEN {
             let record_len = header_len as u64 + u64::from(incl_len);
             let what = format!("a pcap record with {incl_len} captured bytes");
-            return oversized(diag, &what, record_len, orig_len >= incl_len, offset);
+            let step = oversized(diag, &what, record_len, orig_len >= incl_len, offset);
+            if let Step::Skip { .. } = step {
+                diag.unyielded_frames += 1;
+            }
+            return step;
         }
         // Bounded by MAX_PCAP_CAPLEN, so the sum cannot overflow.
         let record_len = header_len + incl_len as usize;

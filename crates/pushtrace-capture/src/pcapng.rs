@@ -12,7 +12,8 @@
 //!   link type, snap length, `if_tsresol` (10^-n or 2^-n) and signed `if_tsoffset` (§2.3).
 //! - Packets come from Enhanced (type 6), Simple (3) and obsolete Packet Blocks (2, with a
 //!   16-bit interface id). Timestamps are computed exactly (§2.4). Other blocks are counted
-//!   and skipped.
+//!   and skipped; custom and systemd journal blocks also take a frame number, because
+//!   Wireshark 4.0 lists them as frames (checked with tshark), and so do skipped packets.
 
 use crate::record::{corrupt, oversized, Diagnostics, Endian, FrameMeta, Step, MAX_PCAPNG_BLOCK};
 use crate::{ByteOrder, CaptureError, Format, LinkType, Warning};
@@ -27,6 +28,12 @@ pub(crate) const PB_TYPE: u32 = 2;
 pub(crate) const SPB_TYPE: u32 = 3;
 /// Block type of an Enhanced Packet Block.
 pub(crate) const EPB_TYPE: u32 = 6;
+/// Block type of a Custom Block whose contents may be copied.
+pub(crate) const CUSTOM_COPYABLE_TYPE: u32 = 0x0000_0BAD;
+/// Block type of a Custom Block whose contents should not be copied.
+pub(crate) const CUSTOM_NO_COPY_TYPE: u32 = 0x4000_0BAD;
+/// Block type of a systemd Journal Export Block.
+const JOURNAL_TYPE: u32 = 9;
 /// Byte-order magic of a section, as stored in a little-endian section.
 const BOM_LE: [u8; 4] = [0x4D, 0x3C, 0x2B, 0x1A];
 /// Byte-order magic of a section, as stored in a big-endian section.
@@ -215,7 +222,11 @@ impl PcapNgParser {
         }
         if len > MAX_PCAPNG_BLOCK {
             let what = format!("a pcapng block of type {block_type:#x}");
-            return oversized(diag, &what, u64::from(len), block_type != SHB_TYPE, offset);
+            let step = oversized(diag, &what, u64::from(len), block_type != SHB_TYPE, offset);
+            if let (Step::Skip { .. }, true) = (step, takes_frame_number(block_type)) {
+                diag.unyielded_frames += 1;
+            }
+            return step;
         }
         let total = len as usize;
         let Some(block) = buf.get(..total) else {
@@ -259,6 +270,11 @@ impl PcapNgParser {
                 }
             }
             SPB_TYPE => self.simple_packet(body, endian, total, offset, diag),
+            JOURNAL_TYPE | CUSTOM_COPYABLE_TYPE | CUSTOM_NO_COPY_TYPE => {
+                diag.other_blocks += 1;
+                diag.unyielded_frames += 1;
+                skip
+            }
             _ => {
                 diag.other_blocks += 1;
                 skip
@@ -457,14 +473,27 @@ pub(crate) fn units_per_sec(resol: u8) -> Option<u64> {
     }
 }
 
+/// True for the blocks Wireshark (4.0, checked with tshark) lists as frames: packets, and
+/// custom and systemd journal blocks.
+fn takes_frame_number(block_type: u32) -> bool {
+    matches!(
+        block_type,
+        EPB_TYPE | PB_TYPE | SPB_TYPE | JOURNAL_TYPE | CUSTOM_COPYABLE_TYPE | CUSTOM_NO_COPY_TYPE
+    )
+}
+
+/// Skips a damaged packet block, which keeps its frame number.
 fn bad_record(diag: &mut Diagnostics, message: &str, offset: u64, skip: Step) -> Step {
+    diag.unyielded_frames += 1;
     diag.skip_record(
         Warning::new("bad_record", format!("{message}; block skipped")).at_offset(offset),
     );
     skip
 }
 
+/// Skips a packet on an interface its section lacks; it keeps its frame number.
 fn undefined_interface(diag: &mut Diagnostics, if_id: u32, offset: u64, skip: Step) -> Step {
+    diag.unyielded_frames += 1;
     let message =
         format!("packet refers to interface {if_id}, which its section does not define; skipped");
     diag.skip_record(Warning::new("undefined_interface", message).at_offset(offset));

@@ -336,8 +336,9 @@ impl CaptureReader {
         }
         let next = match &mut self.engine {
             Engine::Records { parser, input } => {
-                let number = self.stats.frames + 1;
-                next_record(parser, input, &mut self.diag).map(|frame| Frame { number, ..frame })
+                let frame = next_record(parser, input, &mut self.diag);
+                let number = self.stats.frames + self.diag.unyielded_frames + 1;
+                frame.map(|frame| Frame { number, ..frame })
             }
             Engine::NetMon {
                 reader,

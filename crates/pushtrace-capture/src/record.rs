@@ -99,6 +99,11 @@ pub(crate) struct Diagnostics {
     pub skipped_records: u64,
     /// Blocks skipped because they carry no packet (pcapng NRB, ISB, DSB, custom, unknown).
     pub other_blocks: u64,
+    /// Records that would be frames in Wireshark but were not yielded: pcapng custom and
+    /// systemd journal blocks (not packets), and packet records skipped as damaged or too
+    /// large. They take a frame number, so the frames after them keep Wireshark's numbers
+    /// and a gap marks each skipped packet.
+    pub unyielded_frames: u64,
 }
 
 impl Diagnostics {

@@ -4,13 +4,16 @@
 //! "modified" records, mixed-endian sections, 2^-n resolutions, negative `if_tsoffset`,
 //! obsolete Packet Blocks, references to undefined interfaces).
 
-use crate::pcapng::{units_per_sec, EPB_TYPE, IDB_TYPE, PB_TYPE, SHB_TYPE, SPB_TYPE};
+use crate::pcapng::{
+    units_per_sec, CUSTOM_COPYABLE_TYPE, CUSTOM_NO_COPY_TYPE, EPB_TYPE, IDB_TYPE, PB_TYPE,
+    SHB_TYPE, SPB_TYPE,
+};
 use std::io::{self, Write};
 
 /// Custom block type whose contents may be copied by rewriting tools.
-pub const CUSTOM_BLOCK_COPYABLE: u32 = 0x0000_0BAD;
+pub const CUSTOM_BLOCK_COPYABLE: u32 = CUSTOM_COPYABLE_TYPE;
 /// Custom block type whose contents should not be copied by rewriting tools.
-pub const CUSTOM_BLOCK_NO_COPY: u32 = 0x4000_0BAD;
+pub const CUSTOM_BLOCK_NO_COPY: u32 = CUSTOM_NO_COPY_TYPE;
 
 const NS_PER_SEC: i64 = 1_000_000_000;
 
