@@ -14,8 +14,8 @@
 //! when `incl_len > orig_len`, as Wireshark does (§1.1). The link type is the low 16 bits of
 //! the header's `network` field (§1.1, §5.2 item 8).
 
-use crate::record::{oversized, Diagnostics, Endian, FrameMeta, Step, MAX_PCAP_CAPLEN};
-use crate::{ByteOrder, CaptureError, Format, LinkType, TimestampPrecision};
+use crate::record::{oversized, Diagnostics, Endian, FileHeader, FrameMeta, Step, MAX_PCAP_CAPLEN};
+use crate::{CaptureError, Format, LinkType, TimestampPrecision};
 
 /// Length of the pcap file header.
 pub(crate) const HEADER_LEN: usize = 24;
@@ -49,17 +49,6 @@ pub(crate) fn variant(magic: [u8; 4]) -> Option<Variant> {
     })
 }
 
-/// What the file header says, beyond the record parser.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Header {
-    /// `major.minor`, e.g. `2.4`.
-    pub version: String,
-    /// Byte order of the file.
-    pub byte_order: ByteOrder,
-    /// Resolution of the record timestamps.
-    pub precision: TimestampPrecision,
-}
-
 /// When a record's two length fields are stored the other way round (§1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LengthOrder {
@@ -80,7 +69,7 @@ pub(crate) struct PcapParser {
 }
 
 /// Reads the file header. `bytes` must start with a pcap magic.
-pub(crate) fn parse_header(bytes: &[u8]) -> Result<(Header, PcapParser), CaptureError> {
+pub(crate) fn parse_header(bytes: &[u8]) -> Result<(FileHeader, PcapParser), CaptureError> {
     let truncated = || CaptureError::TruncatedHeader {
         format: Format::Pcap,
         len: bytes.len(),
@@ -113,17 +102,15 @@ pub(crate) fn parse_header(bytes: &[u8]) -> Result<(Header, PcapParser), Capture
         (2, 3) => LengthOrder::SwappedWhenInclLarger,
         _ => LengthOrder::Standard,
     };
-    let header = Header {
+    let header = FileHeader {
         version: format!("{major}.{minor}"),
-        byte_order: match e {
-            Endian::Little => ByteOrder::Little,
-            Endian::Big => ByteOrder::Big,
-        },
+        byte_order: e.byte_order(),
         precision: if variant.nanos {
             TimestampPrecision::Nanoseconds
         } else {
             TimestampPrecision::Microseconds
         },
+        len: HEADER_LEN,
     };
     let link = LinkType::Pcap((network & 0xFFFF) as u16);
     Ok((
@@ -226,7 +213,7 @@ mod tests {
         let file = header([0xA1, 0xB2, 0x3C, 0x4D], Endian::Big, (2, 4), 0x1000_0065);
         let (info, parser) = parse_header(&file).unwrap();
         assert_eq!(info.version, "2.4");
-        assert_eq!(info.byte_order, ByteOrder::Big);
+        assert_eq!(info.byte_order, crate::ByteOrder::Big);
         assert_eq!(info.precision, TimestampPrecision::Nanoseconds);
         let record = [
             0x00, 0x00, 0x00, 0x02, // ts_sec 2

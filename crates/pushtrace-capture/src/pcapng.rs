@@ -15,8 +15,10 @@
 //!   and skipped; custom and systemd journal blocks also take a frame number, because
 //!   Wireshark 4.0 lists them as frames (checked with tshark), and so do skipped packets.
 
-use crate::record::{corrupt, oversized, Diagnostics, Endian, FrameMeta, Step, MAX_PCAPNG_BLOCK};
-use crate::{ByteOrder, CaptureError, Format, LinkType, Warning};
+use crate::record::{
+    corrupt, oversized, Diagnostics, Endian, FileHeader, FrameMeta, Step, MAX_PCAPNG_BLOCK,
+};
+use crate::{CaptureError, Format, LinkType, TimestampPrecision, Warning};
 
 /// Block type of a Section Header Block; also the file's magic (a byte palindrome).
 pub(crate) const SHB_TYPE: u32 = 0x0A0D_0D0A;
@@ -65,9 +67,9 @@ fn version_supported(major: u16, minor: u16) -> bool {
     major == 1 && (minor == 0 || minor == 2)
 }
 
-/// What the first section header says: `(version, byte order)`. `bytes` must start with an
-/// SHB whose byte-order magic is valid.
-pub(crate) fn parse_first_section(bytes: &[u8]) -> Result<(String, ByteOrder), CaptureError> {
+/// What the first section header says. `bytes` must start with an SHB whose byte-order
+/// magic is valid. The header is not consumed: the parser reads it again as a block.
+pub(crate) fn parse_first_section(bytes: &[u8]) -> Result<FileHeader, CaptureError> {
     let truncated = || CaptureError::TruncatedHeader {
         format: Format::PcapNg,
         len: bytes.len(),
@@ -86,11 +88,12 @@ pub(crate) fn parse_first_section(bytes: &[u8]) -> Result<(String, ByteOrder), C
             version,
         });
     }
-    let order = match endian {
-        Endian::Little => ByteOrder::Little,
-        Endian::Big => ByteOrder::Big,
-    };
-    Ok((version, order))
+    Ok(FileHeader {
+        version,
+        byte_order: endian.byte_order(),
+        precision: TimestampPrecision::PerInterface,
+        len: 0,
+    })
 }
 
 /// One interface of the current section.
@@ -659,9 +662,10 @@ mod tests {
             parse_first_section(&v2),
             Err(CaptureError::UnsupportedVersion { version, .. }) if version == "2.0"
         ));
+        let header = parse_first_section(&SHB_LE).unwrap();
         assert_eq!(
-            parse_first_section(&SHB_LE).unwrap(),
-            ("1.0".to_string(), ByteOrder::Little)
+            (header.version.as_str(), header.byte_order),
+            ("1.0", crate::ByteOrder::Little)
         );
     }
 }

@@ -17,7 +17,7 @@ use crate::detect::{detect, Detected, PREFIX_LEN};
 use crate::netmon::NetMonReader;
 use crate::pcap::{self, PcapParser};
 use crate::pcapng::{self, PcapNgParser};
-use crate::record::{Diagnostics, FrameMeta, Step};
+use crate::record::{Diagnostics, FileHeader, FrameMeta, Step};
 use crate::window::{Counted, Window, MAX_WINDOW};
 use crate::{
     mmap, ByteOrder, CaptureError, Compression, Format, FormatInfo, Frame, ReadOptions, ReadStats,
@@ -197,7 +197,7 @@ impl CaptureReader {
     }
 
     fn from_source(
-        mut source: Source,
+        source: Source,
         options: &ReadOptions,
         name: &Path,
     ) -> Result<Self, CaptureError> {
@@ -205,96 +205,34 @@ impl CaptureReader {
             Source::Whole(bytes) => Some(bytes.as_ref().len() as u64),
             Source::Stream { .. } => None,
         };
-        let mut compression = None;
-        let mut raw_read = None;
-        let format = loop {
-            let prefix = source.prefix();
-            if prefix.is_empty() {
-                return Err(CaptureError::Empty { compression });
+        let unwrapped = unwrap(source, name)?;
+        let compression = unwrapped.compression;
+        let (engine, info) = match unwrapped.format {
+            format @ (Format::NetMon1 | Format::NetMon2) => {
+                let file = unwrapped.source.into_whole().map_err(io_error(name))?;
+                let reader = NetMonReader::new(file.as_ref(), options.netmon_utc_offset_secs)?;
+                let info = netmon_info(format, &reader, compression);
+                (
+                    Engine::NetMon {
+                        reader,
+                        file,
+                        position: 0,
+                    },
+                    info,
+                )
             }
-            match detect(prefix) {
-                Detected::Capture(format) => break format,
-                Detected::Compressed(kind) if compression.is_none() => {
-                    let count = Arc::new(AtomicU64::new(0));
-                    let raw = Counted::new(source.into_reader(), Arc::clone(&count));
-                    let decoder: Box<dyn Read + Send> = match kind {
-                        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(raw)),
-                        Compression::Zstd => {
-                            Box::new(zstd::stream::read::Decoder::new(raw).map_err(io_error(name))?)
-                        }
-                    };
-                    source = Source::stream(decoder).map_err(io_error(name))?;
-                    compression = Some(kind);
-                    raw_read = Some(count);
-                }
-                Detected::UnsupportedCompression(name) => {
-                    return Err(CaptureError::UnsupportedCompression { name })
-                }
-                Detected::Compressed(_) | Detected::Unknown => {
-                    return Err(CaptureError::NotACapture {
-                        first_bytes: prefix.to_vec(),
-                        compression,
-                    });
-                }
+            format => {
+                let (parser, input, header) = record_engine(unwrapped, name)?;
+                let info = FormatInfo {
+                    format,
+                    version: header.version,
+                    byte_order: header.byte_order,
+                    timestamp_precision: header.precision,
+                    compression,
+                    times_are_local: false,
+                };
+                (Engine::Records { parser, input }, info)
             }
-        };
-        let netmon = matches!(format, Format::NetMon1 | Format::NetMon2);
-        let (engine, info) = if netmon {
-            let file = source.into_whole().map_err(io_error(name))?;
-            let reader = NetMonReader::new(file.as_ref(), options.netmon_utc_offset_secs)?;
-            let info = netmon_info(format, &reader, compression);
-            (
-                Engine::NetMon {
-                    reader,
-                    file,
-                    position: 0,
-                },
-                info,
-            )
-        } else {
-            let mut input = match source {
-                Source::Whole(bytes) => Input::Whole { bytes, pos: 0 },
-                Source::Stream { reader, prefix } => {
-                    let mut window = Window::new(reader, prefix);
-                    window
-                        .fill(pcap::HEADER_LEN.max(pcapng::MIN_HEADER_LEN))
-                        .map_err(io_error(name))?;
-                    Input::Stream { window, raw_read }
-                }
-            };
-            let head = match &input {
-                Input::Whole { bytes, .. } => bytes.as_ref(),
-                Input::Stream { window, .. } => window.available(),
-            };
-            let (parser, header_len, info) = match format {
-                Format::Pcap => {
-                    let (header, parser) = pcap::parse_header(head)?;
-                    let info = FormatInfo {
-                        format,
-                        version: header.version,
-                        byte_order: header.byte_order,
-                        timestamp_precision: header.precision,
-                        compression,
-                        times_are_local: false,
-                    };
-                    (RecordParser::Pcap(parser), pcap::HEADER_LEN, info)
-                }
-                _ => {
-                    // The section header block is read again, as a block, by the parser.
-                    let (version, byte_order) = pcapng::parse_first_section(head)?;
-                    let info = FormatInfo {
-                        format,
-                        version,
-                        byte_order,
-                        timestamp_precision: TimestampPrecision::PerInterface,
-                        compression,
-                        times_are_local: false,
-                    };
-                    (RecordParser::PcapNg(PcapNgParser::new()), 0, info)
-                }
-            };
-            input.advance(header_len);
-            (Engine::Records { parser, input }, info)
         };
         let len_hint = match &engine {
             Engine::NetMon { file, .. } => Some(file.as_ref().len() as u64),
@@ -302,6 +240,7 @@ impl CaptureReader {
                 input: Input::Whole { bytes, .. },
                 ..
             } => Some(bytes.as_ref().len() as u64),
+            // Compressed: progress counts input bytes.
             Engine::Records {
                 input: Input::Stream {
                     raw_read: Some(_), ..
@@ -425,7 +364,7 @@ impl CaptureReader {
 }
 
 impl Input {
-    /// Consumes `n` bytes (a file header).
+    /// Consumes `n` bytes (the file header).
     fn advance(&mut self, n: usize) {
         match self {
             Input::Whole { bytes, pos } => *pos = (*pos + n).min(bytes.as_ref().len()),
@@ -434,6 +373,95 @@ impl Input {
             }
         }
     }
+}
+
+/// An input whose format is known, after removing at most one compression layer.
+struct Unwrapped {
+    format: Format,
+    source: Source,
+    compression: Option<Compression>,
+    /// Compressed bytes read so far, when compressed.
+    raw_read: Option<Arc<AtomicU64>>,
+}
+
+/// Detects the format, decompressing first when the input is gzip or zstd.
+fn unwrap(mut source: Source, name: &Path) -> Result<Unwrapped, CaptureError> {
+    let mut compression = None;
+    let mut raw_read = None;
+    loop {
+        let prefix = source.prefix();
+        if prefix.is_empty() {
+            return Err(CaptureError::Empty { compression });
+        }
+        match detect(prefix) {
+            Detected::Capture(format) => {
+                return Ok(Unwrapped {
+                    format,
+                    source,
+                    compression,
+                    raw_read,
+                })
+            }
+            Detected::Compressed(kind) if compression.is_none() => {
+                let count = Arc::new(AtomicU64::new(0));
+                let raw = Counted::new(source.into_reader(), Arc::clone(&count));
+                let decoder: Box<dyn Read + Send> = match kind {
+                    Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(raw)),
+                    Compression::Zstd => {
+                        Box::new(zstd::stream::read::Decoder::new(raw).map_err(io_error(name))?)
+                    }
+                };
+                source = Source::stream(decoder).map_err(io_error(name))?;
+                compression = Some(kind);
+                raw_read = Some(count);
+            }
+            Detected::UnsupportedCompression(name) => {
+                return Err(CaptureError::UnsupportedCompression { name })
+            }
+            Detected::Compressed(_) | Detected::Unknown => {
+                return Err(CaptureError::NotACapture {
+                    first_bytes: prefix.to_vec(),
+                    compression,
+                });
+            }
+        }
+    }
+}
+
+/// Reads the pcap or pcapng file header and sets up the record parser after it.
+fn record_engine(
+    unwrapped: Unwrapped,
+    name: &Path,
+) -> Result<(RecordParser, Input, FileHeader), CaptureError> {
+    let mut input = match unwrapped.source {
+        Source::Whole(bytes) => Input::Whole { bytes, pos: 0 },
+        Source::Stream { reader, prefix } => {
+            let mut window = Window::new(reader, prefix);
+            window
+                .fill(pcap::HEADER_LEN.max(pcapng::MIN_HEADER_LEN))
+                .map_err(io_error(name))?;
+            Input::Stream {
+                window,
+                raw_read: unwrapped.raw_read,
+            }
+        }
+    };
+    let head = match &input {
+        Input::Whole { bytes, .. } => bytes.as_ref(),
+        Input::Stream { window, .. } => window.available(),
+    };
+    let (parser, header) = match unwrapped.format {
+        Format::Pcap => {
+            let (header, parser) = pcap::parse_header(head)?;
+            (RecordParser::Pcap(parser), header)
+        }
+        _ => (
+            RecordParser::PcapNg(PcapNgParser::new()),
+            pcapng::parse_first_section(head)?,
+        ),
+    };
+    input.advance(header.len);
+    Ok((parser, input, header))
 }
 
 /// The format info of a Network Monitor file.

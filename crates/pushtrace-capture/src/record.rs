@@ -9,7 +9,7 @@
 //! The caps below follow formats.md §1.3 (Wireshark refuses packets above 262 144 bytes) and
 //! §2.1 (pcapng block framing).
 
-use crate::{LinkType, Warning};
+use crate::{ByteOrder, LinkType, TimestampPrecision, Warning};
 
 /// Largest pcap record data (`incl_len`) read as a frame: 4 × Wireshark's 262 144.
 pub(crate) const MAX_PCAP_CAPLEN: u32 = 1 << 20;
@@ -55,6 +55,29 @@ impl Endian {
             Endian::Little => u64::from_le_bytes(raw),
             Endian::Big => u64::from_be_bytes(raw),
         })
+    }
+}
+
+/// What a pcap or pcapng file header says, for [`crate::FormatInfo`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FileHeader {
+    /// `major.minor`, e.g. `2.4`.
+    pub version: String,
+    /// Byte order of the header.
+    pub byte_order: ByteOrder,
+    /// Resolution of the record timestamps.
+    pub precision: TimestampPrecision,
+    /// Bytes before the first record (0 when the header is itself a record, as in pcapng).
+    pub len: usize,
+}
+
+impl Endian {
+    /// The public name of this byte order.
+    pub(crate) fn byte_order(self) -> ByteOrder {
+        match self {
+            Endian::Little => ByteOrder::Little,
+            Endian::Big => ByteOrder::Big,
+        }
     }
 }
 

@@ -544,3 +544,25 @@ fn frames_stay_valid_until_the_next_call_on_a_stream() {
     assert!(warnings.is_empty());
     assert_eq!(got.into_iter().map(|f| f.data).collect::<Vec<_>>(), frames);
 }
+
+#[cfg(unix)]
+#[test]
+fn named_pipe_is_read_as_a_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("capture.fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("mkfifo unavailable; skipped");
+        return;
+    }
+    let bytes = three_blocks();
+    let writer = {
+        let (fifo, bytes) = (fifo.clone(), bytes.clone());
+        std::thread::spawn(move || std::fs::write(fifo, bytes).unwrap())
+    };
+    let mut reader = CaptureReader::open(&fifo).unwrap();
+    assert_eq!(reader.len_hint(), None, "a pipe has no known length");
+    let (frames, warnings) = drain(&mut reader, usize::MAX);
+    writer.join().unwrap();
+    assert_eq!((frames, warnings), read_bytes(&bytes));
+}
