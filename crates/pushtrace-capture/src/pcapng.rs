@@ -574,6 +574,29 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_beyond_i64_nanoseconds_are_clamped_with_one_warning() {
+        let mut file = SHB_LE.to_vec();
+        // IDB: Ethernet, if_tsresol 9 (ns)
+        file.extend([
+            1, 0, 0, 0, 28, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9, 0, 1, 0, 9, 0, 0, 0, 28, 0, 0, 0,
+        ]);
+        // two EPBs at raw time u64::MAX ns (year 2554), no data
+        for _ in 0..2 {
+            file.extend([
+                6, 0, 0, 0, 32, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+            ]);
+            file.extend([0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0, 0]);
+        }
+        let (frames, diag) = walk(&file);
+        assert_eq!(
+            frames.iter().map(|f| f.0).collect::<Vec<_>>(),
+            [i64::MAX, i64::MAX]
+        );
+        let codes: Vec<_> = diag.warnings().iter().map(|w| w.code).collect();
+        assert_eq!(codes, ["timestamp_out_of_range"]);
+    }
+
+    #[test]
     fn tsresol_values() {
         assert_eq!(units_per_sec(6), Some(1_000_000));
         assert_eq!(units_per_sec(9), Some(1_000_000_000));

@@ -619,3 +619,55 @@ fn io_error(path: impl AsRef<Path>) -> impl FnOnce(io::Error) -> CaptureError {
     let path = PathBuf::from(path.as_ref());
     move |source| CaptureError::Io { path, source }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::LinkType;
+
+    fn meta(record_len: usize, data_offset: usize, data_len: usize) -> FrameMeta {
+        FrameMeta {
+            record_len,
+            data_offset,
+            data_len,
+            ts_ns: 0,
+            link: LinkType::ETHERNET,
+            orig_len: 0,
+        }
+    }
+
+    #[test]
+    fn checked_turns_answers_that_cannot_progress_into_a_stop() {
+        let mut diag = Diagnostics::default();
+        let good = Step::Frame(meta(20, 16, 4));
+        assert_eq!(checked(good, 20, 0, &mut diag), good);
+        assert_eq!(
+            checked(Step::NeedMore { total: 21 }, 20, 0, &mut diag),
+            Step::NeedMore { total: 21 }
+        );
+        for bad in [
+            Step::Frame(meta(0, 0, 0)),
+            Step::Frame(meta(21, 16, 4)),
+            Step::Frame(meta(20, 16, 5)),
+            Step::Frame(meta(20, usize::MAX, 2)),
+            Step::Skip { len: 0 },
+            Step::NeedMore { total: 20 },
+            Step::NeedMore {
+                total: MAX_WINDOW + 1,
+            },
+        ] {
+            assert_eq!(checked(bad, 20, 7, &mut diag), Step::Stop, "{bad:?}");
+        }
+        assert_eq!(diag.warnings().len(), 7);
+        assert!(diag
+            .warnings()
+            .iter()
+            .all(|w| w.code == "internal_error" && w.offset == Some(7)));
+    }
+
+    #[test]
+    fn reader_can_move_to_another_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<CaptureReader>();
+    }
+}
