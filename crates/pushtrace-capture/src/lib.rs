@@ -4,16 +4,21 @@
 //! The format is detected from the first bytes, never from the file name. Every reader
 //! yields [`Frame`]s in file order with Wireshark's frame numbering, an absolute UTC
 //! timestamp in nanoseconds, the link type and the captured bytes, borrowed from the
-//! reader's buffer (no copy). Memory use does not grow with the number of frames: files are
-//! memory-mapped, streams are read through a bounded window.
+//! reader's buffer (no copy). Memory use does not grow with the number of frames: regular
+//! files are memory-mapped, pcap and pcapng streams are read through a bounded window, and
+//! Network Monitor streams (which need random access) are spooled to a temporary file.
 //!
 //! Bad input is normal input: a damaged or truncated file yields every complete frame it
 //! holds and a [`Warning`] saying where and why reading stopped or a record was skipped.
-//! Only a file that is not a capture at all (or cannot be opened) is an error.
+//! Only an input that is not a capture at all (or cannot be opened) is an error
+//! ([`CaptureError`]).
+//!
+//! The [`write`] module writes pcap and pcapng files, for tests and sample generation.
 //!
 //! ```no_run
 //! use pushtrace_capture::CaptureReader;
 //! let mut reader = CaptureReader::open("trace.pcapng").expect("a capture");
+//! println!("{:?}", reader.info().format);
 //! while let Some(frame) = reader.next_frame() {
 //!     println!("{} {} {} bytes", frame.number, frame.ts_ns, frame.data.len());
 //! }
@@ -21,17 +26,29 @@
 //!     eprintln!("warning: {warning}");
 //! }
 //! ```
+//!
+//! `unsafe` is denied everywhere except in one private module that memory-maps files.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
+mod detect;
+mod error;
 mod frame;
+mod info;
+mod mmap;
 pub mod netmon;
+mod pcap;
+mod pcapng;
+mod reader;
+mod record;
 mod warning;
+mod window;
+pub mod write;
 
+pub use error::CaptureError;
 pub use frame::{Frame, LinkType};
+pub use info::{
+    ByteOrder, Compression, Format, FormatInfo, ReadOptions, ReadStats, TimestampPrecision,
+};
+pub use reader::CaptureReader;
 pub use warning::Warning;
-/// TEMP
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct FormatInfo {
-    pub format: &'static str,
-}
