@@ -425,6 +425,26 @@ mod tests {
     }
 
     #[test]
+    fn zero_total_length_from_segmentation_offload() {
+        // Captured on the sender before TSO: IPv4 total length 0, TCP with 8 payload bytes.
+        let mut bytes = Vec::new();
+        PacketBuilder::ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(1, 2, 3, 4)
+            .write(&mut bytes, b"offload!")
+            .unwrap();
+        bytes[2] = 0;
+        bytes[3] = 0;
+        let p = packet(decode_both(&bytes));
+        let Transport::Tcp(tcp) = p.transport else {
+            panic!("expected TCP")
+        };
+        assert_eq!(
+            (tcp.payload, tcp.wire_payload_len, p.truncated),
+            (&b"offload!"[..], 8, false)
+        );
+    }
+
+    #[test]
     fn ip_header_cut_or_invalid() {
         assert_eq!(
             decode_both(&[0x45, 0, 0, 20, 0, 0]),
