@@ -23,9 +23,7 @@ impl NetMonReader {
     /// Parses the file header and locates the frame table.
     pub fn new(file: &[u8], utc_offset_secs: i64) -> Result<NetMonReader, NetMonError> {
         let _ = (file, utc_offset_secs);
-        Err(NetMonError::BadHeader(
-            "Network Monitor reader not written yet".into(),
-        ))
+        Err(NetMonError::BadHeader("Network Monitor reader not written yet".into()))
     }
 
     /// `(major, minor)` from the header, e.g. `(2, 3)`.

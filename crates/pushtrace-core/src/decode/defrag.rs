@@ -575,6 +575,33 @@ mod tests {
     }
 
     #[test]
+    fn recycled_buffer_counts_against_the_byte_cap() {
+        let limits = DefragLimits {
+            max_bytes: 64,
+            ..DefragLimits::default()
+        };
+        let mut r = Reassembler::new(limits);
+        let mut stats = FragmentStats::default();
+        // Datagram 1 (56 bytes) completes and becomes the completed buffer.
+        r.add(&mut stats, key(1), frag(0, true, &[1; 48], 0));
+        assert_eq!(
+            r.add(&mut stats, key(1), frag(48, false, &[1; 8], 0)).0,
+            AddOutcome::Completed
+        );
+        r.add(&mut stats, key(5), frag(0, true, &[5; 16], 1));
+        // Datagram 3 completes: datagram 1's 56-byte buffer becomes the spare.
+        r.add(&mut stats, key(3), frag(0, true, &[3; 8], 2));
+        assert_eq!(
+            r.add(&mut stats, key(3), frag(8, false, &[3; 8], 2)).0,
+            AddOutcome::Completed
+        );
+        // An empty fragment of a new datagram takes the spare: 16 + 56 > 64, datagram 5 goes.
+        let (outcome, caps) = r.add(&mut stats, key(4), frag(0, true, &[], 3));
+        assert_eq!((outcome, caps), (AddOutcome::Held, BYTE_CAP));
+        assert_eq!((r.bytes, r.in_flight.len()), (56, 1));
+    }
+
+    #[test]
     fn zero_datagram_cap_holds_nothing() {
         let limits = DefragLimits {
             max_datagrams: 0,
