@@ -90,13 +90,13 @@ pub(super) enum AddOutcome {
     Dropped,
 }
 
-/// Which cap made the reassembler drop a datagram.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Cap {
-    /// `max_datagrams`.
-    Datagrams,
-    /// `max_bytes`.
-    Bytes,
+/// Which caps made the reassembler drop a datagram while adding one fragment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) struct CapsHit {
+    /// `max_datagrams` bit.
+    pub datagrams: bool,
+    /// `max_bytes` bit.
+    pub bytes: bool,
 }
 
 /// One datagram being reassembled.
@@ -150,7 +150,7 @@ impl Reassembler {
         stats: &mut FragmentStats,
         key: FragmentKey,
         fragment: Fragment<'_>,
-    ) -> (AddOutcome, Option<Cap>) {
+    ) -> (AddOutcome, CapsHit) {
         self.expire(stats, fragment.ts_ns);
         let outcome = self.add_unexpired(stats, key, fragment);
         stats.datagrams_in_flight = self.in_flight.len() as u64;
@@ -162,19 +162,19 @@ impl Reassembler {
         stats: &mut FragmentStats,
         key: FragmentKey,
         fragment: Fragment<'_>,
-    ) -> (AddOutcome, Option<Cap>) {
+    ) -> (AddOutcome, CapsHit) {
         let start = usize::from(fragment.offset);
         let end = start.saturating_add(fragment.data.len());
         if end > MAX_DATAGRAM {
             return (
                 AddOutcome::Refused("ip fragment reaches past 65535 bytes"),
-                None,
+                CapsHit::default(),
             );
         }
         if fragment.more && !fragment.data.len().is_multiple_of(8) {
             return (
                 AddOutcome::Refused("ip fragment length not a multiple of 8"),
-                None,
+                CapsHit::default(),
             );
         }
 
@@ -184,20 +184,28 @@ impl Reassembler {
                 self.recycle(entry);
             }
             stats.datagrams_dropped_cap += 1;
-            return (AddOutcome::Dropped, Some(Cap::Bytes));
+            let caps = CapsHit {
+                bytes: true,
+                ..CapsHit::default()
+            };
+            return (AddOutcome::Dropped, caps);
         }
-        let mut cap_hit = None;
+        let mut caps = CapsHit::default();
         let mut entry = match existing {
             Some(entry) => entry,
             None => {
                 if self.limits.max_datagrams == 0 {
                     stats.datagrams_dropped_cap += 1;
-                    return (AddOutcome::Dropped, Some(Cap::Datagrams));
+                    let caps = CapsHit {
+                        datagrams: true,
+                        ..CapsHit::default()
+                    };
+                    return (AddOutcome::Dropped, caps);
                 }
                 while self.in_flight.len() >= self.limits.max_datagrams {
                     self.evict_oldest();
                     stats.datagrams_dropped_cap += 1;
-                    cap_hit = Some(Cap::Datagrams);
+                    caps.datagrams = true;
                 }
                 self.new_entry(key, fragment.ts_ns)
             }
@@ -212,20 +220,21 @@ impl Reassembler {
             stats.datagrams_dropped_invalid += 1;
             return (
                 AddOutcome::Refused("ip fragments disagree on the datagram end"),
-                cap_hit,
+                caps,
             );
         }
 
+        // The entry's buffer after this fragment; both terms are at most `max_bytes` (checked
+        // above; `recycle` keeps no bigger buffer). Make room among the others.
+        let needed = end.max(entry.data.capacity());
+        while self.bytes.saturating_add(needed) > self.limits.max_bytes
+            && !self.in_flight.is_empty()
+        {
+            self.evict_oldest();
+            stats.datagrams_dropped_cap += 1;
+            caps.bytes = true;
+        }
         if end > entry.data.len() {
-            // Both terms are at most `max_bytes` (checked above; `recycle` keeps no bigger buffer).
-            let needed = end.max(entry.data.capacity());
-            while self.bytes.saturating_add(needed) > self.limits.max_bytes
-                && !self.in_flight.is_empty()
-            {
-                self.evict_oldest();
-                stats.datagrams_dropped_cap += 1;
-                cap_hit = Some(Cap::Bytes);
-            }
             entry.data.reserve_exact(end - entry.data.len());
             entry.data.resize(end, 0);
         }
@@ -250,12 +259,12 @@ impl Reassembler {
                 std::mem::swap(&mut self.completed, &mut entry.data);
                 self.recycle(entry);
                 stats.datagrams_reassembled += 1;
-                (AddOutcome::Completed, cap_hit)
+                (AddOutcome::Completed, caps)
             }
             _ => {
                 self.bytes = self.bytes.saturating_add(entry.data.capacity());
                 self.in_flight.push(entry);
-                (AddOutcome::Held, cap_hit)
+                (AddOutcome::Held, caps)
             }
         }
     }
@@ -337,6 +346,17 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::net::Ipv4Addr;
+
+    /// Only `max_datagrams` bit.
+    const DATAGRAM_CAP: CapsHit = CapsHit {
+        datagrams: true,
+        bytes: false,
+    };
+    /// Only `max_bytes` bit.
+    const BYTE_CAP: CapsHit = CapsHit {
+        datagrams: false,
+        bytes: true,
+    };
 
     fn key(id: u32) -> FragmentKey {
         FragmentKey {
@@ -473,15 +493,15 @@ mod tests {
         let mut stats = FragmentStats::default();
         assert_eq!(
             r.add(&mut stats, key(1), frag(0, true, &[1; 8], 10)).1,
-            None
+            CapsHit::default()
         );
         assert_eq!(
             r.add(&mut stats, key(2), frag(0, true, &[2; 8], 20)).1,
-            None
+            CapsHit::default()
         );
         assert_eq!(
             r.add(&mut stats, key(3), frag(0, true, &[3; 8], 30)).1,
-            Some(Cap::Datagrams)
+            DATAGRAM_CAP
         );
         assert_eq!(
             (stats.datagrams_dropped_cap, stats.datagrams_in_flight),
@@ -511,18 +531,74 @@ mod tests {
         // 40 + 40 > 64: datagram 1 goes.
         assert_eq!(
             r.add(&mut stats, key(2), frag(0, true, &[2; 40], 1)),
-            (AddOutcome::Held, Some(Cap::Bytes))
+            (AddOutcome::Held, BYTE_CAP)
         );
         assert_eq!(stats.datagrams_dropped_cap, 1);
         assert!(r.bytes <= 64);
         // A datagram that alone needs more than 64 bytes is refused.
         let (outcome, cap) = r.add(&mut stats, key(3), frag(64, true, &[3; 8], 2));
-        assert_eq!((outcome, cap), (AddOutcome::Dropped, Some(Cap::Bytes)));
+        assert_eq!((outcome, cap), (AddOutcome::Dropped, BYTE_CAP));
         assert_eq!(
             stats.datagrams_dropped_cap, 2,
             "datagram 3 refused without evicting datagram 2"
         );
         assert_eq!(r.in_flight.len(), 1);
+    }
+
+    #[test]
+    fn both_caps_can_bite_on_one_fragment() {
+        let limits = DefragLimits {
+            max_datagrams: 2,
+            max_bytes: 32,
+            ..DefragLimits::default()
+        };
+        let mut r = Reassembler::new(limits);
+        let mut stats = FragmentStats::default();
+        r.add(&mut stats, key(1), frag(0, true, &[1; 16], 0));
+        r.add(&mut stats, key(2), frag(0, true, &[2; 16], 1));
+        // Datagram 1 goes for the datagram cap, then datagram 2 for the byte cap (16 + 24 > 32).
+        let (outcome, caps) = r.add(&mut stats, key(3), frag(0, true, &[3; 24], 2));
+        assert_eq!(
+            (outcome, caps),
+            (
+                AddOutcome::Held,
+                CapsHit {
+                    datagrams: true,
+                    bytes: true
+                }
+            )
+        );
+        assert_eq!(
+            (stats.datagrams_dropped_cap, r.in_flight.len(), r.bytes),
+            (2, 1, 24)
+        );
+    }
+
+    #[test]
+    fn recycled_buffer_counts_against_the_byte_cap() {
+        let limits = DefragLimits {
+            max_bytes: 64,
+            ..DefragLimits::default()
+        };
+        let mut r = Reassembler::new(limits);
+        let mut stats = FragmentStats::default();
+        // Datagram 1 (56 bytes) completes and becomes the completed buffer.
+        r.add(&mut stats, key(1), frag(0, true, &[1; 48], 0));
+        assert_eq!(
+            r.add(&mut stats, key(1), frag(48, false, &[1; 8], 0)).0,
+            AddOutcome::Completed
+        );
+        r.add(&mut stats, key(5), frag(0, true, &[5; 16], 1));
+        // Datagram 3 completes: datagram 1's 56-byte buffer becomes the spare.
+        r.add(&mut stats, key(3), frag(0, true, &[3; 8], 2));
+        assert_eq!(
+            r.add(&mut stats, key(3), frag(8, false, &[3; 8], 2)).0,
+            AddOutcome::Completed
+        );
+        // An empty fragment of a new datagram takes the spare: 16 + 56 > 64, datagram 5 goes.
+        let (outcome, caps) = r.add(&mut stats, key(4), frag(0, true, &[], 3));
+        assert_eq!((outcome, caps), (AddOutcome::Held, BYTE_CAP));
+        assert_eq!((r.bytes, r.in_flight.len()), (56, 1));
     }
 
     #[test]
@@ -534,7 +610,7 @@ mod tests {
         let mut r = Reassembler::new(limits);
         let mut stats = FragmentStats::default();
         let (outcome, cap) = r.add(&mut stats, key(1), frag(0, true, &[1; 8], 0));
-        assert_eq!((outcome, cap), (AddOutcome::Dropped, Some(Cap::Datagrams)));
+        assert_eq!((outcome, cap), (AddOutcome::Dropped, DATAGRAM_CAP));
         assert!(r.in_flight.is_empty());
     }
 

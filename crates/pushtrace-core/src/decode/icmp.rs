@@ -78,8 +78,8 @@ fn quoted_datagram(quote: &[u8]) -> Option<QuotedDatagram> {
     let transport = payload.payload;
     let has_ports = starts_transport && (protocol == ip_number::UDP || protocol == ip_number::TCP);
     let port_at = |at: usize| {
-        let bytes = transport.get(at..at + 2)?;
-        has_ports.then(|| u16::from_be_bytes([bytes[0], bytes[1]]))
+        let bytes = transport.get(at..at + 2)?.try_into().ok()?;
+        has_ports.then(|| u16::from_be_bytes(bytes))
     };
     let payload_prefix = if has_ports && protocol == ip_number::UDP {
         udp_payload_prefix(transport)
@@ -104,7 +104,8 @@ fn udp_payload_prefix(udp: &[u8]) -> Vec<u8> {
     };
     let declared = udp
         .get(4..6)
-        .map(|len| usize::from(u16::from_be_bytes([len[0], len[1]])))
+        .and_then(|len| len.try_into().ok())
+        .map(|len| usize::from(u16::from_be_bytes(len)))
         .and_then(|len| len.checked_sub(8))
         .unwrap_or(usize::MAX);
     let keep = after_header.len().min(declared).min(MAX_PAYLOAD_PREFIX);

@@ -99,7 +99,7 @@ const NO_VLANS: [u16; 2] = [0, 0];
 /// Reads a big-endian u16 at `at`, if the bytes are there.
 fn be16(data: &[u8], at: usize) -> Option<u16> {
     let bytes = data.get(at..at.checked_add(2)?)?;
-    Some(u16::from_be_bytes([bytes[0], bytes[1]]))
+    Some(u16::from_be_bytes(bytes.try_into().ok()?))
 }
 
 /// Ethernet II / 802.3: destination(6) source(6) ethertype-or-length(2).
@@ -158,13 +158,14 @@ fn ether_type_chain(
 /// (RFC 1042) or 00-00-F8 (802.1H), then an ethertype. Returns the ethertype and what follows;
 /// `None` for any other LLC (STP, NetBIOS, IPX, vendor SNAP protocols such as CDP).
 fn snap(llc: &[u8]) -> Option<(u16, &[u8])> {
-    let header = llc.get(..8)?;
-    let is_snap = header[0] == 0xAA && header[1] & 0xFE == 0xAA && header[2] == 0x03;
-    let ethertype_oui = header[3..6] == [0, 0, 0] || header[3..6] == [0, 0, 0xF8];
+    let (header, rest) = llc.split_first_chunk::<8>()?;
+    let [dsap, ssap, control, oui_0, oui_1, oui_2, type_high, type_low] = *header;
+    let is_snap = dsap == 0xAA && ssap & 0xFE == 0xAA && control == 0x03;
+    let ethertype_oui = matches!([oui_0, oui_1, oui_2], [0, 0, 0] | [0, 0, 0xF8]);
     if !(is_snap && ethertype_oui) {
         return None;
     }
-    Some((u16::from_be_bytes([header[6], header[7]]), llc.get(8..)?))
+    Some((u16::from_be_bytes([type_high, type_low]), rest))
 }
 
 /// Linux SLL/SLL2 protocol field: an ethertype, or 4 for "LLC follows" (1 = Novell raw
@@ -182,10 +183,10 @@ fn sll_protocol(protocol: u16, rest: &[u8]) -> LinkResult<'_> {
 /// BSD NULL / OpenBSD LOOP: a 4-byte address family, then the packet. NULL writes the family
 /// in the capturing host's byte order, so the version nibble picks IPv4 or IPv6.
 fn null_loop(data: &[u8], big_endian: bool) -> LinkResult<'_> {
-    let (Some(family), Some(rest)) = (data.get(..4), data.get(4..)) else {
+    let Some((family, rest)) = data.split_first_chunk::<4>() else {
         return LinkResult::Malformed("null/loop header cut");
     };
-    let family = [family[0], family[1], family[2], family[3]];
+    let family = *family;
     let family = if big_endian {
         u32::from_be_bytes(family)
     } else {
@@ -253,20 +254,14 @@ fn fddi(data: &[u8]) -> LinkResult<'_> {
 /// PPP: optional `FF 03`, then the protocol (1 byte when compressed, i.e. odd first byte):
 /// 0x0021 IPv4, 0x0057 IPv6.
 fn ppp(data: &[u8]) -> LinkResult<'_> {
-    let frame = match data.get(..2) {
-        Some([0xFF, 0x03]) => &data[2..],
+    let frame = match data {
+        [0xFF, 0x03, rest @ ..] => rest,
         _ => data,
     };
-    let Some(&first) = frame.first() else {
-        return LinkResult::Malformed("ppp header cut");
-    };
-    let (protocol, rest) = if first & 1 == 1 {
-        (u16::from(first), &frame[1..])
-    } else {
-        match (be16(frame, 0), frame.get(2..)) {
-            (Some(protocol), Some(rest)) => (protocol, rest),
-            _ => return LinkResult::Malformed("ppp header cut"),
-        }
+    let (protocol, rest) = match frame {
+        [first, rest @ ..] if first & 1 == 1 => (u16::from(*first), rest),
+        [high, low, rest @ ..] => (u16::from_be_bytes([*high, *low]), rest),
+        _ => return LinkResult::Malformed("ppp header cut"),
     };
     match protocol {
         0x0021 => ip(rest, Expect::V4, NO_VLANS),

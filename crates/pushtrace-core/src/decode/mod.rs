@@ -2,16 +2,17 @@
 //!
 //! [`Decoder::decode`] turns one captured [`Frame`] into a [`Decoded`] outcome:
 //!
-//! * [`link`] strips the link header (formats.md §1.4; NetMon media are already mapped onto
+//! * `link` strips the link header (formats.md §1.4; NetMon media are already mapped onto
 //!   pcap link types, §3.5): Ethernet II, 802.3 LLC/SNAP, 802.1Q/QinQ, Linux SLL/SLL2, raw IP,
 //!   BSD NULL/LOOP, Token Ring, FDDI, PPP.
-//! * [`ip`] slices IPv4 (options) / IPv6 (extension headers) and TCP, UDP, ICMP with
-//!   etherparse's lax slicer (formats.md §5.3): frames cut by the snap length decode as far as
-//!   their bytes go and are marked `truncated`; lengths come from the IP/UDP headers, so
-//!   Ethernet padding never reaches a payload. Checksums are never checked.
-//! * [`icmp`] decodes the datagram an ICMPv4 type 3 / ICMPv6 type 1 error quotes
+//! * `ip` slices IPv4 (options) / IPv6 (extension headers) and TCP, UDP, ICMP with
+//!   etherparse (formats.md §5.3): strict slicing for whole frames, lax slicing for frames cut
+//!   by the snap length (they decode as far as their bytes go and are marked `truncated`) and
+//!   for packets the strict slicer refuses. Lengths come from the IP/UDP headers, so Ethernet
+//!   padding never reaches a payload. Checksums are never checked.
+//! * `icmp` decodes the datagram an ICMPv4 type 3 / ICMPv6 type 1 error quotes
 //!   (protocol.md §6).
-//! * [`defrag`] reassembles fragmented UDP datagrams under caps ([`DefragLimits`]); fragments
+//! * `defrag` reassembles fragmented UDP datagrams under caps ([`DefragLimits`]); fragments
 //!   of other protocols are counted and passed on undecoded.
 //!
 //! The decoder keeps counters ([`DecodeStats`]) and raises one [`Warning`] per kind of cap
@@ -26,7 +27,7 @@ mod link;
 pub use defrag::DefragLimits;
 
 use crate::{Frame, LinkType, Warning};
-use defrag::{AddOutcome, Cap, Fragment, FragmentKey, Reassembler};
+use defrag::{AddOutcome, CapsHit, Fragment, FragmentKey, Reassembler};
 use ip::{FragmentView, IpOutcome};
 use link::LinkResult;
 use serde::Serialize;
@@ -186,7 +187,7 @@ impl Decoder {
             LinkResult::Unsupported => return self.unsupported_link(frame),
             LinkResult::Malformed(reason) => return self.stats.count_malformed(reason),
         };
-        match ip::decode(ip.bytes) {
+        match ip::decode(ip.bytes, !frame.is_truncated()) {
             IpOutcome::Packet(packet) => self.stats.count_packet(packet),
             IpOutcome::Fragment(fragment) => self.fragment(frame, fragment, ip.vlans),
             IpOutcome::Malformed(reason, cut) => {
@@ -255,10 +256,8 @@ impl Decoder {
             data: fragment.data,
             ts_ns: frame.ts_ns,
         };
-        let (outcome, cap) = self.reassembler.add(fragments, key, piece);
-        if let Some(cap) = cap {
-            self.warn_cap(cap, frame.number);
-        }
+        let (outcome, caps) = self.reassembler.add(fragments, key, piece);
+        self.warn_caps(caps, frame.number);
         match outcome {
             AddOutcome::Held => {
                 self.stats.fragments.held += 1;
@@ -291,24 +290,28 @@ impl Decoder {
         }
     }
 
-    /// Raises the warning for a cap, once per kind of cap.
-    fn warn_cap(&mut self, cap: Cap, frame_number: u64) {
-        let (warned, code, message) = match cap {
-            Cap::Datagrams => (
+    /// Raises the warning for each cap that bit, once per kind of cap.
+    fn warn_caps(&mut self, caps: CapsHit, frame_number: u64) {
+        let kinds = [
+            (
+                caps.datagrams,
                 &mut self.warned_datagram_cap,
                 "ip_defrag_datagram_cap",
                 "too many fragmented IP datagrams in flight: the oldest incomplete ones were dropped",
             ),
-            Cap::Bytes => (
+            (
+                caps.bytes,
                 &mut self.warned_byte_cap,
                 "ip_defrag_byte_cap",
                 "fragmented IP datagrams in flight hold too many bytes: incomplete ones were dropped",
             ),
-        };
-        if !*warned {
-            *warned = true;
-            self.warnings
-                .push(Warning::new(code, message).at_frame(frame_number));
+        ];
+        for (hit, warned, code, message) in kinds {
+            if hit && !*warned {
+                *warned = true;
+                self.warnings
+                    .push(Warning::new(code, message).at_frame(frame_number));
+            }
         }
     }
 }
@@ -399,7 +402,8 @@ pub enum Transport<'a> {
     IcmpUnreachable(IcmpUnreachable),
     /// Any other ICMP/ICMPv6 message (echo, neighbour discovery, ...).
     OtherIcmp,
-    /// Another IP protocol (number given), or a transport header cut before its end.
+    /// Another IP protocol (number given), a transport header cut before its end or invalid,
+    /// or an IP fragment that is not reassembled (not UDP, cut, or dropped by a cap).
     Other(u8),
 }
 
