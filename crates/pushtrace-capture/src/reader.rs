@@ -50,7 +50,7 @@ enum Engine {
     Records { parser: RecordParser, input: Input },
     /// A Network Monitor file, whole in memory.
     NetMon {
-        reader: NetMonReader,
+        reader: Box<NetMonReader>,
         file: Backing,
         position: u64,
     },
@@ -214,7 +214,7 @@ impl CaptureReader {
                 let info = netmon_info(format, &reader, compression);
                 (
                     Engine::NetMon {
-                        reader,
+                        reader: Box::new(reader),
                         file,
                         position: 0,
                     },

@@ -190,6 +190,8 @@ pub struct Correlator {
     limits: CorrelateLimits,
     sessions: HashMap<(IpAddr, IpAddr), SessionState>,
     servers: HashSet<IpAddr>,
+    /// Registered callback addresses → the session that registered them.
+    callbacks: HashMap<SocketAddr, (IpAddr, IpAddr)>,
     pending: VecDeque<UdpCandidate>,
     icmp: Vec<IcmpCandidate>,
     last_ts_ns: i64,
@@ -205,6 +207,7 @@ impl Correlator {
             limits,
             sessions: HashMap::new(),
             servers: HashSet::new(),
+            callbacks: HashMap::new(),
             pending: VecDeque::new(),
             icmp: Vec::new(),
             last_ts_ns: i64::MIN,
@@ -293,6 +296,11 @@ impl Correlator {
     /// A registration call.
     pub fn registration(&mut self, client: IpAddr, server: IpAddr, facts: RegistrationFacts) {
         let cap = self.limits.max_items_per_session;
+        if let Some(cb) = facts.decoded().and_then(|r| r.callback.socket_addr()) {
+            if self.callbacks.len() < self.limits.max_sessions {
+                self.callbacks.insert(cb, (client, server));
+            }
+        }
         if let Some(s) = self.session(client, server, facts.request_frame) {
             SessionState::push_bounded(&mut s.registrations, facts, cap, &mut s.dropped_items);
         }
@@ -350,7 +358,7 @@ impl Correlator {
             payload: buf,
         };
         let cap = self.limits.max_items_per_session;
-        if let Some(s) = self.sessions.get_mut(&(dst.ip(), src.ip())) {
+        if let Some(s) = self.session_for(&cand) {
             SessionState::push_bounded(&mut s.datagrams, cand, cap, &mut s.dropped_items);
             return;
         }
@@ -363,6 +371,16 @@ impl Correlator {
             );
         }
         self.pending.push_back(cand);
+    }
+
+    /// The session a datagram belongs to: the one whose registered callback it is addressed to
+    /// (NAT: not the client's own address), else the one of its destination and source.
+    fn session_for(&mut self, d: &UdpCandidate) -> Option<&mut SessionState> {
+        let key = match self.callbacks.get(&d.dst) {
+            Some(&(client, server)) if server == d.src.ip() => (client, server),
+            _ => (d.dst.ip(), d.src.ip()),
+        };
+        self.sessions.get_mut(&key)
     }
 
     /// An ICMP/ICMPv6 destination-unreachable error quoting a UDP datagram.
@@ -400,10 +418,15 @@ impl Correlator {
     pub fn finish(mut self) -> (Vec<Session>, Vec<Warning>) {
         let cap = self.limits.max_items_per_session;
         for d in std::mem::take(&mut self.pending) {
-            if self.servers.contains(&d.src.ip()) {
-                if let Some(s) = self.session(d.dst.ip(), d.src.ip(), d.frame) {
-                    SessionState::push_bounded(&mut s.datagrams, d, cap, &mut s.dropped_items);
-                }
+            if !self.servers.contains(&d.src.ip()) {
+                continue;
+            }
+            let session = match self.session_for(&d) {
+                Some(s) => Some(s),
+                None => self.session(d.dst.ip(), d.src.ip(), d.frame),
+            };
+            if let Some(s) = session {
+                SessionState::push_bounded(&mut s.datagrams, d, cap, &mut s.dropped_items);
             }
         }
         let icmp = std::mem::take(&mut self.icmp);
@@ -480,10 +503,12 @@ fn polling(calls: &[ClientCall]) -> Polling {
 fn judge(
     input: usize,
     (client, server): (IpAddr, IpAddr),
-    s: SessionState,
+    mut s: SessionState,
     icmp: &[IcmpCandidate],
     last_ts_ns: i64,
 ) -> Session {
+    // Datagrams held back until their sender was known arrive here out of capture order.
+    s.datagrams.sort_by_key(|d| d.frame);
     let mut evidence = Vec::new();
     let mut advice = Vec::new();
     let last_reg = s.registrations.last();
@@ -523,12 +548,18 @@ fn judge(
         });
     }
 
-    // ICMP errors quoting a datagram from this server to this client.
-    let mut icmp_errors = Vec::new();
-    for e in icmp
+    // ICMP errors quoting a datagram from this server to this client (or to a callback it
+    // registered, which differs behind NAT).
+    let callback_ips: HashSet<IpAddr> = s
+        .registrations
         .iter()
-        .filter(|e| e.quoted.src == server && e.quoted.dst == client)
-    {
+        .filter_map(|r| r.decoded()?.callback.socket_addr())
+        .map(|a| a.ip())
+        .collect();
+    let mut icmp_errors = Vec::new();
+    for e in icmp.iter().filter(|e| {
+        e.quoted.src == server && (e.quoted.dst == client || callback_ips.contains(&e.quoted.dst))
+    }) {
         let datagram = s.datagrams.iter().rev().find(|d| {
             d.ts_ns <= e.ts_ns
                 && Some(d.dst.port()) == e.quoted.dst_port

@@ -16,6 +16,7 @@ pub mod correlate;
 pub mod dcerpc;
 pub mod decode;
 pub mod emsmdb;
+pub mod engine;
 pub mod flow;
 pub mod report;
 pub mod tcp;

@@ -96,6 +96,8 @@ pub struct InputSummary {
     pub frames: u64,
     /// Captured bytes read.
     pub bytes: u64,
+    /// Frames per link type.
+    pub link_types: std::collections::BTreeMap<String, u64>,
     /// Time of the first frame (ISO 8601 UTC), when there is one.
     pub first_time: Option<String>,
     /// Time of the last frame.
@@ -311,4 +313,81 @@ mod tests {
             );
         }
     }
+}
+
+/// One DCE/RPC call, as `pushtrace rpc` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallRecord {
+    /// Index into `inputs`.
+    pub input: usize,
+    /// Frame completing the request.
+    pub request_frame: u64,
+    /// Frame completing the response or fault.
+    pub response_frame: Option<u64>,
+    /// Request time.
+    pub time: String,
+    /// `client -> server`.
+    pub connection: String,
+    /// Interface name (e.g. `EMSMDB`), null when unknown.
+    pub interface: Option<String>,
+    /// Interface UUID, null when the bind was not captured.
+    pub interface_uuid: Option<String>,
+    /// True when the interface was recognised without its bind.
+    pub interface_inferred: bool,
+    /// p_cont_id.
+    pub context_id: u16,
+    /// call_id.
+    pub call_id: u32,
+    /// opnum.
+    pub opnum: u16,
+    /// Operation name, when known.
+    pub operation: Option<String>,
+    /// auth_level (1 none … 6 privacy), null without an auth trailer.
+    pub auth_level: Option<u8>,
+    /// Its name (`none`, `connect`, `call`, `packet`, `integrity`, `privacy`).
+    pub auth_level_name: String,
+    /// `ok`, `fault 0x…`, `no response`, or the EMSMDB return code for EMSMDB calls.
+    pub status: String,
+    /// Response time in milliseconds.
+    pub response_time_ms: Option<f64>,
+    /// Request stub length (plaintext).
+    pub request_stub_len: usize,
+}
+
+/// Per (interface, operation) counts and server response times, like `tshark -z dcerpc,srt`.
+#[derive(Debug, Clone, Serialize)]
+pub struct OperationStats {
+    /// Interface name (or UUID, or `unknown`).
+    pub interface: String,
+    /// Operation name (or `opnum N`).
+    pub operation: String,
+    /// opnum.
+    pub opnum: u16,
+    /// Calls seen.
+    pub calls: u64,
+    /// Calls answered by a response or fault.
+    pub answered: u64,
+    /// Smallest response time, ms.
+    pub min_srt_ms: Option<f64>,
+    /// Largest response time, ms.
+    pub max_srt_ms: Option<f64>,
+    /// Mean response time, ms.
+    pub avg_srt_ms: Option<f64>,
+}
+
+/// What an endpoint-mapper answer said: this interface listens on this port.
+#[derive(Debug, Clone, Serialize)]
+pub struct EndpointRecord {
+    /// Index into `inputs`.
+    pub input: usize,
+    /// Frame of the ept_map response.
+    pub frame: u64,
+    /// The server that answered.
+    pub server: String,
+    /// The interface (name or UUID).
+    pub interface: String,
+    /// `tcp`, `udp`, `http`, ...
+    pub protocol: String,
+    /// The port.
+    pub port: u16,
 }

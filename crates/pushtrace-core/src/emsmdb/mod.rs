@@ -305,7 +305,11 @@ pub fn encode_rpc_ext2_request(format: NdrFormat, handle: &[u8; 20], rop_buffer:
 }
 
 /// Builds an `EcDoRpcExt2` response stub around `rop_buffer` (for tests and sample captures).
-pub fn encode_rpc_ext2_response(format: NdrFormat, handle: &[u8; 20], rop_buffer: &[u8]) -> Vec<u8> {
+pub fn encode_rpc_ext2_response(
+    format: NdrFormat,
+    handle: &[u8; 20],
+    rop_buffer: &[u8],
+) -> Vec<u8> {
     let mut w = NdrWriter::new(format, 0);
     w.bytes(handle);
     w.u32(0); // pulFlags

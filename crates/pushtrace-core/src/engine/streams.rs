@@ -1,0 +1,547 @@
+//! The stages behind TCP reassembly: recognise DCE/RPC by content on any port, run one
+//! [`RpcConnection`] per connection, and turn EMSMDB calls into facts for the
+//! [`Correlator`] (protocol.md §2). Also keeps `pushtrace rpc`'s call records and what the
+//! endpoint mapper said.
+
+use super::{WarningLog, MAX_CALL_RECORDS};
+use crate::capture::Warning;
+use crate::correlate::{Correlator, RegistrationFacts, RequestFacts, ResponseFacts};
+use crate::dcerpc::epm::{EptMap, TowerProtocol};
+use crate::dcerpc::interfaces::{self, ASYNC_EMSMDB_UUID, EMSMDB_UUID};
+use crate::dcerpc::pdu::{looks_like_pdu_header, AckResult};
+use crate::dcerpc::{BindKind, RpcCall, RpcConnection, RpcEvent, RpcLimits, Stub, TransferSyntax};
+use crate::emsmdb::{self, NdrFormat};
+use crate::flow::{ConnEndpoints, ConnId, Direction};
+use crate::report::{format_time, CallRecord, EndpointRecord, OperationStats};
+use crate::tcp::{CloseReason, StreamSink};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+
+/// Without a captured SYN, this many bytes are searched for a DCE/RPC header before a
+/// connection is judged not to carry DCE/RPC.
+const PROBE_BYTES: u64 = 64 * 1024;
+
+/// Counters of the DCE/RPC and EMSMDB stages.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct RpcStats {
+    /// TCP connections recognised as DCE/RPC.
+    pub connections: u64,
+    /// TCP connections judged not to carry DCE/RPC.
+    pub other_connections: u64,
+    /// Calls completed (answered or not).
+    pub calls: u64,
+    /// Calls on EMSMDB contexts (bound or inferred).
+    pub emsmdb_calls: u64,
+    /// EMSMDB contexts recognised without their bind.
+    pub inferred_contexts: u64,
+    /// Call records not kept beyond the cap.
+    pub call_records_dropped: u64,
+}
+
+enum ConnState {
+    /// Not decided yet: bytes seen so far without a plausible header.
+    Probing { seen: u64 },
+    /// Not DCE/RPC: ignored from now on.
+    Other,
+    /// DCE/RPC.
+    Rpc(Box<RpcState>),
+}
+
+struct RpcState {
+    rpc: RpcConnection,
+    /// call_id of binds/alter_contexts that proposed EMSMDB, awaiting their answer.
+    emsmdb_binds: HashSet<u32>,
+    /// Contexts taken for EMSMDB without a captured bind.
+    inferred: HashSet<u16>,
+}
+
+struct Conn {
+    ends: ConnEndpoints,
+    state: ConnState,
+}
+
+/// The stream consumer: owns the per-connection DCE/RPC state and the correlator.
+pub(super) struct Streams {
+    input: usize,
+    limits: RpcLimits,
+    conns: HashMap<ConnId, Conn>,
+    events: Vec<RpcEvent>,
+    /// Server endpoints the endpoint mapper said serve EMSMDB.
+    emsmdb_endpoints: HashSet<SocketAddr>,
+    collect_calls: bool,
+    pub(super) correlator: Correlator,
+    pub(super) warnings: WarningLog,
+    pub(super) stats: RpcStats,
+    pub(super) calls: Vec<CallRecord>,
+    pub(super) endpoints: Vec<EndpointRecord>,
+}
+
+impl Streams {
+    pub(super) fn new(
+        input: usize,
+        limits: RpcLimits,
+        correlator: Correlator,
+        collect_calls: bool,
+    ) -> Self {
+        Streams {
+            input,
+            limits,
+            conns: HashMap::new(),
+            events: Vec::new(),
+            emsmdb_endpoints: HashSet::new(),
+            collect_calls,
+            correlator,
+            warnings: WarningLog::default(),
+            stats: RpcStats::default(),
+            calls: Vec::new(),
+            endpoints: Vec::new(),
+        }
+    }
+
+    /// Handles the events one connection produced.
+    fn drain(&mut self, id: ConnId) {
+        let events = std::mem::take(&mut self.events);
+        for event in &events {
+            self.handle(id, event);
+        }
+        self.events = events;
+        self.events.clear();
+    }
+
+    fn handle(&mut self, id: ConnId, event: &RpcEvent) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let ends = conn.ends;
+        let ConnState::Rpc(state) = &mut conn.state else {
+            return;
+        };
+        let (client, server) = roles(&ends, state.rpc.client_direction());
+        match event {
+            RpcEvent::Bind {
+                call_id, contexts, ..
+            } => {
+                if contexts.iter().any(|c| c.interface.uuid == EMSMDB_UUID) {
+                    state.emsmdb_binds.insert(*call_id);
+                }
+            }
+            RpcEvent::BindAck {
+                frame,
+                call_id,
+                results,
+                kind,
+                ..
+            } => {
+                state.emsmdb_binds.remove(call_id);
+                for r in results
+                    .iter()
+                    .filter(|r| r.interface.is_some_and(|i| i.uuid == EMSMDB_UUID))
+                {
+                    if r.result == AckResult::Acceptance {
+                        self.correlator.connection(client, server, false, *frame);
+                    } else {
+                        let what = if *kind == BindKind::Bind {
+                            "bind"
+                        } else {
+                            "alter_context"
+                        };
+                        let why = format!("{what} result {:?}, reason {}", r.result, r.reason);
+                        self.correlator.bind_rejected(client, server, *frame, why);
+                    }
+                }
+            }
+            RpcEvent::BindNak {
+                frame,
+                call_id,
+                reason,
+                ..
+            } => {
+                if state.emsmdb_binds.remove(call_id) {
+                    self.correlator.bind_rejected(
+                        client,
+                        server,
+                        *frame,
+                        format!("bind_nak, reason {reason}"),
+                    );
+                }
+            }
+            RpcEvent::Call(call) => {
+                self.stats.calls += 1;
+                let emsmdb = is_emsmdb(call, state, &self.emsmdb_endpoints, server);
+                if emsmdb == Some(true) {
+                    self.stats.inferred_contexts += 1;
+                    self.correlator
+                        .connection(client, server, true, call.request_frame);
+                }
+                let is_emsmdb = emsmdb.is_some();
+                if is_emsmdb {
+                    self.stats.emsmdb_calls += 1;
+                    emsmdb_call(&mut self.correlator, call, client.ip(), server.ip());
+                } else if call.interface.is_some_and(|i| i.uuid == ASYNC_EMSMDB_UUID)
+                    && call.opnum == 0
+                {
+                    self.correlator
+                        .async_wait(client.ip(), server.ip(), call.request_frame);
+                }
+                if let Some(map) = EptMap::from_call(call) {
+                    self.learn_endpoints(call, &map, server);
+                }
+                if self.collect_calls {
+                    if self.calls.len() < MAX_CALL_RECORDS {
+                        self.calls.push(call_record(
+                            self.input,
+                            call,
+                            client,
+                            server,
+                            emsmdb == Some(true),
+                        ));
+                    } else {
+                        self.stats.call_records_dropped += 1;
+                    }
+                }
+            }
+            RpcEvent::Warning(w) => self.warnings.push(w.clone()),
+        }
+    }
+
+    fn learn_endpoints(&mut self, call: &RpcCall, map: &EptMap, server: SocketAddr) {
+        let Some(response) = &map.response else {
+            return;
+        };
+        for tower in &response.towers {
+            let (Some(iface), Some(port)) = (tower.interface, tower.port) else {
+                continue;
+            };
+            let ip = match tower.ipv4 {
+                Some(ip) if !ip.is_unspecified() => IpAddr::V4(ip),
+                _ => server.ip(),
+            };
+            if iface.uuid == EMSMDB_UUID && tower.protocol == Some(TowerProtocol::Tcp) {
+                self.emsmdb_endpoints.insert(SocketAddr::new(ip, port));
+            }
+            self.endpoints.push(EndpointRecord {
+                input: self.input,
+                frame: call.response_frame.unwrap_or(call.request_frame),
+                server: ip.to_string(),
+                interface: interfaces::interface_by_uuid(&iface.uuid)
+                    .map_or_else(|| iface.uuid.to_string(), |k| k.name.to_string()),
+                protocol: match tower.protocol {
+                    Some(TowerProtocol::Tcp) => "tcp".into(),
+                    Some(TowerProtocol::Udp) => "udp".into(),
+                    Some(TowerProtocol::Http) => "http".into(),
+                    Some(TowerProtocol::NamedPipe) => "named pipe".into(),
+                    Some(TowerProtocol::Other(p)) => format!("protocol 0x{p:02x}"),
+                    None => "unknown".into(),
+                },
+                port,
+            });
+        }
+    }
+}
+
+/// (client, server): the client sends the binds and requests; before any, the initiator.
+fn roles(ends: &ConnEndpoints, client_dir: Option<Direction>) -> (SocketAddr, SocketAddr) {
+    match client_dir {
+        Some(Direction::ToInitiator) => (ends.responder, ends.initiator),
+        _ => (ends.initiator, ends.responder),
+    }
+}
+
+/// `Some(false)`: an EMSMDB call on a bound context; `Some(true)`: recognised without the
+/// bind (newly or earlier on this context); `None`: not EMSMDB.
+fn is_emsmdb(
+    call: &RpcCall,
+    state: &mut RpcState,
+    endpoints: &HashSet<SocketAddr>,
+    server: SocketAddr,
+) -> Option<bool> {
+    match call.interface {
+        Some(i) if i.uuid == EMSMDB_UUID && i.version.0 == 0 => return Some(false),
+        Some(_) => return None,
+        None => {}
+    }
+    if state.inferred.contains(&call.context_id) {
+        return Some(false);
+    }
+    let shaped = call.request.complete_bytes().is_some_and(|b| {
+        emsmdb::request_has_emsmdb_shape(call.opnum, b, format(&call.request, call))
+    });
+    if shaped || endpoints.contains(&server) {
+        state.inferred.insert(call.context_id);
+        return Some(true);
+    }
+    None
+}
+
+fn format(stub: &Stub, call: &RpcCall) -> NdrFormat {
+    let ndr64 = call
+        .interface
+        .is_some_and(|i| i.transfer_syntax == TransferSyntax::Ndr64);
+    NdrFormat {
+        little_endian: stub.little_endian,
+        ndr64,
+    }
+}
+
+/// Turns one EMSMDB call into correlator facts.
+fn emsmdb_call(correlator: &mut Correlator, call: &RpcCall, client: IpAddr, server: IpAddr) {
+    correlator.client_call(
+        client,
+        server,
+        call.opnum,
+        call.request_frame,
+        call.request_ts_ns,
+    );
+    match call.opnum {
+        emsmdb::OP_REGISTER_PUSH => correlator.registration(client, server, registration(call)),
+        emsmdb::OP_DO_CONNECT | emsmdb::OP_DO_CONNECT_EX => {
+            let user = call.request.complete_bytes().and_then(|b| {
+                emsmdb::decode_connect_request_user(b, format(&call.request, call)).ok()
+            });
+            let poll = call
+                .response
+                .as_ref()
+                .and_then(|r| r.complete_bytes().map(|b| (b, format(r, call))))
+                .and_then(|(b, f)| emsmdb::decode_connect_response(b, f).ok())
+                .map(|r| r.poll_interval_ms);
+            correlator.logon(client, server, call.request_frame, user, poll);
+        }
+        emsmdb::OP_DO_ASYNC_CONNECT_EX => correlator.async_wait(client, server, call.request_frame),
+        _ => {}
+    }
+}
+
+fn why_incomplete(stub: &Stub) -> String {
+    if stub.missing_fragment {
+        "a fragment is missing".into()
+    } else if stub.truncated {
+        format!("the stub ({} bytes) exceeds the stub cap", stub.len)
+    } else {
+        "the stub is incomplete".into()
+    }
+}
+
+fn registration(call: &RpcCall) -> RegistrationFacts {
+    let request = if call.request.encrypted {
+        RequestFacts::Encrypted
+    } else {
+        match call.request.complete_bytes() {
+            Some(b) => match emsmdb::decode_register_push_request(b, format(&call.request, call)) {
+                Ok(r) => RequestFacts::Decoded(r),
+                Err(e) => RequestFacts::Undecodable(e.to_string()),
+            },
+            None => RequestFacts::Undecodable(why_incomplete(&call.request)),
+        }
+    };
+    let response = match (call.fault_status, &call.response) {
+        (Some(f), _) => ResponseFacts::Fault(f),
+        (None, None) => ResponseFacts::Missing,
+        (None, Some(r)) if r.encrypted => ResponseFacts::Encrypted,
+        (None, Some(r)) => match r.complete_bytes() {
+            Some(b) => match emsmdb::decode_register_push_response(b, format(r, call)) {
+                Ok(resp) => ResponseFacts::Status(resp.return_code),
+                Err(e) => ResponseFacts::Undecodable(e.to_string()),
+            },
+            None => ResponseFacts::Undecodable(why_incomplete(r)),
+        },
+    };
+    RegistrationFacts {
+        request_frame: call.request_frame,
+        request_ts_ns: call.request_ts_ns,
+        response_frame: call.response_frame,
+        stub_len: call.request.len,
+        request,
+        response,
+    }
+}
+
+fn auth_level_name(level: Option<u8>) -> &'static str {
+    match level {
+        None | Some(1) => "none",
+        Some(2) => "connect",
+        Some(3) => "call",
+        Some(4) => "packet",
+        Some(5) => "integrity",
+        Some(6) => "privacy",
+        Some(_) => "unknown",
+    }
+}
+
+fn call_record(
+    input: usize,
+    call: &RpcCall,
+    client: SocketAddr,
+    server: SocketAddr,
+    inferred: bool,
+) -> CallRecord {
+    let emsmdb_iface = inferred || call.interface.is_some_and(|i| i.uuid == EMSMDB_UUID);
+    let interface = if inferred {
+        Some("EMSMDB".to_string())
+    } else {
+        call.interface
+            .map(|i| i.name.map_or_else(|| i.uuid.to_string(), str::to_string))
+    };
+    let operation = if inferred {
+        interfaces::operation_name(&EMSMDB_UUID, call.opnum)
+    } else {
+        call.operation_name()
+    };
+    let status = match (call.fault_status, &call.response) {
+        (Some(f), _) => format!(
+            "fault 0x{f:08x} {}",
+            interfaces::fault_status_name(f).unwrap_or("")
+        )
+        .trim_end()
+        .to_string(),
+        (None, None) => "no response".into(),
+        (None, Some(r)) if r.encrypted => "ok (sealed)".into(),
+        (None, Some(r)) => match r
+            .complete_bytes()
+            .filter(|_| emsmdb_iface)
+            .and_then(|b| emsmdb::trailing_return_code(b, format(r, call)))
+        {
+            Some(0) => "ok".into(),
+            Some(code) => format!(
+                "0x{code:08x} {}",
+                emsmdb::return_code_name(code).unwrap_or("")
+            )
+            .trim_end()
+            .to_string(),
+            None => "ok".into(),
+        },
+    };
+    CallRecord {
+        input,
+        request_frame: call.request_frame,
+        response_frame: call.response_frame,
+        time: format_time(call.request_ts_ns),
+        connection: format!(
+            "{} -> {}",
+            emsmdb::endpoint(client.ip(), client.port()),
+            emsmdb::endpoint(server.ip(), server.port())
+        ),
+        interface,
+        interface_uuid: if inferred {
+            Some(EMSMDB_UUID.to_string())
+        } else {
+            call.interface.map(|i| i.uuid.to_string())
+        },
+        interface_inferred: inferred,
+        context_id: call.context_id,
+        call_id: call.call_id,
+        opnum: call.opnum,
+        operation: operation.map(str::to_string),
+        auth_level: call.auth_level,
+        auth_level_name: auth_level_name(call.auth_level).to_string(),
+        status,
+        response_time_ms: call
+            .response_ts_ns
+            .map(|t| (t - call.request_ts_ns) as f64 / 1e6),
+        request_stub_len: call.request.len,
+    }
+}
+
+/// Per (interface, opnum) counts and response times over the call records.
+pub(super) fn operation_stats(calls: &[CallRecord]) -> Vec<OperationStats> {
+    let mut groups: BTreeMap<(String, u16), (OperationStats, f64)> = BTreeMap::new();
+    for c in calls {
+        let interface = c.interface.clone().unwrap_or_else(|| "unknown".into());
+        let (stats, sum_ms) = groups
+            .entry((interface.clone(), c.opnum))
+            .or_insert_with(|| {
+                let operation = c
+                    .operation
+                    .clone()
+                    .unwrap_or_else(|| format!("opnum {}", c.opnum));
+                let empty = OperationStats {
+                    interface,
+                    operation,
+                    opnum: c.opnum,
+                    calls: 0,
+                    answered: 0,
+                    min_srt_ms: None,
+                    max_srt_ms: None,
+                    avg_srt_ms: None,
+                };
+                (empty, 0.0)
+            });
+        stats.calls += 1;
+        if let Some(ms) = c.response_time_ms {
+            stats.answered += 1;
+            *sum_ms += ms;
+            stats.min_srt_ms = Some(stats.min_srt_ms.map_or(ms, |m| m.min(ms)));
+            stats.max_srt_ms = Some(stats.max_srt_ms.map_or(ms, |m| m.max(ms)));
+            stats.avg_srt_ms = Some(*sum_ms / stats.answered as f64);
+        }
+    }
+    groups.into_values().map(|(stats, _)| stats).collect()
+}
+
+impl StreamSink for Streams {
+    fn opened(&mut self, conn: ConnId, ends: &ConnEndpoints) {
+        self.conns.insert(
+            conn,
+            Conn {
+                ends: *ends,
+                state: ConnState::Probing { seen: 0 },
+            },
+        );
+    }
+
+    fn data(&mut self, id: ConnId, dir: Direction, bytes: &[u8], frame: u64, ts_ns: i64) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if let ConnState::Probing { seen } = &mut conn.state {
+            // DCE/RPC is recognised by content (Wireshark's heuristic), on any port. With the
+            // SYN captured the first byte of the stream must start a PDU; without it the
+            // stream may start mid-PDU, so a header is searched for in the first bytes.
+            let found = if conn.ends.saw_syn && *seen == 0 {
+                looks_like_pdu_header(bytes)
+            } else {
+                bytes.windows(16).any(looks_like_pdu_header)
+            };
+            *seen += bytes.len() as u64;
+            if found {
+                self.stats.connections += 1;
+                conn.state = ConnState::Rpc(Box::new(RpcState {
+                    rpc: RpcConnection::new(self.limits),
+                    emsmdb_binds: HashSet::new(),
+                    inferred: HashSet::new(),
+                }));
+            } else if conn.ends.saw_syn || *seen >= PROBE_BYTES {
+                self.stats.other_connections += 1;
+                conn.state = ConnState::Other;
+            }
+        }
+        if let ConnState::Rpc(state) = &mut conn.state {
+            state.rpc.feed(dir, bytes, frame, ts_ns, &mut self.events);
+            self.drain(id);
+        }
+    }
+
+    fn gap(&mut self, id: ConnId, dir: Direction, missing: u64, frame: u64) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if let ConnState::Rpc(state) = &mut conn.state {
+            state.rpc.gap(dir, missing, frame, &mut self.events);
+            self.drain(id);
+        }
+    }
+
+    fn closed(&mut self, id: ConnId, _reason: CloseReason) {
+        if let Some(conn) = self.conns.get_mut(&id) {
+            if let ConnState::Rpc(state) = &mut conn.state {
+                state.rpc.finish(&mut self.events);
+                self.drain(id);
+            }
+        }
+        self.conns.remove(&id);
+    }
+
+    fn warning(&mut self, warning: Warning) {
+        self.warnings.push(warning);
+    }
+}
