@@ -1,0 +1,296 @@
+//! Printers: tables (comfy-table), JSON, and the progress bar. They take report values only.
+
+use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use pushtrace_core::capture::FormatInfo;
+use pushtrace_core::engine::{Analysis, ProgressFn, ProgressUpdate};
+use pushtrace_core::report::{InputSummary, Report, Session};
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::sync::{Arc, Mutex};
+
+fn table() -> Table {
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    t
+}
+
+/// Prints any serialisable value as one pretty JSON document.
+pub fn json<T: serde::Serialize>(out: &mut impl Write, value: &T) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value).map_err(io::Error::other)?;
+    writeln!(out)
+}
+
+fn or_dash(v: Option<impl ToString>) -> String {
+    v.map_or_else(|| "-".to_string(), |v| v.to_string())
+}
+
+fn describe_format(f: &FormatInfo) -> String {
+    let mut s = format!("{} {}", f.format, f.version);
+    if let Some(c) = f.compression {
+        s.push_str(&format!(" ({c})"));
+    }
+    if f.times_are_local {
+        s.push_str("\nlocal times read as UTC");
+    }
+    s
+}
+
+/// `pushtrace info`: one row per input, then its warnings.
+pub fn info_table(out: &mut impl Write, inputs: &[InputSummary]) -> io::Result<()> {
+    let mut t = table();
+    t.set_header([
+        "file",
+        "format",
+        "link types",
+        "frames",
+        "bytes",
+        "first frame",
+        "last frame",
+        "warnings",
+    ]);
+    for i in inputs {
+        let links: Vec<String> = i
+            .link_types
+            .iter()
+            .map(|(k, n)| format!("{k} ({n})"))
+            .collect();
+        t.add_row([
+            i.path.clone(),
+            describe_format(&i.format),
+            links.join("\n"),
+            i.frames.to_string(),
+            i.bytes.to_string(),
+            or_dash(i.first_time.as_ref()),
+            or_dash(i.last_time.as_ref()),
+            i.warnings.len().to_string(),
+        ]);
+    }
+    writeln!(out, "{t}")?;
+    print_input_warnings(out, inputs)
+}
+
+fn print_input_warnings(out: &mut impl Write, inputs: &[InputSummary]) -> io::Result<()> {
+    for i in inputs.iter().filter(|i| !i.warnings.is_empty()) {
+        writeln!(out, "\nwarnings for {}:", i.path)?;
+        for w in &i.warnings {
+            writeln!(out, "  - {w}")?;
+        }
+    }
+    Ok(())
+}
+
+/// `pushtrace rpc`: the calls, then per-operation statistics and endpoint-mapper answers.
+pub fn rpc_tables(out: &mut impl Write, a: &Analysis) -> io::Result<()> {
+    let multi = a.report.inputs.len() > 1;
+    let mut t = table();
+    let mut header = vec![
+        "request",
+        "response",
+        "time",
+        "connection",
+        "interface",
+        "operation",
+        "auth",
+        "status",
+    ];
+    if multi {
+        header.insert(0, "input");
+    }
+    t.set_header(header);
+    for c in &a.calls {
+        let mut row = vec![
+            c.request_frame.to_string(),
+            or_dash(c.response_frame),
+            c.time.clone(),
+            c.connection.clone(),
+            c.interface.clone().unwrap_or_else(|| "unknown".into()),
+            c.operation
+                .clone()
+                .unwrap_or_else(|| format!("opnum {}", c.opnum)),
+            c.auth_level_name.clone(),
+            c.status.clone(),
+        ];
+        if multi {
+            row.insert(0, c.input.to_string());
+        }
+        t.add_row(row);
+    }
+    writeln!(out, "{t}")?;
+    let mut s = table();
+    s.set_header([
+        "interface",
+        "operation",
+        "calls",
+        "answered",
+        "min SRT ms",
+        "max SRT ms",
+        "avg SRT ms",
+    ]);
+    let ms = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.3}"));
+    for st in &a.rpc_statistics {
+        s.add_row([
+            st.interface.clone(),
+            st.operation.clone(),
+            st.calls.to_string(),
+            st.answered.to_string(),
+            ms(st.min_srt_ms),
+            ms(st.max_srt_ms),
+            ms(st.avg_srt_ms),
+        ]);
+    }
+    writeln!(out, "\n{s}")?;
+    if !a.endpoints.is_empty() {
+        let mut e = table();
+        e.set_header(["frame", "server", "interface", "port"]);
+        for ep in &a.endpoints {
+            e.add_row([
+                ep.frame.to_string(),
+                ep.server.clone(),
+                ep.interface.clone(),
+                ep.port.to_string(),
+            ]);
+        }
+        writeln!(out, "\nendpoint mapper answers:\n{e}")?;
+    }
+    print_input_warnings(out, &a.report.inputs)
+}
+
+/// `pushtrace analyze`: the verdict, one row per session, then each session's evidence,
+/// advice and Wireshark filter.
+pub fn analyze_table(out: &mut impl Write, r: &Report) -> io::Result<()> {
+    writeln!(out, "overall verdict: {}", r.verdict.as_str())?;
+    if r.sessions.is_empty() {
+        writeln!(
+            out,
+            "no EMSMDB (Exchange MAPI over DCE/RPC on TCP) traffic found"
+        )?;
+    } else {
+        let multi = r.inputs.len() > 1;
+        let mut t = table();
+        let mut header = vec![
+            "client",
+            "server",
+            "user",
+            "verdict",
+            "registration",
+            "callback",
+            "datagrams",
+            "ICMP errors",
+        ];
+        if multi {
+            header.insert(0, "input");
+        }
+        t.set_header(header);
+        for s in &r.sessions {
+            let reg = s.registrations.last();
+            let mut row = vec![
+                s.client.clone(),
+                s.server.clone(),
+                or_dash(s.user.as_ref()),
+                s.verdict.as_str().to_string(),
+                reg.map_or_else(|| "-".into(), |r| format!("frame {}", r.request_frame)),
+                reg.and_then(|r| r.callback.clone())
+                    .or_else(|| reg.filter(|r| r.encrypted).map(|_| "(encrypted)".into()))
+                    .unwrap_or_else(|| "-".into()),
+                s.datagrams.len().to_string(),
+                s.icmp_errors.len().to_string(),
+            ];
+            if multi {
+                row.insert(0, s.input.to_string());
+            }
+            t.add_row(row);
+        }
+        writeln!(out, "{t}")?;
+        for s in &r.sessions {
+            print_session(out, r, s)?;
+        }
+    }
+    if !r.warnings.is_empty() {
+        writeln!(out, "\nwarnings:")?;
+        for w in &r.warnings {
+            writeln!(out, "  - {w}")?;
+        }
+    }
+    Ok(())
+}
+
+fn print_session(out: &mut impl Write, r: &Report, s: &Session) -> io::Result<()> {
+    let path = r.inputs.get(s.input).map_or("", |i| i.path.as_str());
+    let inferred = if s.inferred {
+        ", recognised without its bind"
+    } else {
+        ""
+    };
+    writeln!(
+        out,
+        "\n{} ↔ {} — {} ({path}{inferred})",
+        s.client,
+        s.server,
+        s.verdict.as_str()
+    )?;
+    for e in &s.evidence {
+        if e.frames.is_empty() {
+            writeln!(out, "  • {}", e.text)?;
+        } else {
+            let frames: Vec<String> = e.frames.iter().map(u64::to_string).collect();
+            writeln!(out, "  • {} [frames {}]", e.text, frames.join(", "))?;
+        }
+    }
+    for a in &s.advice {
+        writeln!(out, "  → {a}")?;
+    }
+    if !s.wireshark_filter.is_empty() {
+        writeln!(out, "  Wireshark: {}", s.wireshark_filter)?;
+    }
+    Ok(())
+}
+
+/// One progress bar per input on stderr, fed by the engine's progress callback.
+pub struct ProgressBars {
+    multi: MultiProgress,
+    bars: Arc<Mutex<HashMap<usize, ProgressBar>>>,
+}
+
+impl ProgressBars {
+    /// Bars drawn on stderr.
+    pub fn new() -> Self {
+        ProgressBars {
+            multi: MultiProgress::new(),
+            bars: Arc::default(),
+        }
+    }
+
+    /// The callback to hand to the engine.
+    pub fn callback(&self) -> ProgressFn {
+        let multi = self.multi.clone();
+        let bars = Arc::clone(&self.bars);
+        Arc::new(move |u: ProgressUpdate| {
+            let Ok(mut bars) = bars.lock() else { return };
+            let bar = bars.entry(u.input).or_insert_with(|| {
+                let bar = multi.add(ProgressBar::new(u.len.unwrap_or(0)));
+                let template = if u.len.is_some() {
+                    "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} {msg}"
+                } else {
+                    "{spinner} {bytes} {bytes_per_sec} {msg}"
+                };
+                if let Ok(style) = ProgressStyle::with_template(template) {
+                    bar.set_style(style);
+                }
+                bar
+            });
+            bar.set_position(u.position);
+        })
+    }
+
+    /// Removes the bars.
+    pub fn finish(self) {
+        if let Ok(bars) = self.bars.lock() {
+            for b in bars.values() {
+                b.finish_and_clear();
+            }
+        }
+        let _ = self.multi.clear();
+    }
+}
