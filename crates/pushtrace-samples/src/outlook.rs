@@ -102,15 +102,7 @@ pub fn epm_lookup(
     let asked = rpc::tcp_tower(EMSMDB, (0, 81), 0, [0; 4]);
     let answer = rpc::tcp_tower(EMSMDB, (0, 81), emsmdb_port, ip);
     net.wait(MS);
-    let map_request = pdu.request(
-        2,
-        0,
-        3,
-        &rpc::ept_map_request(&asked),
-        None,
-        4280,
-        &mut net.rng,
-    );
+    let map_request = pdu.request(2, 0, 3, &rpc::ept_map_request(&asked), 4280, &mut net.rng);
     let request = send_all(net, &mut conn, Side::Client, map_request);
     net.wait(2 * MS);
     let map_response = pdu.response(2, 0, &rpc::ept_map_response(&answer), 4280, &mut net.rng);
@@ -221,6 +213,42 @@ impl EmsmdbConnection {
         (c, ack_frame)
     }
 
+    /// Tries to bind EMSMDB and is refused with a bind_nak (`reason`); returns the nak's frame.
+    pub fn bind_refused(
+        net: &mut Net,
+        client: Host,
+        server: Host,
+        port: u16,
+        client_port: u16,
+        reason: u16,
+    ) -> u64 {
+        let mut conn = net.tcp_connect(client, client_port, server, port);
+        let pdu = PduWriter::new(true, None);
+        let emsmdb = Context {
+            id: 0,
+            interface: EMSMDB,
+            version: (0, 81),
+            transfer: NDR20,
+        };
+        net.wait(MS);
+        net.tcp_send(
+            &mut conn,
+            Side::Client,
+            &pdu.bind(1, &[emsmdb], false),
+            &Segmenting::default(),
+        );
+        net.wait(MS);
+        let nak = net.tcp_send(
+            &mut conn,
+            Side::Server,
+            &pdu.bind_nak(1, reason),
+            &Segmenting::default(),
+        );
+        net.wait(MS);
+        net.tcp_close(&mut conn);
+        nak
+    }
+
     /// The client's endpoint on this connection.
     pub fn client_addr(&self) -> SocketAddr {
         self.client.at(self.opts.client_port)
@@ -243,7 +271,6 @@ impl EmsmdbConnection {
             ctx,
             opnum,
             request,
-            None,
             self.opts.max_frag_stub,
             &mut net.rng,
         );
@@ -314,6 +341,51 @@ impl EmsmdbConnection {
         let resp = emsmdb::encode_register_push_response(f, &self.handle, 0, status);
         net.wait(3 * MS);
         self.call(net, emsmdb::OP_REGISTER_PUSH, &req, &resp, 2)
+    }
+
+    /// `EcRRegisterPushNotification` answered by a DCE/RPC fault with `status` (what a
+    /// server that does not implement opnum 4 sends, e.g. 0x1c010002 nca_s_op_rng_error).
+    pub fn register_faulted(
+        &mut self,
+        net: &mut Net,
+        callback: SocketAddr,
+        context: &[u8],
+        status: u32,
+    ) -> CallFrames {
+        let f = NdrFormat::NDR20_LE;
+        let req = emsmdb::encode_register_push_request(
+            f,
+            &self.handle,
+            context,
+            &CallbackAddress::encode_windows(callback),
+            0xa5,
+        );
+        let call_id = self.next_call_id;
+        self.next_call_id += 1;
+        net.wait(3 * MS);
+        let pdus = self.pdu.request(
+            call_id,
+            self.ctx,
+            emsmdb::OP_REGISTER_PUSH,
+            &req,
+            self.opts.max_frag_stub,
+            &mut net.rng,
+        );
+        let request = send_segmented(
+            net,
+            &mut self.conn,
+            Side::Client,
+            pdus,
+            &self.opts.request_segmenting,
+        );
+        net.wait(MS);
+        let response = net.tcp_send(
+            &mut self.conn,
+            Side::Server,
+            &self.pdu.fault(call_id, self.ctx, status),
+            &Segmenting::default(),
+        );
+        CallFrames { request, response }
     }
 
     /// One `EcDoRpcExt2` round trip carrying `rop_len` bytes of (obfuscated) ROPs each way.

@@ -30,7 +30,6 @@ const PTYPE_ALTER_CONTEXT: u8 = 14;
 const PTYPE_ALTER_CONTEXT_RESP: u8 = 15;
 const PFC_FIRST: u8 = 0x01;
 const PFC_LAST: u8 = 0x02;
-const PFC_OBJECT_UUID: u8 = 0x80;
 
 /// One presentation context proposed in a bind.
 #[derive(Debug, Clone, Copy)]
@@ -216,7 +215,6 @@ impl PduWriter {
         ctx: u16,
         opnum: u16,
         stub: &[u8],
-        object: Option<Uuid>,
         max_frag_stub: usize,
         rng: &mut Rng,
     ) -> Vec<Vec<u8>> {
@@ -230,11 +228,7 @@ impl PduWriter {
                 w.u32(b, hint);
                 w.u16(b, ctx);
                 w.u16(b, opnum);
-                if let Some(o) = object {
-                    w.uuid(b, &o);
-                }
             },
-            if object.is_some() { PFC_OBJECT_UUID } else { 0 },
         )
     }
 
@@ -258,7 +252,6 @@ impl PduWriter {
                 w.u16(b, ctx);
                 b.extend_from_slice(&[0, 0]);
             },
-            0,
         )
     }
 
@@ -282,7 +275,6 @@ impl PduWriter {
         max_frag_stub: usize,
         rng: &mut Rng,
         head: impl Fn(&Self, &mut Vec<u8>, u32),
-        extra_flags: u8,
     ) -> Vec<Vec<u8>> {
         let chunk = max_frag_stub.max(8);
         let pieces: Vec<&[u8]> = if stub.is_empty() {
@@ -295,7 +287,7 @@ impl PduWriter {
             .iter()
             .enumerate()
             .map(|(i, piece)| {
-                let mut flags = extra_flags;
+                let mut flags = 0;
                 if i == 0 {
                     flags |= PFC_FIRST;
                 }

@@ -45,6 +45,8 @@ pub fn all() -> Vec<Scenario> {
         Scenario { name: "healthy-push", shows: "endpoint mapper, logon, registration, datagrams, client reacts", build: healthy_push },
         Scenario { name: "udp-blocked-icmp", shows: "every datagram answered by ICMP port unreachable; client polls each minute", build: udp_blocked_icmp },
         Scenario { name: "registration-refused", shows: "registration answered 0x80040102 ecNotSupported, then one-minute polling", build: registration_refused },
+        Scenario { name: "registration-fault", shows: "registration answered by a DCE/RPC fault (nca_s_op_rng_error)", build: registration_fault },
+        Scenario { name: "bind-rejected", shows: "the EMSMDB bind answered by bind_nak; Outlook retries and gives up", build: bind_rejected },
         Scenario { name: "not-registered-polling", shows: "logon but no registration; the client polls", build: not_registered },
         Scenario { name: "nat-address-mismatch", shows: "callback 192.168.1.21 behind NAT; the server sees 10.0.0.21", build: nat_mismatch },
         Scenario { name: "registered-no-datagram", shows: "registration succeeds, no datagram in five minutes", build: registered_no_datagram },
@@ -234,6 +236,59 @@ fn registration_refused() -> Built {
         "refused",
         json!({ "client": "10.0.0.21", "server": "10.0.0.5", "verdict": "refused", "registrations": [reg], "datagrams": [],
                 "polling": { "steady_one_minute": true } }),
+    );
+    Built {
+        frames: net.frames,
+        expect,
+    }
+}
+
+fn registration_fault() -> Built {
+    let mut net = Net::new(START_NS, 14);
+    let (c, s) = (client(), server());
+    let mut l = logon(&mut net, c, s, ConnectOptions::default(), None);
+    let frames = l
+        .conn
+        .register_faulted(&mut net, c.at(CALLBACK_PORT), &l.context, 0x1c01_0002);
+    poll_every_minute(&mut net, &mut l.conn, 3);
+    let mut reg = registration(
+        frames,
+        Some("10.0.0.21:1088"),
+        Some(&l.context),
+        None,
+        false,
+    );
+    reg["fault"] = json!(0x1c01_0002);
+    let expect = expect_one(
+        "refused",
+        json!({ "client": "10.0.0.21", "verdict": "refused", "registrations": [reg] }),
+    );
+    Built {
+        frames: net.frames,
+        expect,
+    }
+}
+
+fn bind_rejected() -> Built {
+    let mut net = Net::new(START_NS, 15);
+    let (c, s) = (client(), server());
+    epm_lookup(&mut net, c, 1070, s, EMSMDB_PORT);
+    let mut naks = Vec::new();
+    for attempt in 0..2u16 {
+        net.wait(2 * SEC);
+        naks.push(EmsmdbConnection::bind_refused(
+            &mut net,
+            c,
+            s,
+            EMSMDB_PORT,
+            1071 + attempt,
+            2,
+        ));
+    }
+    let expect = expect_one(
+        "refused",
+        json!({ "client": "10.0.0.21", "server": "10.0.0.5", "verdict": "refused", "registrations": [],
+                "evidence": naks.iter().map(|f| json!({ "frames": [f] })).collect::<Vec<_>>() }),
     );
     Built {
         frames: net.frames,

@@ -1,0 +1,23 @@
+//! `pushtrace-samples [DIR]`: writes every sample capture and its expectation file into DIR
+//! (default `samples/`). The output is byte-for-byte deterministic; the test suite checks that
+//! the committed samples equal what this program writes.
+
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+
+fn main() -> Result<()> {
+    let dir = std::env::args_os()
+        .nth(1)
+        .map_or_else(|| PathBuf::from("samples"), PathBuf::from);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    for sample in pushtrace_samples::render_all()? {
+        let path = dir.join(&sample.file_name);
+        std::fs::write(&path, &sample.capture)
+            .with_context(|| format!("writing {}", path.display()))?;
+        let expect = dir.join(&sample.expect_name);
+        std::fs::write(&expect, &sample.expect)
+            .with_context(|| format!("writing {}", expect.display()))?;
+        println!("{} ({} bytes)", path.display(), sample.capture.len());
+    }
+    Ok(())
+}
