@@ -32,6 +32,11 @@ pub struct CorrelateLimits {
     pub max_sessions: usize,
     /// Datagrams, registrations and client calls kept per session (each).
     pub max_items_per_session: usize,
+    /// Registrations and datagrams kept over all sessions together (each is listed in the
+    /// report, so this also bounds the report's size).
+    pub max_listed_items_total: usize,
+    /// Client calls kept over all sessions together (a frame number and a time each).
+    pub max_calls_total: usize,
 }
 
 impl Default for CorrelateLimits {
@@ -41,6 +46,8 @@ impl Default for CorrelateLimits {
             max_icmp_errors: 65_536,
             max_sessions: 16_384,
             max_items_per_session: 16_384,
+            max_listed_items_total: 32_768,
+            max_calls_total: 262_144,
         }
     }
 }
@@ -183,6 +190,28 @@ impl SessionState {
     }
 }
 
+/// Items kept against a cap shared by all sessions.
+#[derive(Debug, Clone, Copy)]
+struct SharedCap {
+    kept: usize,
+    cap: usize,
+}
+
+impl SharedCap {
+    fn new(cap: usize) -> Self {
+        SharedCap { kept: 0, cap }
+    }
+
+    /// Takes one place; false when the cap is reached.
+    fn take(&mut self) -> bool {
+        let room = self.kept < self.cap;
+        if room {
+            self.kept += 1;
+        }
+        room
+    }
+}
+
 /// Builds judged sessions from the facts of one input.
 #[derive(Debug)]
 pub struct Correlator {
@@ -197,6 +226,10 @@ pub struct Correlator {
     last_ts_ns: i64,
     warnings: Vec<Warning>,
     cap_warned: HashSet<&'static str>,
+    /// Registrations and datagrams kept in all sessions.
+    listed: SharedCap,
+    /// Client calls kept in all sessions.
+    kept_calls: SharedCap,
 }
 
 impl Correlator {
@@ -213,7 +246,32 @@ impl Correlator {
             last_ts_ns: i64::MIN,
             warnings: Vec::new(),
             cap_warned: HashSet::new(),
+            listed: SharedCap::new(limits.max_listed_items_total),
+            kept_calls: SharedCap::new(limits.max_calls_total),
         }
+    }
+
+    /// Takes a place in a cap shared by all sessions, warning (once per cap) when there is
+    /// none.
+    fn take_shared(&mut self, calls: bool, frame: u64) -> bool {
+        let (cap, code, what) = if calls {
+            (&mut self.kept_calls, "correlation_call_cap", "client calls")
+        } else {
+            (
+                &mut self.listed,
+                "correlation_item_cap",
+                "registrations and datagrams",
+            )
+        };
+        if cap.take() {
+            return true;
+        }
+        let message = format!(
+            "more than {} {what} in all sessions: later ones are not kept",
+            cap.cap
+        );
+        self.cap_hit(code, &message, frame);
+        false
     }
 
     fn cap_hit(&mut self, code: &'static str, message: &str, frame: u64) {
@@ -301,7 +359,11 @@ impl Correlator {
                 self.callbacks.insert(cb, (client, server));
             }
         }
-        if let Some(s) = self.session(client, server, facts.request_frame) {
+        let frame = facts.request_frame;
+        if self.session(client, server, frame).is_none() || !self.take_shared(false, frame) {
+            return;
+        }
+        if let Some(s) = self.sessions.get_mut(&(client, server)) {
             SessionState::push_bounded(&mut s.registrations, facts, cap, &mut s.dropped_items);
         }
     }
@@ -316,7 +378,10 @@ impl Correlator {
         ts_ns: i64,
     ) {
         let cap = self.limits.max_items_per_session;
-        if let Some(s) = self.session(client, server, frame) {
+        if self.session(client, server, frame).is_none() || !self.take_shared(true, frame) {
+            return;
+        }
+        if let Some(s) = self.sessions.get_mut(&(client, server)) {
             let call = ClientCall {
                 frame,
                 ts_ns,
@@ -357,9 +422,8 @@ impl Correlator {
             len: payload.len() as u8,
             payload: buf,
         };
-        let cap = self.limits.max_items_per_session;
-        if let Some(s) = self.session_for(&cand) {
-            SessionState::push_bounded(&mut s.datagrams, cand, cap, &mut s.dropped_items);
+        if let Some(key) = self.session_key_for(&cand) {
+            self.keep_datagram(key, cand);
             return;
         }
         if self.pending.len() >= self.limits.max_pending_datagrams {
@@ -374,13 +438,25 @@ impl Correlator {
     }
 
     /// The session a datagram belongs to: the one whose registered callback it is addressed to
-    /// (NAT: not the client's own address), else the one of its destination and source.
-    fn session_for(&mut self, d: &UdpCandidate) -> Option<&mut SessionState> {
+    /// (NAT: not the client's own address), else the one of its destination and source;
+    /// None when that session does not exist.
+    fn session_key_for(&self, d: &UdpCandidate) -> Option<(IpAddr, IpAddr)> {
         let key = match self.callbacks.get(&d.dst) {
             Some(&(client, server)) if server == d.src.ip() => (client, server),
             _ => (d.dst.ip(), d.src.ip()),
         };
-        self.sessions.get_mut(&key)
+        self.sessions.contains_key(&key).then_some(key)
+    }
+
+    /// Keeps a datagram in an existing session, within the per-session and shared caps.
+    fn keep_datagram(&mut self, key: (IpAddr, IpAddr), d: UdpCandidate) {
+        if !self.take_shared(false, d.frame) {
+            return;
+        }
+        let cap = self.limits.max_items_per_session;
+        if let Some(s) = self.sessions.get_mut(&key) {
+            SessionState::push_bounded(&mut s.datagrams, d, cap, &mut s.dropped_items);
+        }
     }
 
     /// An ICMP/ICMPv6 destination-unreachable error quoting a UDP datagram.
@@ -416,18 +492,21 @@ impl Correlator {
 
     /// Judges every session; returns them sorted by client then server, and the warnings.
     pub fn finish(mut self) -> (Vec<Session>, Vec<Warning>) {
-        let cap = self.limits.max_items_per_session;
         for d in std::mem::take(&mut self.pending) {
             if !self.servers.contains(&d.src.ip()) {
                 continue;
             }
-            let session = match self.session_for(&d) {
-                Some(s) => Some(s),
-                None => self.session(d.dst.ip(), d.src.ip(), d.frame),
+            let key = match self.session_key_for(&d) {
+                Some(key) => key,
+                None => {
+                    let key = (d.dst.ip(), d.src.ip());
+                    if self.session(key.0, key.1, d.frame).is_none() {
+                        continue;
+                    }
+                    key
+                }
             };
-            if let Some(s) = session {
-                SessionState::push_bounded(&mut s.datagrams, d, cap, &mut s.dropped_items);
-            }
+            self.keep_datagram(key, d);
         }
         let icmp = std::mem::take(&mut self.icmp);
         let mut keys: Vec<_> = self.sessions.keys().copied().collect();
@@ -481,13 +560,17 @@ fn seconds(ns: i64) -> f64 {
 /// Median interval and whether the client's ROP calls keep a steady ~60 s rhythm.
 fn polling(calls: &[ClientCall]) -> Polling {
     let times: Vec<i64> = calls.iter().filter(|c| c.rop).map(|c| c.ts_ns).collect();
-    let mut intervals: Vec<i64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    // Capture times are untrusted: differences saturate rather than overflow.
+    let mut intervals: Vec<i64> = times
+        .windows(2)
+        .map(|w| w[1].saturating_sub(w[0]))
+        .collect();
     intervals.sort_unstable();
     let median = intervals.get(intervals.len() / 2).copied();
     let steady = median.is_some_and(|m| {
         let near = intervals
             .iter()
-            .filter(|&&i| (i - m).abs() <= 10_000_000_000)
+            .filter(|&&i| i.abs_diff(m) <= 10_000_000_000)
             .count();
         intervals.len() >= 3
             && (50_000_000_000..=70_000_000_000).contains(&m)
@@ -536,7 +619,7 @@ fn judge(
         let reaction = s
             .calls
             .iter()
-            .find(|c| c.ts_ns >= d.ts_ns && c.ts_ns - d.ts_ns <= REACTION_WINDOW_NS);
+            .find(|c| c.ts_ns >= d.ts_ns && c.ts_ns.abs_diff(d.ts_ns) <= REACTION_WINDOW_NS as u64);
         datagrams.push(Datagram {
             frame: d.frame,
             time: format_time(d.ts_ns),
@@ -1134,5 +1217,86 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    /// Found by the analyzer property test (arbitrary capture times): the reaction window
+    /// and the polling intervals subtracted times and overflowed on extreme ones.
+    #[test]
+    fn extreme_capture_times_do_not_overflow() {
+        let mut c = base();
+        c.udp(
+            50,
+            i64::MIN,
+            sa("10.0.0.5:3105"),
+            sa("10.0.0.21:1088"),
+            b"ctx12345",
+            8,
+        );
+        for (frame, ts) in [(60, i64::MIN), (61, i64::MAX), (62, -1), (63, i64::MAX)] {
+            c.client_call(ip("10.0.0.21"), ip("10.0.0.5"), 11, frame, ts);
+        }
+        let s = only(c);
+        assert_eq!(s.datagrams.len(), 1);
+        // Only the call at the datagram's own time is within the reaction window.
+        assert_eq!(s.datagrams[0].reaction_frame, Some(60));
+        assert_eq!(s.polling.calls, 4);
+        assert!(!s.polling.steady_one_minute);
+    }
+
+    #[test]
+    fn caps_shared_by_all_sessions_bound_what_many_sessions_keep() {
+        let limits = CorrelateLimits {
+            max_listed_items_total: 5,
+            max_calls_total: 3,
+            ..CorrelateLimits::default()
+        };
+        let mut c = Correlator::new(0, limits);
+        // Four clients, each registering twice and making one call: 8 registrations, 4 calls.
+        for n in 1..=4u8 {
+            let client = IpAddr::from([10, 0, 0, 20 + n]);
+            for k in 0..2u64 {
+                let frame = u64::from(n) * 10 + k * 2;
+                let callback = format!("{client}:3333");
+                let facts = reg(
+                    frame,
+                    0,
+                    request(&callback, b"ctx"),
+                    ResponseFacts::Status(0),
+                );
+                c.registration(client, ip("10.0.0.5"), facts);
+            }
+            c.client_call(client, ip("10.0.0.5"), 11, u64::from(n) * 10 + 5, 0);
+        }
+        // A datagram to the first client: the registrations took every listed place.
+        c.udp(99, S, sa("10.0.0.5:3105"), sa("10.0.0.21:3333"), b"ctx", 3);
+        let (sessions, warnings) = c.finish();
+        let kept: usize = sessions.iter().map(|s| s.registrations.len()).sum();
+        assert_eq!(kept, 5);
+        assert_eq!(
+            sessions
+                .iter()
+                .map(|s| s.registrations.len())
+                .collect::<Vec<_>>(),
+            vec![2, 2, 1, 0],
+            "the first registrations are kept, in capture order"
+        );
+        assert!(sessions.iter().all(|s| s.datagrams.is_empty()));
+        let polled: u64 = sessions.iter().map(|s| s.polling.calls).sum();
+        assert_eq!(polled, 3);
+        let item_cap = warnings
+            .iter()
+            .find(|w| w.code == "correlation_item_cap")
+            .unwrap();
+        assert_eq!(
+            item_cap.frame,
+            Some(32),
+            "the third client's second registration"
+        );
+        let call_cap = warnings
+            .iter()
+            .find(|w| w.code == "correlation_call_cap")
+            .unwrap();
+        assert_eq!(call_cap.frame, Some(45));
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
     }
 }

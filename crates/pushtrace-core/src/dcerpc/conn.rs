@@ -43,6 +43,7 @@
 //! | `dcerpc_client_direction_conflict` | binds or requests seen in both directions |
 //! | `dcerpc_unfinished_pdu` | the stream ended inside a PDU |
 //! | `dcerpc_no_pdu_found` | trailing bytes never formed a plausible header |
+//! | `dcerpc_partial_pdu_dropped` | a partial PDU dropped by [`RpcConnection::drop_partial_pdus`] |
 
 use super::interfaces;
 use super::pdu::{
@@ -72,6 +73,16 @@ pub struct RpcLimits {
     pub max_contexts: usize,
     /// Binds and alter_contexts waiting for their ack. Default 16.
     pub max_pending_binds: usize,
+    /// Calls pending over all connections together. Default 16 384. Not applied by
+    /// [`RpcConnection`] itself but by its owner, the engine: a connection that takes a call
+    /// beyond it emits its own oldest pending call unanswered
+    /// ([`RpcConnection::emit_oldest_pending`]).
+    pub max_pending_calls_total: usize,
+    /// Bytes held over all connections together ([`RpcConnection::held_bytes`]: partial PDUs
+    /// and kept stub bytes). Default 16 MiB. Applied by the engine like
+    /// [`RpcLimits::max_pending_calls_total`]: the connection that goes beyond it emits its
+    /// pending calls, then drops its partial PDUs ([`RpcConnection::drop_partial_pdus`]).
+    pub max_held_bytes_total: usize,
 }
 
 impl Default for RpcLimits {
@@ -83,6 +94,8 @@ impl Default for RpcLimits {
             max_pending_calls: 1024,
             max_contexts: 256,
             max_pending_binds: 16,
+            max_pending_calls_total: 16_384,
+            max_held_bytes_total: 16 << 20,
         }
     }
 }
@@ -474,6 +487,56 @@ impl RpcConnection {
         self.contexts.get(&context_id)
     }
 
+    /// Calls waiting for their response (or their last request fragment).
+    pub fn pending_calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Bytes the connection holds for later: both directions' partial PDUs and the stub
+    /// bytes kept for pending calls.
+    pub fn held_bytes(&self) -> usize {
+        self.held_stub_bytes
+            .saturating_add(self.dirs[0].buf.len())
+            .saturating_add(self.dirs[1].buf.len())
+    }
+
+    /// Emits the oldest pending call unanswered, releasing its stub bytes (for a budget
+    /// shared with other connections). Returns false when no call was pending.
+    pub fn emit_oldest_pending(&mut self, out: &mut Vec<RpcEvent>) -> bool {
+        match self.take_oldest_pending() {
+            Some(oldest) => {
+                self.emit_call(oldest, out);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Drops both directions' partial PDUs (for a budget shared with other connections),
+    /// as if their bytes had been lost in frame `frame`: each direction that held some
+    /// searches for the next header, and calls being joined in it are flagged. Returns the
+    /// bytes dropped.
+    pub fn drop_partial_pdus(&mut self, frame: u64, out: &mut Vec<RpcEvent>) -> usize {
+        let mut dropped = 0;
+        for dir in [Direction::ToResponder, Direction::ToInitiator] {
+            let held = self.dirs[dir.index()].buf.len();
+            if held > 0 {
+                dropped += held;
+                self.lose_position(dir);
+                out.push(warning(
+                    "dcerpc_partial_pdu_dropped",
+                    format!(
+                        "{held} buffered bytes of an unfinished PDU in the {} stream dropped \
+                         to stay within the memory budget of all connections",
+                        dir_name(dir)
+                    ),
+                    frame,
+                ));
+            }
+        }
+        dropped
+    }
+
     /// Consumes the next bytes of direction `dir`, captured in `frame` at `ts_ns`, and
     /// appends what they complete to `out`.
     pub fn feed(
@@ -501,8 +564,23 @@ impl RpcConnection {
     /// flagged, and the direction searches for the next plausible header.
     pub fn gap(&mut self, dir: Direction, missing: u64, frame: u64, out: &mut Vec<RpcEvent>) {
         self.last_frame = frame;
+        let dropped = self.dirs[dir.index()].buf.len();
+        self.lose_position(dir);
+        out.push(warning(
+            "dcerpc_gap",
+            format!(
+                "{missing} bytes missing from the {} stream; {dropped} buffered bytes of an \
+                 unfinished PDU dropped",
+                dir_name(dir)
+            ),
+            frame,
+        ));
+    }
+
+    /// Bytes of direction `dir` were lost: the partial PDU is dropped, the direction searches
+    /// for the next plausible header, and fragments being joined in it are flagged.
+    fn lose_position(&mut self, dir: Direction) {
         let state = &mut self.dirs[dir.index()];
-        let dropped = state.buf.len();
         state.buf.clear();
         state.sync = match state.sync {
             // Still looking for the first header: keep counting what was skipped.
@@ -518,15 +596,6 @@ impl RpcConnection {
                 skipped: 0,
             },
         };
-        out.push(warning(
-            "dcerpc_gap",
-            format!(
-                "{missing} bytes missing from the {} stream; {dropped} buffered bytes of an \
-                 unfinished PDU dropped",
-                dir_name(dir)
-            ),
-            frame,
-        ));
         for pending in self.calls.values_mut() {
             if pending.call.request_direction == dir {
                 if !pending.request_complete {
@@ -1062,12 +1131,7 @@ impl RpcConnection {
 
     fn insert_call(&mut self, key: (usize, u32), call: RpcCall, at: At, out: &mut Vec<RpcEvent>) {
         if self.calls.len() >= self.limits.max_pending_calls.max(1) {
-            let oldest = self
-                .calls
-                .iter()
-                .min_by_key(|(_, pending)| pending.seq)
-                .map(|(k, _)| *k);
-            if let Some(evicted) = oldest.and_then(|k| self.calls.remove(&k)) {
+            if let Some(evicted) = self.take_oldest_pending() {
                 if self.evicted_calls == 0 {
                     out.push(warning(
                         "dcerpc_pending_call_cap",
@@ -1094,6 +1158,16 @@ impl RpcConnection {
                 response_complete: false,
             },
         );
+    }
+
+    /// Removes the pending call that arrived first.
+    fn take_oldest_pending(&mut self) -> Option<PendingCall> {
+        let oldest = self
+            .calls
+            .iter()
+            .min_by_key(|(_, pending)| pending.seq)
+            .map(|(k, _)| *k)?;
+        self.calls.remove(&oldest)
     }
 
     fn on_response(
@@ -1900,6 +1974,60 @@ mod tests {
             ]
         );
         assert!(warnings(&events)[2].message.starts_with("2 calls"));
+    }
+
+    #[test]
+    fn budget_hooks_report_and_release_what_the_connection_holds() {
+        let mut conn = RpcConnection::new(RpcLimits::default());
+        let mut out = Vec::new();
+        // Two unanswered requests (4-byte stubs), then the first 30 bytes of a third one.
+        for id in 1..=2 {
+            let request = PduBuilder::request(id, 0, 2, &[id as u8; 4]).build();
+            conn.feed(CLIENT, &request, u64::from(id), 0, &mut out);
+        }
+        let third = PduBuilder::request(3, 0, 2, &[3; 40]).build();
+        conn.feed(CLIENT, &third[..30], 3, 0, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(conn.pending_calls(), 2);
+        assert_eq!(conn.held_bytes(), 4 + 4 + 30);
+
+        assert!(conn.emit_oldest_pending(&mut out));
+        assert_eq!(calls(&out).len(), 1);
+        assert_eq!(
+            (calls(&out)[0].call_id, calls(&out)[0].answered()),
+            (1, false)
+        );
+        assert_eq!((conn.pending_calls(), conn.held_bytes()), (1, 4 + 30));
+
+        assert_eq!(conn.drop_partial_pdus(4, &mut out), 30);
+        assert_eq!(codes(&out), vec!["dcerpc_partial_pdu_dropped"]);
+        assert_eq!(warnings(&out)[0].frame, Some(4));
+        assert_eq!(conn.held_bytes(), 4);
+        assert_eq!(
+            conn.drop_partial_pdus(5, &mut out),
+            0,
+            "nothing left to drop"
+        );
+
+        // The rest of the dropped PDU is skipped; the next whole request is framed again.
+        out.clear();
+        conn.feed(CLIENT, &third[30..], 6, 0, &mut out);
+        conn.feed(
+            CLIENT,
+            &PduBuilder::request(4, 0, 2, &[4; 4]).build(),
+            7,
+            0,
+            &mut out,
+        );
+        assert_eq!(codes(&out), vec!["dcerpc_resync"]);
+        assert_eq!(conn.pending_calls(), 2);
+
+        assert!(conn.emit_oldest_pending(&mut out));
+        assert!(conn.emit_oldest_pending(&mut out));
+        assert!(!conn.emit_oldest_pending(&mut out));
+        let ids: Vec<u32> = calls(&out).iter().map(|c| c.call_id).collect();
+        assert_eq!(ids, vec![2, 4]);
+        assert_eq!(conn.held_bytes(), 0);
     }
 
     #[test]

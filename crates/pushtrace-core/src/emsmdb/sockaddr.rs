@@ -152,4 +152,24 @@ mod tests {
             CallbackAddress::Unknown { family: 23, .. }
         ));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)) {
+            let parsed = CallbackAddress::parse(&raw);
+            let _ = parsed.to_string();
+            if let Some(addr) = parsed.socket_addr() {
+                // Whatever decodes as an address re-encodes to the same address.
+                let again = CallbackAddress::parse(&CallbackAddress::encode_windows(addr));
+                proptest::prop_assert_eq!(again.socket_addr(), Some(addr));
+            }
+        }
+
+        #[test]
+        fn windows_encoding_round_trips(ip in proptest::prelude::any::<std::net::IpAddr>(), port: u16) {
+            let addr = SocketAddr::new(ip, port);
+            let parsed = CallbackAddress::parse(&CallbackAddress::encode_windows(addr));
+            proptest::prop_assert_eq!(parsed.socket_addr(), Some(addr));
+        }
+    }
 }

@@ -2,6 +2,12 @@
 //! [`RpcConnection`] per connection, and turn EMSMDB calls into facts for the
 //! [`Correlator`] (protocol.md §2). Also keeps `pushtrace rpc`'s call records and what the
 //! endpoint mapper said.
+//!
+//! Each [`RpcConnection`] bounds its own memory; the budgets shared by all connections
+//! ([`RpcLimits::max_pending_calls_total`], [`RpcLimits::max_held_bytes_total`]) are kept
+//! here: after each feed the connection's pending calls and held bytes are charged, and the
+//! connection that grew beyond a budget sheds (warnings `dcerpc_pending_call_total_cap`,
+//! `dcerpc_held_bytes_total_cap`; counters `peak_pending_calls`, `peak_held_bytes`).
 
 use super::{WarningLog, MAX_CALL_RECORDS};
 use crate::capture::Warning;
@@ -37,6 +43,15 @@ pub struct RpcStats {
     pub inferred_contexts: u64,
     /// Call records not kept beyond the cap.
     pub call_records_dropped: u64,
+    /// Most calls pending over all connections at once.
+    pub peak_pending_calls: u64,
+    /// Most bytes (partial PDUs and kept stubs) held over all connections at once.
+    pub peak_held_bytes: u64,
+    /// Calls emitted unanswered to stay within [`RpcLimits::max_pending_calls_total`] or
+    /// [`RpcLimits::max_held_bytes_total`].
+    pub calls_shed: u64,
+    /// Partial-PDU bytes dropped to stay within [`RpcLimits::max_held_bytes_total`].
+    pub partial_pdu_bytes_shed: u64,
 }
 
 enum ConnState {
@@ -50,6 +65,8 @@ enum ConnState {
 
 struct RpcState {
     rpc: RpcConnection,
+    /// This connection's share of [`Streams::pending_calls`] and [`Streams::held_bytes`].
+    charged: (usize, usize),
     /// call_id of binds/alter_contexts that proposed EMSMDB, awaiting their answer.
     emsmdb_binds: HashSet<u32>,
     /// Contexts taken for EMSMDB without a captured bind.
@@ -75,6 +92,12 @@ pub(super) struct Streams {
     pub(super) stats: RpcStats,
     pub(super) calls: Vec<CallRecord>,
     pub(super) endpoints: Vec<EndpointRecord>,
+    /// Calls pending over all connections.
+    pending_calls: usize,
+    /// Bytes held over all connections ([`RpcConnection::held_bytes`]).
+    held_bytes: usize,
+    /// Which budget warnings were given: (pending calls, held bytes).
+    budget_warned: (bool, bool),
 }
 
 impl Streams {
@@ -96,7 +119,83 @@ impl Streams {
             stats: RpcStats::default(),
             calls: Vec::new(),
             endpoints: Vec::new(),
+            pending_calls: 0,
+            held_bytes: 0,
+            budget_warned: (false, false),
         }
+    }
+
+    /// Brings connection `id`'s share of the budgets shared by all connections up to date
+    /// (after it was fed in `frame`) and, while a budget is exceeded, makes it emit its oldest
+    /// pending calls unanswered, then drop its partial PDUs. Only the connection that grew
+    /// sheds, so the totals stay within the caps plus what one step of one connection adds.
+    fn charge(&mut self, id: ConnId, frame: u64) {
+        let Some(Conn {
+            state: ConnState::Rpc(state),
+            ..
+        }) = self.conns.get_mut(&id)
+        else {
+            return;
+        };
+        let (max_calls, max_bytes) = (
+            self.limits.max_pending_calls_total,
+            self.limits.max_held_bytes_total,
+        );
+        loop {
+            let now = (state.rpc.pending_calls(), state.rpc.held_bytes());
+            self.pending_calls = (self.pending_calls + now.0).saturating_sub(state.charged.0);
+            self.held_bytes = (self.held_bytes + now.1).saturating_sub(state.charged.1);
+            state.charged = now;
+            let over_calls = self.pending_calls > max_calls;
+            let over_bytes = self.held_bytes > max_bytes;
+            if over_calls && !self.budget_warned.0 {
+                self.budget_warned.0 = true;
+                self.warnings.push(
+                    Warning::new(
+                        "dcerpc_pending_call_total_cap",
+                        format!(
+                            "more than {max_calls} DCE/RPC calls pending over all connections; \
+                             the connection adding one reports its oldest unanswered"
+                        ),
+                    )
+                    .at_frame(frame),
+                );
+            }
+            if over_bytes && !over_calls && !self.budget_warned.1 {
+                self.budget_warned.1 = true;
+                self.warnings.push(
+                    Warning::new(
+                        "dcerpc_held_bytes_total_cap",
+                        format!(
+                            "DCE/RPC connections held more than {max_bytes} bytes of partial \
+                             PDUs and stubs; the connection that grew reports its pending \
+                             calls unanswered and drops its partial PDUs"
+                        ),
+                    )
+                    .at_frame(frame),
+                );
+            }
+            if !(over_calls || over_bytes) {
+                break;
+            }
+            if state.rpc.emit_oldest_pending(&mut self.events) {
+                self.stats.calls_shed += 1;
+                continue;
+            }
+            let dropped = if over_bytes {
+                state.rpc.drop_partial_pdus(frame, &mut self.events)
+            } else {
+                0
+            };
+            if dropped == 0 {
+                break;
+            }
+            self.stats.partial_pdu_bytes_shed += dropped as u64;
+        }
+        let stats = &mut self.stats;
+        stats.peak_pending_calls = stats.peak_pending_calls.max(self.pending_calls as u64);
+        stats.peak_held_bytes = stats.peak_held_bytes.max(self.held_bytes as u64);
+        self.drain(id);
     }
 
     /// Handles the events one connection produced.
@@ -437,7 +536,7 @@ fn call_record(
         status,
         response_time_ms: call
             .response_ts_ns
-            .map(|t| (t - call.request_ts_ns) as f64 / 1e6),
+            .map(|t| t.saturating_sub(call.request_ts_ns) as f64 / 1e6),
         request_stub_len: call.request.len,
     }
 }
@@ -507,6 +606,7 @@ impl StreamSink for Streams {
                 self.stats.connections += 1;
                 conn.state = ConnState::Rpc(Box::new(RpcState {
                     rpc: RpcConnection::new(self.limits),
+                    charged: (0, 0),
                     emsmdb_binds: HashSet::new(),
                     inferred: HashSet::new(),
                 }));
@@ -518,6 +618,7 @@ impl StreamSink for Streams {
         if let ConnState::Rpc(state) = &mut conn.state {
             state.rpc.feed(dir, bytes, frame, ts_ns, &mut self.events);
             self.drain(id);
+            self.charge(id, frame);
         }
     }
 
@@ -528,6 +629,7 @@ impl StreamSink for Streams {
         if let ConnState::Rpc(state) = &mut conn.state {
             state.rpc.gap(dir, missing, frame, &mut self.events);
             self.drain(id);
+            self.charge(id, frame);
         }
     }
 
@@ -538,10 +640,118 @@ impl StreamSink for Streams {
                 self.drain(id);
             }
         }
-        self.conns.remove(&id);
+        if let Some(Conn {
+            state: ConnState::Rpc(state),
+            ..
+        }) = self.conns.remove(&id)
+        {
+            self.pending_calls = self.pending_calls.saturating_sub(state.charged.0);
+            self.held_bytes = self.held_bytes.saturating_sub(state.charged.1);
+        }
     }
 
     fn warning(&mut self, warning: Warning) {
         self.warnings.push(warning);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::correlate::CorrelateLimits;
+
+    /// A little-endian request PDU (FIRST|LAST) on context 0: common header, alloc_hint,
+    /// p_cont_id, opnum, then `stub`.
+    fn request(call_id: u32, stub: &[u8]) -> Vec<u8> {
+        let len = (24 + stub.len()) as u16;
+        let mut pdu = vec![5, 0, 0, 3, 0x10, 0, 0, 0];
+        pdu.extend_from_slice(&len.to_le_bytes());
+        pdu.extend_from_slice(&[0, 0]);
+        pdu.extend_from_slice(&call_id.to_le_bytes());
+        pdu.extend_from_slice(&(stub.len() as u32).to_le_bytes());
+        pdu.extend_from_slice(&[0, 0, 2, 0]);
+        pdu.extend_from_slice(stub);
+        pdu
+    }
+
+    fn streams(limits: RpcLimits) -> Streams {
+        let correlator = Correlator::new(0, CorrelateLimits::default());
+        Streams::new(0, limits, correlator, false)
+    }
+
+    fn open(s: &mut Streams, n: u64) -> ConnId {
+        let id = ConnId(n);
+        let ends = ConnEndpoints {
+            initiator: SocketAddr::from(([10, 0, 0, n as u8], 50_000)),
+            responder: SocketAddr::from(([10, 0, 0, 5], 6001)),
+            saw_syn: true,
+        };
+        s.opened(id, &ends);
+        id
+    }
+
+    fn codes(s: &Streams) -> Vec<&'static str> {
+        s.warnings
+            .clone()
+            .into_vec()
+            .iter()
+            .map(|w| w.code)
+            .collect()
+    }
+
+    #[test]
+    fn pending_calls_of_all_connections_stay_within_the_shared_cap() {
+        let mut s = streams(RpcLimits {
+            max_pending_calls_total: 3,
+            ..RpcLimits::default()
+        });
+        let (a, b) = (open(&mut s, 1), open(&mut s, 2));
+        let to_server = Direction::ToResponder;
+        s.data(a, to_server, &request(1, &[1; 8]), 1, 0);
+        s.data(a, to_server, &request(2, &[2; 8]), 2, 0);
+        s.data(b, to_server, &request(1, &[3; 8]), 3, 0);
+        assert_eq!((s.pending_calls, s.stats.calls), (3, 0));
+        // A fourth pending call: its own connection reports its oldest call unanswered.
+        s.data(b, to_server, &request(2, &[4; 8]), 4, 0);
+        assert_eq!(
+            (s.pending_calls, s.stats.calls, s.stats.calls_shed),
+            (3, 1, 1)
+        );
+        assert_eq!(s.stats.peak_pending_calls, 3);
+        assert_eq!(s.held_bytes, 3 * 8);
+        assert_eq!(codes(&s), vec!["dcerpc_pending_call_total_cap"]);
+        // Closing a connection gives its share back.
+        s.closed(a, CloseReason::Fin);
+        assert_eq!((s.pending_calls, s.held_bytes), (1, 8));
+    }
+
+    #[test]
+    fn held_bytes_of_all_connections_stay_within_the_shared_budget() {
+        let mut s = streams(RpcLimits {
+            max_held_bytes_total: 100,
+            ..RpcLimits::default()
+        });
+        let (a, b) = (open(&mut s, 1), open(&mut s, 2));
+        let to_server = Direction::ToResponder;
+        // Connection a: a pending call with a 40-byte stub and 30 bytes of the next PDU.
+        s.data(a, to_server, &request(1, &[1; 40]), 1, 0);
+        s.data(a, to_server, &request(2, &[2; 60])[..30], 2, 0);
+        assert_eq!(s.held_bytes, 70);
+        // Connection b goes beyond the budget with 40 bytes of a partial PDU: nothing of b is
+        // pending, so b drops its partial PDU; a keeps what it holds.
+        s.data(b, to_server, &request(1, &[3; 60])[..40], 3, 0);
+        assert_eq!(s.held_bytes, 70);
+        assert_eq!(s.stats.partial_pdu_bytes_shed, 40);
+        assert_eq!(s.stats.peak_held_bytes, 70);
+        // Connection b adds a call with a 50-byte stub: b reports it at once.
+        s.data(b, to_server, &request(2, &[4; 50]), 4, 0);
+        assert_eq!(
+            (s.held_bytes, s.stats.calls_shed, s.stats.calls),
+            (70, 1, 1)
+        );
+        assert_eq!(
+            codes(&s),
+            vec!["dcerpc_held_bytes_total_cap", "dcerpc_partial_pdu_dropped"]
+        );
     }
 }

@@ -145,11 +145,12 @@ pub struct TcpLimits {
     /// Out-of-order pieces one direction may hold (default 1024). A segment that straddles
     /// bytes already buffered is stored as one piece per uncovered run.
     pub max_ooo_segments_per_direction: usize,
-    /// Buffered bytes for all connections together (default 256 MiB). Each piece is charged
+    /// Buffered bytes for all connections together (default 32 MiB). Each piece is charged
     /// its payload plus 64 bytes of bookkeeping, so this bounds the buffers' real footprint.
     pub max_buffered_bytes_total: usize,
-    /// Connections tracked at once (default 100,000; zero counts as one). When full, the
-    /// least recently active sixteenth is evicted to make room.
+    /// Connections tracked at once (default 32,768: about 50 MiB of state when each one holds
+    /// a partial DCE/RPC PDU; zero counts as one). When full, the least recently active
+    /// sixteenth is evicted to make room.
     pub max_connections: usize,
     /// A connection with no segment for this long (capture time, ns) is flushed and evicted
     /// (default 1 hour). Generous on purpose: an Outlook session waiting for push
@@ -166,8 +167,8 @@ impl Default for TcpLimits {
         TcpLimits {
             max_ooo_bytes_per_direction: 1 << 20,
             max_ooo_segments_per_direction: 1024,
-            max_buffered_bytes_total: 256 << 20,
-            max_connections: 100_000,
+            max_buffered_bytes_total: 32 << 20,
+            max_connections: 32_768,
             idle_timeout_ns: 3600 * SECOND_NS,
             time_wait_ns: 60 * SECOND_NS,
         }
