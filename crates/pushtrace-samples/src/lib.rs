@@ -1,8 +1,10 @@
 //! Builds pushtrace's sample captures. Each scenario drives a small deterministic network
 //! simulation ([`net`]) with real DCE/RPC PDUs ([`rpc`]) and EMSMDB stubs ([`outlook`]), and
 //! records the facts (ground truth known to the generator) that the analysis must report.
-//! [`render_all`] turns every scenario into sample files and expectation files.
+//! [`render_all`] turns every scenario into sample files and expectation files; [`attack`]
+//! writes hostile captures for the bounded-memory checks.
 
+pub mod attack;
 pub mod files;
 pub mod net;
 pub mod outlook;

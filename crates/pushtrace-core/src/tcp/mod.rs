@@ -148,9 +148,11 @@ pub struct TcpLimits {
     /// Buffered bytes for all connections together (default 32 MiB). Each piece is charged
     /// its payload plus 64 bytes of bookkeeping, so this bounds the buffers' real footprint.
     pub max_buffered_bytes_total: usize,
-    /// Connections tracked at once (default 32,768: about 50 MiB of state when each one holds
-    /// a partial DCE/RPC PDU; zero counts as one). When full, the least recently active
-    /// sixteenth is evicted to make room.
+    /// Connections tracked at once (default 25,000; zero counts as one). When full, the
+    /// least recently active sixteenth is evicted to make room. The default keeps the
+    /// per-connection tables of this stage and the next below a doubling of their hash tables
+    /// (32,768 slots hold 28,672 entries): about 48 MiB when every connection holds a
+    /// partial DCE/RPC PDU (`scripts/attack.sh`).
     pub max_connections: usize,
     /// A connection with no segment for this long (capture time, ns) is flushed and evicted
     /// (default 1 hour). Generous on purpose: an Outlook session waiting for push
@@ -168,7 +170,7 @@ impl Default for TcpLimits {
             max_ooo_bytes_per_direction: 1 << 20,
             max_ooo_segments_per_direction: 1024,
             max_buffered_bytes_total: 32 << 20,
-            max_connections: 32_768,
+            max_connections: 25_000,
             idle_timeout_ns: 3600 * SECOND_NS,
             time_wait_ns: 60 * SECOND_NS,
         }
