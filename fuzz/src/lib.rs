@@ -241,7 +241,7 @@ impl ConversationOptions {
 /// The direction chunk `index` travels: even chunks from the client (the connection's
 /// initiator), odd ones from the server.
 fn chunk_direction(index: usize) -> (Direction, Side) {
-    if index % 2 == 0 {
+    if index.is_multiple_of(2) {
         (Direction::ToResponder, Side::Client)
     } else {
         (Direction::ToInitiator, Side::Server)

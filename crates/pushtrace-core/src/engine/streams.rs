@@ -43,9 +43,10 @@ pub struct RpcStats {
     pub inferred_contexts: u64,
     /// Call records not kept beyond the cap.
     pub call_records_dropped: u64,
-    /// Most calls pending over all connections at once.
+    /// Most calls pending over all connections at once (after each segment).
     pub peak_pending_calls: u64,
-    /// Most bytes (partial PDUs and kept stubs) held over all connections at once.
+    /// Most bytes (partial PDUs and kept stubs) held over all connections at once (after
+    /// each segment).
     pub peak_held_bytes: u64,
     /// Calls emitted unanswered to stay within [`RpcLimits::max_pending_calls_total`] or
     /// [`RpcLimits::max_held_bytes_total`].
@@ -129,6 +130,7 @@ impl Streams {
     /// (after it was fed in `frame`) and, while a budget is exceeded, makes it emit its oldest
     /// pending calls unanswered, then drop its partial PDUs. Only the connection that grew
     /// sheds, so the totals stay within the caps plus what one step of one connection adds.
+    /// Then handles the connection's events (those of the feed first).
     fn charge(&mut self, id: ConnId, frame: u64) {
         let Some(Conn {
             state: ConnState::Rpc(state),
@@ -617,7 +619,6 @@ impl StreamSink for Streams {
         }
         if let ConnState::Rpc(state) = &mut conn.state {
             state.rpc.feed(dir, bytes, frame, ts_ns, &mut self.events);
-            self.drain(id);
             self.charge(id, frame);
         }
     }
@@ -628,7 +629,6 @@ impl StreamSink for Streams {
         };
         if let ConnState::Rpc(state) = &mut conn.state {
             state.rpc.gap(dir, missing, frame, &mut self.events);
-            self.drain(id);
             self.charge(id, frame);
         }
     }
