@@ -2,8 +2,10 @@
 //!
 //! * `pcap`, `pcapng`, `netmon`: each sample file of that format, re-laid as the target reads
 //!   it (selector byte or stripped magic, see the crate documentation);
+//! * `frames`: the frames of each pcap and pcapng sample (Ethernet selector);
 //! * `conversation`: each TCP connection of each sample, reassembled with pushtrace's own
-//!   reassembler, as alternating client/server chunks;
+//!   reassembler, as alternating client/server chunks, once as captured and once with a
+//!   hostile clock;
 //! * `dcerpc_pdu`: every PDU framed from those streams;
 //! * `register_push`: the stub of every opnum-4 request and 28-byte response (the size of an
 //!   opnum-4 response), with its NDR format byte.
@@ -17,14 +19,17 @@ use pushtrace_core::decode::{Decoded, Decoder, Transport};
 use pushtrace_core::flow::{ConnEndpoints, ConnId, Direction};
 use pushtrace_core::tcp::{CloseReason, StreamSink, TcpLimits, TcpReassembler};
 use pushtrace_core::Warning;
-use pushtrace_fuzz::{join_chunks, NETMON_MAGICS, PCAPNG_SHB, PCAP_MAGICS};
+use pushtrace_fuzz::{join_chunks, CLOCK_MARGIN, NETMON_MAGICS, PCAPNG_SHB, PCAP_MAGICS};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+
+/// One connection's stream as runs of same-direction bytes.
+type Conversation = Vec<(Direction, Vec<u8>)>;
 
 /// Collects each connection's stream as runs of same-direction bytes.
 #[derive(Default)]
 struct Conversations {
-    runs: BTreeMap<ConnId, Vec<(Direction, Vec<u8>)>>,
+    runs: BTreeMap<ConnId, Conversation>,
 }
 
 impl StreamSink for Conversations {
@@ -86,8 +91,11 @@ fn main() {
             .to_string();
         let bytes = std::fs::read(&path).expect("readable sample");
         add_file_seed(&mut corpus, &name, &bytes);
-        for conversation in conversations(&bytes) {
-            add_stream_seeds(&mut corpus, &name, &conversation);
+        if let Some((frames, conversations)) = frames_and_conversations(&bytes) {
+            corpus.add("frames", &name, frames);
+            for conversation in conversations {
+                add_stream_seeds(&mut corpus, &name, &conversation);
+            }
         }
     }
     for (target, files) in
@@ -122,19 +130,22 @@ fn add_file_seed(corpus: &mut Corpus, name: &str, bytes: &[u8]) {
     }
 }
 
-/// Every TCP connection of a capture as same-direction runs, client first.
-fn conversations(bytes: &[u8]) -> Vec<Vec<(Direction, Vec<u8>)>> {
-    let Ok(mut reader) = CaptureReader::from_bytes(bytes.to_vec(), &ReadOptions::default()) else {
-        return Vec::new();
-    };
+/// A capture's frames as a `frames` input, and every TCP connection of it as
+/// same-direction runs, client first.
+fn frames_and_conversations(bytes: &[u8]) -> Option<(Vec<u8>, Vec<Conversation>)> {
+    let mut reader = CaptureReader::from_bytes(bytes.to_vec(), &ReadOptions::default()).ok()?;
     if matches!(reader.info().format, Format::NetMon1 | Format::NetMon2) {
         // The same frames are in the pcapng samples; one copy of each stream is enough.
-        return Vec::new();
+        return None;
     }
     let mut decoder = Decoder::default();
     let mut tcp = TcpReassembler::new(TcpLimits::default());
     let mut sink = Conversations::default();
+    let mut frames = Vec::new();
     while let Some(frame) = reader.next_frame() {
+        let mut chunk = vec![0]; // FRAME_LINKS[0]: Ethernet
+        chunk.extend_from_slice(frame.data);
+        frames.push(chunk);
         if let Decoded::Packet(packet) = decoder.decode(&frame) {
             if let Transport::Tcp(seg) = &packet.transport {
                 tcp.segment(
@@ -149,7 +160,8 @@ fn conversations(bytes: &[u8]) -> Vec<Vec<(Direction, Vec<u8>)>> {
         }
     }
     tcp.finish(&mut sink);
-    sink.runs.into_values().filter(|r| !r.is_empty()).collect()
+    let conversations = sink.runs.into_values().filter(|r| !r.is_empty()).collect();
+    Some((join_chunks(&frames), conversations))
 }
 
 /// The conversation seed and the PDU and stub seeds found in its streams.
@@ -169,6 +181,25 @@ fn add_stream_seeds(corpus: &mut Corpus, name: &str, runs: &[(Direction, Vec<u8>
     // Control bytes: a capture with the handshake, closed with FIN, default caps.
     let mut seed = vec![0x40, 0x00];
     seed.extend_from_slice(&join_chunks(&chunks));
+    corpus.add("conversation", name, seed);
+    // The same with a hostile clock: each chunk prefixed with its time, jumping between the
+    // ends of the range (two consecutive calls are more than i64::MAX ns apart).
+    let timed: Vec<Vec<u8>> = chunks
+        .iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            let time = if i % 4 < 2 {
+                i64::MIN + CLOCK_MARGIN
+            } else {
+                i64::MAX - CLOCK_MARGIN
+            };
+            let mut out = time.to_le_bytes().to_vec();
+            out.extend_from_slice(chunk);
+            out
+        })
+        .collect();
+    let mut seed = vec![0x40, 0x02];
+    seed.extend_from_slice(&join_chunks(&timed));
     corpus.add("conversation", name, seed);
 
     for stream in &streams {

@@ -12,6 +12,7 @@
 //! | `netmon` | selector byte (`RTSS` = 1.x or `GMBU` = 2.x), then the file after its magic |
 //! | `dcerpc_pdu` | one connection-oriented PDU (or anything) |
 //! | `register_push` | NDR format byte (bit 0 little-endian, bit 1 NDR64), then an opnum-4 stub |
+//! | `frames` | frames split on [`DELIMITER`], each a link-type selector byte ([`FRAME_LINKS`]) then the frame's bytes |
 //! | `conversation` | two control bytes ([`ConversationOptions`]), then chunks split on [`DELIMITER`], alternating client → server, server → client |
 //!
 //! The conversation layout follows Zeek's FuzzBuffer: one input describes a whole two-way
@@ -43,6 +44,56 @@ pub const NETMON_MAGICS: [[u8; 4]; 2] = [*b"RTSS", *b"GMBU"];
 
 /// Separates the chunks of a `conversation` input.
 pub const DELIMITER: &[u8] = b"FUZZ";
+
+/// The link types a `frames` selector byte picks (a byte beyond the table is taken as a
+/// `LINKTYPE_` value itself).
+pub const FRAME_LINKS: [LinkType; 13] = [
+    LinkType::ETHERNET,
+    LinkType::RAW,
+    LinkType::NULL,
+    LinkType::LOOP,
+    LinkType::LINUX_SLL,
+    LinkType::LINUX_SLL2,
+    LinkType::IPV4,
+    LinkType::IPV6,
+    LinkType::TOKEN_RING,
+    LinkType::FDDI,
+    LinkType::RAW_DLT12,
+    LinkType::NetMon(6),
+    LinkType::NetMon(0xFFE0),
+];
+
+/// Runs a `frames` input through the whole [`Analyzer`]: each chunk is one frame, 1 ms after
+/// the previous one.
+pub fn run_frames(data: &[u8]) {
+    let options = AnalyzeOptions {
+        collect_calls: true,
+        ..AnalyzeOptions::default()
+    };
+    let mut analyzer = Analyzer::new(0, &options);
+    let mut count = 0;
+    for (i, chunk) in split_chunks(data).into_iter().enumerate() {
+        let Some((&selector, bytes)) = chunk.split_first() else {
+            continue;
+        };
+        let link = FRAME_LINKS
+            .get(usize::from(selector))
+            .copied()
+            .unwrap_or(LinkType::Pcap(u16::from(selector)));
+        analyzer.feed(&Frame {
+            number: i as u64 + 1,
+            ts_ns: 1_700_000_000_000_000_000 + i as i64 * 1_000_000,
+            link,
+            data: bytes,
+            orig_len: bytes.len() as u32,
+        });
+        count += 1;
+    }
+    let analysis = analyzer.finish();
+    assert_eq!(analysis.counters["decode"]["frames"].as_u64(), Some(count));
+    let _ = serde_json::to_string(&analysis.sessions);
+    let _ = serde_json::to_string(&analysis.calls);
+}
 
 /// A frame copied out of a reader, for comparing two reading paths.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,8 +227,8 @@ pub struct ConversationOptions {
     pub epm_port: bool,
     /// Small DCE/RPC caps, so every cap can bite on a short input.
     pub tight_limits: bool,
-    /// The capture clock jumps: each chunk is sent at a time read from its first 8 bytes
-    /// (little-endian nanoseconds), anywhere in the i64 range.
+    /// The capture clock jumps: each chunk starts with 8 bytes that are not sent but give
+    /// the time it is sent at (little-endian nanoseconds), anywhere in the i64 range.
     pub hostile_clock: bool,
 }
 
@@ -199,19 +250,26 @@ impl ConversationOptions {
         }
     }
 
-    /// The time chunk `index` is sent at, when the clock is hostile.
-    fn chunk_time(self, index: usize, chunk: &[u8]) -> Option<i64> {
+    /// Splits a chunk into the bytes it sends and, when the clock is hostile, the time it
+    /// is sent at (its first 8 bytes).
+    fn chunk<'a>(self, raw: &'a [u8]) -> Chunk<'a> {
         if !self.hostile_clock {
-            return None;
+            return Chunk {
+                data: raw,
+                time: None,
+            };
         }
-        let mut raw = [0u8; 8];
-        let n = chunk.len().min(8);
-        raw[..n].copy_from_slice(&chunk[..n]);
+        let (head, data) = raw.split_at(raw.len().min(8));
+        let mut time = [0u8; 8];
+        time[..head.len()].copy_from_slice(head);
         // Kept 2^40 ns (18 minutes) inside the range, so the simulator's own clock, which
         // moves on by microseconds per segment, cannot overflow; differences between two
         // such times still can.
-        const MARGIN: i64 = 1 << 40;
-        Some((i64::from_le_bytes(raw) ^ index as i64).clamp(i64::MIN + MARGIN, i64::MAX - MARGIN))
+        let time = i64::from_le_bytes(time).clamp(i64::MIN + CLOCK_MARGIN, i64::MAX - CLOCK_MARGIN);
+        Chunk {
+            data,
+            time: Some(time),
+        }
     }
 
     /// The DCE/RPC caps to run with.
@@ -238,6 +296,16 @@ impl ConversationOptions {
     }
 }
 
+/// How far inside the i64 range a hostile clock stays.
+pub const CLOCK_MARGIN: i64 = 1 << 40;
+
+/// One chunk of a conversation: the bytes it sends and, with a hostile clock, when.
+#[derive(Debug, Clone, Copy)]
+struct Chunk<'a> {
+    data: &'a [u8],
+    time: Option<i64>,
+}
+
 /// The direction chunk `index` travels: even chunks from the client (the connection's
 /// initiator), odd ones from the server.
 fn chunk_direction(index: usize) -> (Direction, Side) {
@@ -255,24 +323,27 @@ pub fn run_conversation(data: &[u8]) {
         return;
     };
     let options = ConversationOptions::from_bytes(*a, *b);
-    let chunks = split_chunks(rest);
+    let chunks: Vec<Chunk<'_>> = split_chunks(rest)
+        .into_iter()
+        .map(|raw| options.chunk(raw))
+        .collect();
     feed_rpc_connection(&chunks, options);
     let frames = conversation_frames(&chunks, options);
     analyze_frames(&frames, options);
 }
 
 /// Feeds the chunks straight into one [`RpcConnection`]; a lost chunk is reported as a gap.
-fn feed_rpc_connection(chunks: &[&[u8]], options: ConversationOptions) {
+fn feed_rpc_connection(chunks: &[Chunk<'_>], options: ConversationOptions) {
     let mut rpc = RpcConnection::new(options.rpc_limits());
     let mut events = Vec::new();
     for (i, chunk) in chunks.iter().enumerate() {
         let (dir, _) = chunk_direction(i);
         let frame = i as u64 + 1;
-        let ts_ns = options.chunk_time(i, chunk).unwrap_or(frame as i64 * 1_000);
-        if options.loses(i) && !chunk.is_empty() {
-            rpc.gap(dir, chunk.len() as u64, frame, &mut events);
+        let ts_ns = chunk.time.unwrap_or(frame as i64 * 1_000);
+        if options.loses(i) && !chunk.data.is_empty() {
+            rpc.gap(dir, chunk.data.len() as u64, frame, &mut events);
         } else {
-            rpc.feed(dir, chunk, frame, ts_ns, &mut events);
+            rpc.feed(dir, chunk.data, frame, ts_ns, &mut events);
         }
         events.clear();
     }
@@ -280,7 +351,7 @@ fn feed_rpc_connection(chunks: &[&[u8]], options: ConversationOptions) {
 }
 
 /// Builds the Ethernet frames of the conversation with the samples simulator.
-pub fn conversation_frames(chunks: &[&[u8]], options: ConversationOptions) -> Vec<(i64, Vec<u8>)> {
+fn conversation_frames(chunks: &[Chunk<'_>], options: ConversationOptions) -> Vec<(i64, Vec<u8>)> {
     let (client_ip, server_ip) = if options.ipv6 {
         ("2001:db8::21", "2001:db8::5")
     } else {
@@ -295,17 +366,17 @@ pub fn conversation_frames(chunks: &[&[u8]], options: ConversationOptions) -> Ve
         net.frames.clear();
     }
     for (i, chunk) in chunks.iter().enumerate() {
-        if chunk.is_empty() {
+        if chunk.data.is_empty() {
             continue;
         }
         let (_, side) = chunk_direction(i);
-        if let Some(ts_ns) = options.chunk_time(i, chunk) {
+        if let Some(ts_ns) = chunk.time {
             net.now = ts_ns;
         }
         let segmenting = Segmenting {
             mss: if options.tiny_segments { 16 } else { 0 },
             cuts: if options.out_of_order {
-                vec![chunk.len() / 2]
+                vec![chunk.data.len() / 2]
             } else {
                 Vec::new()
             },
@@ -321,7 +392,7 @@ pub fn conversation_frames(chunks: &[&[u8]], options: ConversationOptions) -> Ve
             },
         };
         let first_data_frame = net.frames.len();
-        net.tcp_send(&mut conn, side, chunk, &segmenting);
+        net.tcp_send(&mut conn, side, chunk.data, &segmenting);
         if options.loses(i) && first_data_frame < net.frames.len() {
             net.frames.remove(first_data_frame);
         }

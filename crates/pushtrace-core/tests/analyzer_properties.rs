@@ -4,7 +4,9 @@
 //! serialises. The same holds for the fuzz targets in `fuzz/`; these are their fast,
 //! deterministic form.
 
-use etherparse::PacketBuilder;
+mod common;
+
+use common::conversation_frames;
 use proptest::prelude::*;
 use pushtrace_core::engine::{AnalyzeOptions, Analyzer};
 use pushtrace_core::{Frame, LinkType};
@@ -52,119 +54,12 @@ fn run(frames: &[(LinkType, i64, Vec<u8>)], collect_calls: bool) {
     serde_json::to_string(&analysis.calls).expect("calls serialise");
 }
 
-/// A little-endian DCE/RPC PDU: common header (FIRST|LAST) then `body`.
-fn pdu(ptype: u8, call_id: u32, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![5, 0, ptype, 3, 0x10, 0, 0, 0];
-    out.extend_from_slice(&((16 + body.len()) as u16).to_le_bytes());
-    out.extend_from_slice(&[0, 0]);
-    out.extend_from_slice(&call_id.to_le_bytes());
-    out.extend_from_slice(body);
-    out
-}
-
-/// A bind proposing EMSMDB (a4f1db00-ca47-1067-b31f-00dd010662da v0.81) over NDR on
-/// context 0, an opnum-4 request and a response: an EMSMDB registration in three PDUs.
-fn conversation_payloads() -> Vec<(bool, Vec<u8>)> {
-    let mut bind = vec![0xd0, 0x16, 0xd0, 0x16, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0];
-    bind.extend_from_slice(&[
-        0x00, 0xdb, 0xf1, 0xa4, 0x47, 0xca, 0x67, 0x10, 0xb3, 0x1f, 0x00, 0xdd, 0x01, 0x06, 0x62,
-        0xda,
-    ]);
-    bind.extend_from_slice(&[0, 0, 81, 0]);
-    bind.extend_from_slice(&[
-        0x04, 0x5d, 0x88, 0x8a, 0xeb, 0x1c, 0xc9, 0x11, 0x9f, 0xe8, 0x08, 0x00, 0x2b, 0x10, 0x48,
-        0x60, 2, 0, 0, 0,
-    ]);
-    let mut ack = vec![0xd0, 0x16, 0xd0, 0x16, 0x45, 0x23, 0, 0, 5, 0];
-    ack.extend_from_slice(b"6001\0");
-    ack.push(0); // pads the secondary address to a 4-byte boundary
-    ack.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0]);
-    ack.extend_from_slice(&[
-        0x04, 0x5d, 0x88, 0x8a, 0xeb, 0x1c, 0xc9, 0x11, 0x9f, 0xe8, 0x08, 0x00, 0x2b, 0x10, 0x48,
-        0x60, 2, 0, 0, 0,
-    ]);
-    // Context handle, iRpc, rgbContext [8], cbContext, grbitAdviseBits, SOCKADDR_IN [16].
-    let mut stub = vec![0; 20];
-    stub.extend_from_slice(&[0, 0, 0, 0, 8, 0, 0, 0]);
-    stub.extend_from_slice(b"ctx-0001");
-    stub.extend_from_slice(&[8, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 16, 0, 0, 0]);
-    stub.extend_from_slice(&[2, 0, 0x0d, 0x05, 10, 0, 0, 21, 0, 0, 0, 0, 0, 0, 0, 0]);
-    stub.extend_from_slice(&[16, 0]);
-    let mut request = (stub.len() as u32).to_le_bytes().to_vec();
-    request.extend_from_slice(&[0, 0, 4, 0]);
-    request.extend_from_slice(&stub);
-    let mut response = 28u32.to_le_bytes().to_vec();
-    response.extend_from_slice(&[0, 0, 0, 0]);
-    response.extend_from_slice(&[0; 28]);
-    vec![
-        (true, pdu(11, 1, &bind)),
-        (false, pdu(12, 1, &ack)),
-        (true, pdu(0, 2, &request)),
-        (false, pdu(2, 2, &response)),
-    ]
-}
-
-/// The conversation as Ethernet frames (handshake, then one segment per PDU) and the
-/// notification datagram that follows it.
-fn conversation_frames() -> Vec<Vec<u8>> {
-    const CLIENT: [u8; 4] = [10, 0, 0, 21];
-    const SERVER: [u8; 4] = [10, 0, 0, 5];
-    let mut seq = [1000u32, 5000u32];
-    let mut frames = Vec::new();
-    let mut segment = |from_client: bool, syn: bool, payload: &[u8], seq: &mut [u32; 2]| {
-        let (src, dst, sport, dport, i) = if from_client {
-            (CLIENT, SERVER, 50_000, 6001, 0)
-        } else {
-            (SERVER, CLIENT, 6001, 50_000, 1)
-        };
-        let mut b = PacketBuilder::ethernet2([2; 6], [4; 6])
-            .ipv4(src, dst, 128)
-            .tcp(sport, dport, seq[i], 64_000);
-        if syn {
-            b = b.syn();
-        }
-        if !(syn && from_client) {
-            b = b.ack(seq[1 - i]);
-        }
-        let mut bytes = Vec::new();
-        b.write(&mut bytes, payload).unwrap();
-        seq[i] = seq[i].wrapping_add(payload.len() as u32 + u32::from(syn));
-        frames.push(bytes);
-    };
-    segment(true, true, &[], &mut seq);
-    segment(false, true, &[], &mut seq);
-    for (from_client, payload) in conversation_payloads() {
-        segment(from_client, false, &payload, &mut seq);
-    }
-    let mut datagram = Vec::new();
-    PacketBuilder::ethernet2([4; 6], [2; 6])
-        .ipv4(SERVER, CLIENT, 128)
-        .udp(3105, 3333)
-        .write(&mut datagram, b"ctx-0001")
-        .unwrap();
-    frames.push(datagram);
-    frames
-}
-
 #[test]
 fn the_conversation_is_a_flowing_registration() {
     // The unmutated base of the property below must itself mean something.
-    let frames: Vec<_> = conversation_frames()
-        .into_iter()
-        .enumerate()
-        .map(|(i, f)| (LinkType::ETHERNET, i as i64 * 1_000_000, f))
-        .collect();
-    let mut analyzer = Analyzer::new(0, &AnalyzeOptions::default());
-    for (i, (link, ts_ns, data)) in frames.iter().enumerate() {
-        analyzer.feed(&Frame {
-            number: i as u64 + 1,
-            ts_ns: *ts_ns,
-            link: *link,
-            data,
-            orig_len: data.len() as u32,
-        });
-    }
-    let analysis = analyzer.finish();
+    let frames = conversation_frames();
+    let times: Vec<i64> = (0..frames.len() as i64).map(|i| i * 1_000_000).collect();
+    let analysis = common::analyze(&frames, &times);
     assert_eq!(analysis.sessions.len(), 1);
     let session = &analysis.sessions[0];
     assert_eq!(session.registrations.len(), 1);
