@@ -18,6 +18,8 @@ pub enum FileFormat {
     PcapNg,
     /// Network Monitor 2.3 with per-frame UTC times (`.cap`).
     NetMon,
+    /// Network Monitor 1.1: millisecond times relative to a local-time header (`.cap`).
+    NetMon1,
 }
 
 impl FileFormat {
@@ -26,7 +28,7 @@ impl FileFormat {
         match self {
             FileFormat::PcapMicros | FileFormat::PcapNanos => "pcap",
             FileFormat::PcapNg => "pcapng",
-            FileFormat::NetMon => "cap",
+            FileFormat::NetMon | FileFormat::NetMon1 => "cap",
         }
     }
 
@@ -36,6 +38,7 @@ impl FileFormat {
             FileFormat::PcapMicros | FileFormat::PcapNanos => "pcap",
             FileFormat::PcapNg => "pcapng",
             FileFormat::NetMon => "netmon2",
+            FileFormat::NetMon1 => "netmon1",
         }
     }
 }
@@ -75,10 +78,15 @@ pub fn write(frames: &[SimFrame], format: FileFormat, snaplen: Option<u32>) -> R
             }
             Ok(w.into_inner())
         }
-        FileFormat::NetMon => {
+        FileFormat::NetMon | FileFormat::NetMon1 => {
             let start = frames.first().map_or(0, |f| f.ts_ns);
+            let version = if format == FileFormat::NetMon {
+                (2, 3)
+            } else {
+                (1, 1)
+            };
             let mut w =
-                NetMonWriter::new((2, 3), NETMON_ETHERNET, start).map_err(|e| anyhow!("{e}"))?;
+                NetMonWriter::new(version, NETMON_ETHERNET, start).map_err(|e| anyhow!("{e}"))?;
             for f in frames {
                 let (data, orig) = cut(f, snaplen);
                 w.add_frame(f.ts_ns, NETMON_ETHERNET, data, orig)

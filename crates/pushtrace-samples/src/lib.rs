@@ -73,13 +73,25 @@ pub fn render_all() -> Result<Vec<Sample>> {
             &[],
         )?);
         if scenario.name == "healthy-push" {
-            for (stem, format) in [
-                ("healthy-push-us", FileFormat::PcapMicros),
-                ("healthy-push-ns", FileFormat::PcapNanos),
-                ("healthy-push-netmon", FileFormat::NetMon),
+            // Network Monitor 1.x keeps the start time as the capturing host's local time.
+            for (stem, format, warnings) in [
+                ("healthy-push-us", FileFormat::PcapMicros, &[][..]),
+                ("healthy-push-ns", FileFormat::PcapNanos, &[]),
+                ("healthy-push-netmon", FileFormat::NetMon, &[]),
+                (
+                    "healthy-push-netmon1",
+                    FileFormat::NetMon1,
+                    &["local_time_as_utc"],
+                ),
             ] {
                 let capture = files::write(&built.frames, format, None)?;
-                out.push(sample(stem, format, capture, built.expect.clone(), &[])?);
+                out.push(sample(
+                    stem,
+                    format,
+                    capture,
+                    built.expect.clone(),
+                    warnings,
+                )?);
             }
             // The file stops 20 bytes into the last record (a FIN of the closing handshake):
             // every earlier frame, and so the verdict, must survive.

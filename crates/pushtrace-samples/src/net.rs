@@ -118,6 +118,9 @@ pub struct Segmenting {
     pub retransmit: Vec<usize>,
     /// Segment index pairs whose order on the wire is swapped.
     pub swap: Vec<(usize, usize)>,
+    /// Overlapping retransmissions: `(after, start, end)` re-sends the message bytes
+    /// `start..end` right after the segment sent at position `after`.
+    pub resend: Vec<(usize, usize, usize)>,
 }
 
 /// The simulated capture: a clock and the frames written so far.
@@ -290,24 +293,33 @@ impl Net {
         }
         let i = if from == Side::Client { 0 } else { 1 };
         let base = conn.next_seq[i];
-        let mut seen = vec![false; pieces.len()];
+        // Which message bytes were sent so far: the frame that sends the last missing one is
+        // where a reader completes the message.
+        let mut covered = vec![false; message.len()];
+        let mut missing = message.len();
         let mut completed_at = 0;
+        let mut send = |net: &mut Net, start: usize, end: usize| {
+            let seq = base.wrapping_add(start as u32);
+            let frame = net.tcp_segment(conn, from, seq, &['P'], &message[start..end]);
+            for c in &mut covered[start..end] {
+                missing -= usize::from(!*c);
+                *c = true;
+            }
+            if completed_at == 0 && missing == 0 {
+                completed_at = frame;
+            }
+            net.wait(40_000);
+        };
         for (pos, &p) in order.iter().enumerate() {
-            let sends = if seg.retransmit.contains(&pos) { 2 } else { 1 };
-            for _ in 0..sends {
-                let (s, e) = pieces[p];
-                let frame = self.tcp_segment(
-                    conn,
-                    from,
-                    base.wrapping_add(s as u32),
-                    &['P'],
-                    &message[s..e],
-                );
-                seen[p] = true;
-                if completed_at == 0 && seen.iter().all(|&x| x) {
-                    completed_at = frame;
+            let (s, e) = pieces[p];
+            send(self, s, e);
+            if seg.retransmit.contains(&pos) {
+                send(self, s, e);
+            }
+            for &(_, start, end) in seg.resend.iter().filter(|r| r.0 == pos) {
+                if start < end && end <= message.len() {
+                    send(self, start, end);
                 }
-                self.wait(40_000);
             }
         }
         conn.next_seq[i] = base.wrapping_add(message.len() as u32);

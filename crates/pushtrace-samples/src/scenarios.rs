@@ -511,19 +511,21 @@ fn fragmented_reordered() -> Built {
     let opts = ConnectOptions {
         nspi_first: true,
         max_frag_stub: 24,
-        // Cuts inside PDU headers (offsets 5, 30 and 61), a retransmitted segment and two
-        // segments swapped on the wire.
+        // Cuts inside PDU headers (offsets 5, 30 and 61), a retransmitted segment, two
+        // segments swapped on the wire and a retransmission overlapping three segments.
         request_segmenting: Segmenting {
             mss: 70,
             cuts: vec![5, 30, 61],
             retransmit: vec![1],
             swap: vec![(2, 3)],
+            resend: vec![(3, 20, 90)],
         },
         response_segmenting: Segmenting {
             mss: 33,
             cuts: vec![9],
             retransmit: vec![2],
             swap: vec![(0, 1)],
+            resend: vec![],
         },
         ..ConnectOptions::default()
     };

@@ -11,7 +11,7 @@
 mod streams;
 mod warnings;
 
-use crate::capture::{CaptureError, CaptureReader, Frame, ReadOptions};
+use crate::capture::{CaptureError, CaptureReader, Frame, ReadOptions, Warning};
 use crate::correlate::{CorrelateLimits, Correlator};
 use crate::dcerpc::RpcLimits;
 use crate::decode::{Decoded, Decoder, DefragLimits, Transport};
@@ -239,12 +239,25 @@ fn read_input(
             }
         }
     }
-    Ok((summarize(path, &reader), reader))
+    Ok((summarize(path, &reader, &options.read), reader))
 }
 
-fn summarize(path: &Path, reader: &CaptureReader) -> InputSummary {
+fn summarize(path: &Path, reader: &CaptureReader, read: &ReadOptions) -> InputSummary {
     let stats = reader.stats();
-    let warnings = reader.warnings().to_vec();
+    let mut warnings = reader.warnings().to_vec();
+    if reader.info().times_are_local {
+        warnings.push(Warning::new(
+            "local_time_as_utc",
+            format!(
+                "frame times come from the capturing host's local clock, whose zone the file does not record; \
+                 they were read as UTC{} (set --netmon-utc-offset to the host's offset)",
+                match read.netmon_utc_offset_secs {
+                    0 => String::new(),
+                    s => format!(" shifted by {s} s"),
+                }
+            ),
+        ));
+    }
     InputSummary {
         path: path.display().to_string(),
         format: reader.info().clone(),
