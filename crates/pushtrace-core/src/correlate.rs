@@ -600,7 +600,7 @@ fn judge(
     let verdict = if !icmp_errors.is_empty() {
         let first = &icmp_errors[0];
         evidence.push(Evidence {
-            frames: icmp_errors.iter().flat_map(|e| [Some(e.frame), e.datagram_frame]).flatten().collect(),
+            frames: icmp_errors.iter().flat_map(|e| [e.datagram_frame, Some(e.frame)]).flatten().collect(),
             text: format!(
                 "{} ICMP destination-unreachable error(s) answer the notification datagrams ({} from {})",
                 icmp_errors.len(),

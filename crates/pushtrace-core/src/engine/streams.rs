@@ -12,7 +12,7 @@ use crate::dcerpc::pdu::{looks_like_pdu_header, AckResult};
 use crate::dcerpc::{BindKind, RpcCall, RpcConnection, RpcEvent, RpcLimits, Stub, TransferSyntax};
 use crate::emsmdb::{self, NdrFormat};
 use crate::flow::{ConnEndpoints, ConnId, Direction};
-use crate::report::{format_time, CallRecord, EndpointRecord, OperationStats};
+use crate::report::{format_time, BindRecord, CallRecord, EndpointRecord, OperationStats};
 use crate::tcp::{CloseReason, StreamSink};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -74,6 +74,7 @@ pub(super) struct Streams {
     pub(super) warnings: WarningLog,
     pub(super) stats: RpcStats,
     pub(super) calls: Vec<CallRecord>,
+    pub(super) binds: Vec<BindRecord>,
     pub(super) endpoints: Vec<EndpointRecord>,
 }
 
@@ -95,6 +96,7 @@ impl Streams {
             warnings: WarningLog::default(),
             stats: RpcStats::default(),
             calls: Vec::new(),
+            binds: Vec::new(),
             endpoints: Vec::new(),
         }
     }
@@ -118,6 +120,11 @@ impl Streams {
             return;
         };
         let (client, server) = roles(&ends, state.rpc.client_direction());
+        if self.collect_calls {
+            if let Some(record) = bind_record(self.input, event, client, server) {
+                self.binds.push(record);
+            }
+        }
         match event {
             RpcEvent::Bind {
                 call_id, contexts, ..
@@ -354,6 +361,82 @@ fn registration(call: &RpcCall) -> RegistrationFacts {
         request,
         response,
     }
+}
+
+fn interface_name(uuid: &uuid::Uuid) -> String {
+    interfaces::interface_by_uuid(uuid).map_or_else(|| uuid.to_string(), |k| k.name.to_string())
+}
+
+/// The record `pushtrace rpc` lists for a bind, alter_context, their answers and bind_nak.
+fn bind_record(
+    input: usize,
+    event: &RpcEvent,
+    client: SocketAddr,
+    server: SocketAddr,
+) -> Option<BindRecord> {
+    let (frame, pdu, interfaces, results) = match event {
+        RpcEvent::Bind {
+            kind,
+            frame,
+            contexts,
+            ..
+        } => {
+            let pdu = if *kind == BindKind::Bind {
+                "bind"
+            } else {
+                "alter_context"
+            };
+            let names = contexts
+                .iter()
+                .filter(|c| !c.is_bind_time_feature_negotiation())
+                .map(|c| interface_name(&c.interface.uuid))
+                .collect();
+            (*frame, pdu, names, Vec::new())
+        }
+        RpcEvent::BindAck {
+            kind,
+            frame,
+            results,
+            ..
+        } => {
+            let pdu = if *kind == BindKind::Bind {
+                "bind_ack"
+            } else {
+                "alter_context_resp"
+            };
+            let names = results
+                .iter()
+                .map(|r| {
+                    r.interface
+                        .map_or_else(|| "unknown".into(), |i| interface_name(&i.uuid))
+                })
+                .collect();
+            let outcomes = results
+                .iter()
+                .map(|r| format!("{:?}", r.result).to_lowercase())
+                .collect();
+            (*frame, pdu, names, outcomes)
+        }
+        RpcEvent::BindNak { frame, reason, .. } => (
+            *frame,
+            "bind_nak",
+            Vec::new(),
+            vec![format!("reason {reason}")],
+        ),
+        RpcEvent::Call(_) | RpcEvent::Warning(_) => return None,
+    };
+    Some(BindRecord {
+        input,
+        frame,
+        connection: format!(
+            "{} -> {}",
+            emsmdb::endpoint(client.ip(), client.port()),
+            emsmdb::endpoint(server.ip(), server.port())
+        ),
+        pdu,
+        interfaces,
+        results,
+    })
 }
 
 fn auth_level_name(level: Option<u8>) -> &'static str {

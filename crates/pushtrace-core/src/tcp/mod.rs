@@ -604,7 +604,6 @@ impl Connection {
             fin: seg.flags.fin,
             payload,
             wire_len,
-            ts_ns,
         };
         let dir = self.direction_of(from);
         let mut out = Out {
@@ -614,6 +613,7 @@ impl Connection {
             conn: self.id,
             dir,
             frame,
+            ts_ns,
         };
         self.half_mut(dir).on_segment(&view, &mut out);
         if seg.flags.ack {
@@ -643,6 +643,7 @@ impl Connection {
                 conn: self.id,
                 dir,
                 frame,
+                ts_ns: self.last_seen_ns,
             };
             self.half_mut(dir).flush(&mut out);
         }
@@ -715,17 +716,22 @@ struct Out<'a, S> {
     limits: &'a TcpLimits,
     conn: ConnId,
     dir: Direction,
+    /// The frame being processed: bytes it makes deliverable are cited with it, even when
+    /// they were captured earlier out of order (the frame where a reader gets them).
     frame: u64,
+    /// That frame's time.
+    ts_ns: i64,
 }
 
 impl<S: StreamSink> Out<'_, S> {
-    /// Delivers bytes captured in `frame` at `ts_ns` (nothing for an empty slice).
-    fn data(&mut self, bytes: &[u8], frame: u64, ts_ns: i64) {
+    /// Delivers bytes made available by the current frame (nothing for an empty slice).
+    fn data(&mut self, bytes: &[u8]) {
         if bytes.is_empty() {
             return;
         }
         self.shared.stats.bytes_delivered += bytes.len() as u64;
-        self.sink.data(self.conn, self.dir, bytes, frame, ts_ns);
+        self.sink
+            .data(self.conn, self.dir, bytes, self.frame, self.ts_ns);
     }
 
     /// Reports `missing` bytes as a gap revealed by `frame` (nothing for zero).
