@@ -65,7 +65,7 @@ def pushtrace_frames(capture):
 
 def main():
     failed = False
-    captures = sorted(p for p in (ROOT / "samples").iterdir() if p.suffix in (".pcap", ".pcapng", ".cap"))
+    captures = sorted(p for p in (ROOT / "samples").iterdir() if p.suffix in (".pcap", ".pcapng", ".cap", ".gz"))
     for capture in captures:
         ours, theirs = pushtrace_frames(capture), tshark_frames(capture)
         diffs = [f"{k}: pushtrace-only {sorted(ours[k] - theirs[k])} tshark-only {sorted(theirs[k] - ours[k])}"
