@@ -892,6 +892,26 @@ mod tests {
         c
     }
 
+    /// [`base`] plus a registration (frames 40/41, at 10 s) of `callback` with `context`.
+    fn registered(callback: &str, context: &[u8], response: ResponseFacts) -> Correlator {
+        let mut c = base();
+        let facts = reg(40, 10 * S, request(callback, context), response);
+        c.registration(ip("10.0.0.21"), ip("10.0.0.5"), facts);
+        c
+    }
+
+    /// A datagram from the server's port 3105 to `to`.
+    fn datagram(c: &mut Correlator, frame: u64, ts: i64, to: &str, payload: &[u8]) {
+        c.udp(
+            frame,
+            ts,
+            sa("10.0.0.5:3105"),
+            sa(to),
+            payload,
+            payload.len(),
+        );
+    }
+
     fn only(c: Correlator) -> Session {
         let (mut sessions, _) = c.finish();
         assert_eq!(sessions.len(), 1);
@@ -900,25 +920,8 @@ mod tests {
 
     #[test]
     fn matching_datagram_with_reaction_is_flowing() {
-        let mut c = base();
-        c.registration(
-            ip("10.0.0.21"),
-            ip("10.0.0.5"),
-            reg(
-                40,
-                10 * S,
-                request("10.0.0.21:1088", b"ctx12345"),
-                ResponseFacts::Status(0),
-            ),
-        );
-        c.udp(
-            50,
-            100 * S,
-            sa("10.0.0.5:3105"),
-            sa("10.0.0.21:1088"),
-            b"ctx12345",
-            8,
-        );
+        let mut c = registered("10.0.0.21:1088", b"ctx12345", ResponseFacts::Status(0));
+        datagram(&mut c, 50, 100 * S, "10.0.0.21:1088", b"ctx12345");
         c.client_call(ip("10.0.0.21"), ip("10.0.0.5"), 11, 52, 100 * S + S / 10);
         let s = only(c);
         assert_eq!(s.verdict, Verdict::Flowing);
@@ -938,25 +941,8 @@ mod tests {
 
     #[test]
     fn icmp_quoting_the_datagram_is_blocked() {
-        let mut c = base();
-        c.registration(
-            ip("10.0.0.21"),
-            ip("10.0.0.5"),
-            reg(
-                40,
-                10 * S,
-                request("10.0.0.21:1088", b"abcd"),
-                ResponseFacts::Status(0),
-            ),
-        );
-        c.udp(
-            50,
-            100 * S,
-            sa("10.0.0.5:3105"),
-            sa("10.0.0.21:1088"),
-            b"abcd",
-            4,
-        );
+        let mut c = registered("10.0.0.21:1088", b"abcd", ResponseFacts::Status(0));
+        datagram(&mut c, 50, 100 * S, "10.0.0.21:1088", b"abcd");
         let quoted = QuotedDatagram {
             src: ip("10.0.0.5"),
             dst: ip("10.0.0.21"),
@@ -975,16 +961,10 @@ mod tests {
 
     #[test]
     fn not_supported_is_refused_with_advice() {
-        let mut c = base();
-        c.registration(
-            ip("10.0.0.21"),
-            ip("10.0.0.5"),
-            reg(
-                40,
-                10 * S,
-                request("10.0.0.21:1088", b"abcd"),
-                ResponseFacts::Status(0x8004_0102),
-            ),
+        let mut c = registered(
+            "10.0.0.21:1088",
+            b"abcd",
+            ResponseFacts::Status(0x8004_0102),
         );
         for i in 0..5 {
             c.client_call(
@@ -1007,17 +987,7 @@ mod tests {
 
     #[test]
     fn nat_callback_is_address_mismatch() {
-        let mut c = base();
-        c.registration(
-            ip("10.0.0.21"),
-            ip("10.0.0.5"),
-            reg(
-                40,
-                10 * S,
-                request("192.168.1.7:1088", b"abcd"),
-                ResponseFacts::Status(0),
-            ),
-        );
+        let mut c = registered("192.168.1.7:1088", b"abcd", ResponseFacts::Status(0));
         let s = only(c);
         assert_eq!(s.verdict, Verdict::AddressMismatch);
         assert!(s
@@ -1028,25 +998,8 @@ mod tests {
 
     #[test]
     fn registered_without_datagram_and_wrong_payload() {
-        let mut c = base();
-        c.registration(
-            ip("10.0.0.21"),
-            ip("10.0.0.5"),
-            reg(
-                40,
-                10 * S,
-                request("10.0.0.21:1088", b"abcd"),
-                ResponseFacts::Status(0),
-            ),
-        );
-        c.udp(
-            50,
-            70 * S,
-            sa("10.0.0.5:3105"),
-            sa("10.0.0.21:1088"),
-            b"zzzz",
-            4,
-        );
+        let mut c = registered("10.0.0.21:1088", b"abcd", ResponseFacts::Status(0));
+        datagram(&mut c, 50, 70 * S, "10.0.0.21:1088", b"zzzz");
         c.observe_time(310 * S);
         let s = only(c);
         assert_eq!(s.verdict, Verdict::NoDatagram);
@@ -1067,14 +1020,7 @@ mod tests {
     #[test]
     fn datagram_before_the_server_is_known_still_forms_a_session() {
         let mut c = Correlator::new(0, CorrelateLimits::default());
-        c.udp(
-            5,
-            S,
-            sa("10.0.0.5:3105"),
-            sa("10.0.0.30:1090"),
-            b"12345678",
-            8,
-        );
+        datagram(&mut c, 5, S, "10.0.0.30:1090", b"12345678");
         // Another client's connection later reveals 10.0.0.5 as an EMSMDB server.
         c.connection(sa("10.0.0.21:1070"), sa("10.0.0.5:1032"), true, 9);
         let (sessions, _) = c.finish();
@@ -1094,14 +1040,7 @@ mod tests {
         );
         r.stub_len = 66;
         c.registration(ip("10.0.0.21"), ip("10.0.0.5"), r);
-        c.udp(
-            50,
-            20 * S,
-            sa("10.0.0.5:3105"),
-            sa("10.0.0.21:2000"),
-            b"12345678",
-            8,
-        );
+        datagram(&mut c, 50, 20 * S, "10.0.0.21:2000", b"12345678");
         let s = only(c);
         assert_eq!(s.verdict, Verdict::Flowing);
         assert!(s.registrations[0].encrypted);

@@ -81,20 +81,8 @@ pub fn epm_lookup(
         version: (3, 0),
         transfer: NDR20,
     };
-    net.wait(MS);
-    net.tcp_send(
-        &mut conn,
-        Side::Client,
-        &pdu.bind(1, &[ctx], false),
-        &Segmenting::default(),
-    );
-    net.wait(MS);
-    net.tcp_send(
-        &mut conn,
-        Side::Server,
-        &pdu.bind_ack(1, "135", &[Some(NDR20)], false),
-        &Segmenting::default(),
-    );
+    let ack = pdu.bind_ack(1, "135", &[Some(NDR20)], false);
+    bind_exchange(net, &mut conn, &pdu.bind(1, &[ctx], false), &ack);
     let ip = match server.ip {
         IpAddr::V4(v4) => v4.octets(),
         IpAddr::V6(_) => [0; 4],
@@ -110,6 +98,15 @@ pub fn epm_lookup(
     net.wait(MS);
     net.tcp_close(&mut conn);
     CallFrames { request, response }
+}
+
+/// The client sends `request` (a bind or alter_context), the server answers `answer` a
+/// millisecond later; returns the answer's frame.
+fn bind_exchange(net: &mut Net, conn: &mut TcpConn, request: &[u8], answer: &[u8]) -> u64 {
+    net.wait(MS);
+    net.tcp_send(conn, Side::Client, request, &Segmenting::default());
+    net.wait(MS);
+    net.tcp_send(conn, Side::Server, answer, &Segmenting::default())
 }
 
 fn send_all(net: &mut Net, conn: &mut TcpConn, side: Side, pdus: Vec<Vec<u8>>) -> u64 {
@@ -146,8 +143,7 @@ impl EmsmdbConnection {
             transfer: NDR20,
         };
         let sec_addr = port.to_string();
-        let plain = Segmenting::default();
-        net.wait(MS);
+        let ack = |call_id, addr: &str, alter| pdu.bind_ack(call_id, addr, &[Some(NDR20)], alter);
         let ack_frame = if opts.nspi_first {
             let nspi = Context {
                 id: 0,
@@ -155,46 +151,24 @@ impl EmsmdbConnection {
                 version: (56, 0),
                 transfer: NDR20,
             };
-            net.tcp_send(
+            bind_exchange(
+                net,
                 &mut conn,
-                Side::Client,
                 &pdu.bind(1, &[nspi], false),
-                &plain,
+                &ack(1, &sec_addr, false),
             );
-            net.wait(MS);
-            net.tcp_send(
+            bind_exchange(
+                net,
                 &mut conn,
-                Side::Server,
-                &pdu.bind_ack(1, &sec_addr, &[Some(NDR20)], false),
-                &plain,
-            );
-            net.wait(MS);
-            net.tcp_send(
-                &mut conn,
-                Side::Client,
                 &pdu.bind(2, &[emsmdb(1)], true),
-                &plain,
-            );
-            net.wait(MS);
-            net.tcp_send(
-                &mut conn,
-                Side::Server,
-                &pdu.bind_ack(2, "", &[Some(NDR20)], true),
-                &plain,
+                &ack(2, "", true),
             )
         } else {
-            net.tcp_send(
+            bind_exchange(
+                net,
                 &mut conn,
-                Side::Client,
                 &pdu.bind(1, &[emsmdb(0)], false),
-                &plain,
-            );
-            net.wait(MS);
-            net.tcp_send(
-                &mut conn,
-                Side::Server,
-                &pdu.bind_ack(1, &sec_addr, &[Some(NDR20)], false),
-                &plain,
+                &ack(1, &sec_addr, false),
             )
         };
         let ctx = u16::from(opts.nspi_first);
@@ -230,19 +204,11 @@ impl EmsmdbConnection {
             version: (0, 81),
             transfer: NDR20,
         };
-        net.wait(MS);
-        net.tcp_send(
+        let nak = bind_exchange(
+            net,
             &mut conn,
-            Side::Client,
             &pdu.bind(1, &[emsmdb], false),
-            &Segmenting::default(),
-        );
-        net.wait(MS);
-        let nak = net.tcp_send(
-            &mut conn,
-            Side::Server,
             &pdu.bind_nak(1, reason),
-            &Segmenting::default(),
         );
         net.wait(MS);
         net.tcp_close(&mut conn);
@@ -322,6 +288,18 @@ impl EmsmdbConnection {
         self.call(net, emsmdb::OP_DO_CONNECT_EX, &req, &resp, 12)
     }
 
+    /// The request stub of `EcRRegisterPushNotification`, padded with junk as Windows does.
+    fn register_stub(&self, callback: SocketAddr, context: &[u8]) -> Vec<u8> {
+        let callback = CallbackAddress::encode_windows(callback);
+        emsmdb::encode_register_push_request(
+            NdrFormat::NDR20_LE,
+            &self.handle,
+            context,
+            &callback,
+            0xa5,
+        )
+    }
+
     /// `EcRRegisterPushNotification` for `callback` and `context`; the server answers `status`.
     pub fn register(
         &mut self,
@@ -330,15 +308,9 @@ impl EmsmdbConnection {
         context: &[u8],
         status: u32,
     ) -> CallFrames {
-        let f = NdrFormat::NDR20_LE;
-        let req = emsmdb::encode_register_push_request(
-            f,
-            &self.handle,
-            context,
-            &CallbackAddress::encode_windows(callback),
-            0xa5,
-        );
-        let resp = emsmdb::encode_register_push_response(f, &self.handle, 0, status);
+        let req = self.register_stub(callback, context);
+        let resp =
+            emsmdb::encode_register_push_response(NdrFormat::NDR20_LE, &self.handle, 0, status);
         net.wait(3 * MS);
         self.call(net, emsmdb::OP_REGISTER_PUSH, &req, &resp, 2)
     }
@@ -352,14 +324,7 @@ impl EmsmdbConnection {
         context: &[u8],
         status: u32,
     ) -> CallFrames {
-        let f = NdrFormat::NDR20_LE;
-        let req = emsmdb::encode_register_push_request(
-            f,
-            &self.handle,
-            context,
-            &CallbackAddress::encode_windows(callback),
-            0xa5,
-        );
+        let req = self.register_stub(callback, context);
         let call_id = self.next_call_id;
         self.next_call_id += 1;
         net.wait(3 * MS);

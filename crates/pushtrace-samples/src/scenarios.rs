@@ -144,6 +144,17 @@ fn logon(
     }
 }
 
+/// The usual set-up: a capture started at [`START_NS`] with `seed`, the client 10.0.0.21
+/// logging on to the server 10.0.0.5 and, when `status` is given, registering its own
+/// address, answered with `status`.
+fn standard_session(seed: u64, status: Option<u32>) -> (Net, Host, Host, Logon) {
+    let mut net = Net::new(START_NS, seed);
+    let (c, s) = (client(), server());
+    let register = status.map(|status| (c.at(CALLBACK_PORT), status));
+    let l = logon(&mut net, c, s, ConnectOptions::default(), register);
+    (net, c, s, l)
+}
+
 /// `n` polls one minute apart.
 fn poll_every_minute(net: &mut Net, conn: &mut EmsmdbConnection, n: usize) {
     for _ in 0..n {
@@ -157,15 +168,7 @@ fn expect_one(verdict: &str, session: Value) -> Value {
 }
 
 fn healthy_push() -> Built {
-    let mut net = Net::new(START_NS, 1);
-    let (c, s) = (client(), server());
-    let mut l = logon(
-        &mut net,
-        c,
-        s,
-        ConnectOptions::default(),
-        Some((c.at(CALLBACK_PORT), 0)),
-    );
+    let (mut net, c, s, mut l) = standard_session(1, Some(0));
     let mut datagrams = Vec::new();
     for wait_s in [41, 187] {
         net.wait(wait_s * SEC);
@@ -188,15 +191,7 @@ fn healthy_push() -> Built {
 }
 
 fn udp_blocked_icmp() -> Built {
-    let mut net = Net::new(START_NS, 2);
-    let (c, s) = (client(), server());
-    let mut l = logon(
-        &mut net,
-        c,
-        s,
-        ConnectOptions::default(),
-        Some((c.at(CALLBACK_PORT), 0)),
-    );
+    let (mut net, c, s, mut l) = standard_session(2, Some(0));
     let mut datagrams = Vec::new();
     let mut errors = Vec::new();
     for _ in 0..4 {
@@ -221,15 +216,7 @@ fn udp_blocked_icmp() -> Built {
 }
 
 fn registration_refused() -> Built {
-    let mut net = Net::new(START_NS, 3);
-    let (c, s) = (client(), server());
-    let mut l = logon(
-        &mut net,
-        c,
-        s,
-        ConnectOptions::default(),
-        Some((c.at(CALLBACK_PORT), 0x8004_0102)),
-    );
+    let (mut net, _, _, mut l) = standard_session(3, Some(0x8004_0102));
     poll_every_minute(&mut net, &mut l.conn, 5);
     let reg = l.expected_registration(Some("10.0.0.21:1088"), Some(0x8004_0102));
     let expect = expect_one(
@@ -244,9 +231,7 @@ fn registration_refused() -> Built {
 }
 
 fn registration_fault() -> Built {
-    let mut net = Net::new(START_NS, 14);
-    let (c, s) = (client(), server());
-    let mut l = logon(&mut net, c, s, ConnectOptions::default(), None);
+    let (mut net, c, _, mut l) = standard_session(14, None);
     let frames = l
         .conn
         .register_faulted(&mut net, c.at(CALLBACK_PORT), &l.context, 0x1c01_0002);
@@ -297,9 +282,7 @@ fn bind_rejected() -> Built {
 }
 
 fn not_registered() -> Built {
-    let mut net = Net::new(START_NS, 4);
-    let (c, s) = (client(), server());
-    let mut l = logon(&mut net, c, s, ConnectOptions::default(), None);
+    let (mut net, _, _, mut l) = standard_session(4, None);
     poll_every_minute(&mut net, &mut l.conn, 5);
     let expect = expect_one(
         "not_registered",
@@ -337,15 +320,7 @@ fn nat_mismatch() -> Built {
 }
 
 fn registered_no_datagram() -> Built {
-    let mut net = Net::new(START_NS, 6);
-    let (c, s) = (client(), server());
-    let mut l = logon(
-        &mut net,
-        c,
-        s,
-        ConnectOptions::default(),
-        Some((c.at(CALLBACK_PORT), 0)),
-    );
+    let (mut net, _, _, mut l) = standard_session(6, Some(0));
     poll_every_minute(&mut net, &mut l.conn, 5);
     let reg = l.expected_registration(Some("10.0.0.21:1088"), Some(0));
     let expect = expect_one(
@@ -476,15 +451,7 @@ fn two_clients() -> Built {
 }
 
 fn wrong_payload() -> Built {
-    let mut net = Net::new(START_NS, 11);
-    let (c, s) = (client(), server());
-    let mut l = logon(
-        &mut net,
-        c,
-        s,
-        ConnectOptions::default(),
-        Some((c.at(CALLBACK_PORT), 0)),
-    );
+    let (mut net, c, s, mut l) = standard_session(11, Some(0));
     let other = Rng::new(99).bytes(8);
     let mut datagrams = Vec::new();
     for _ in 0..2 {
@@ -557,15 +524,7 @@ fn fragmented_reordered() -> Built {
 }
 
 fn mid_session() -> Built {
-    let mut net = Net::new(START_NS, 13);
-    let (c, s) = (client(), server());
-    let mut l = logon(
-        &mut net,
-        c,
-        s,
-        ConnectOptions::default(),
-        Some((c.at(CALLBACK_PORT), 0)),
-    );
+    let (mut net, c, s, mut l) = standard_session(13, Some(0));
     // The capture starts here: everything before is dropped.
     let first_kept = net.frames.len();
     let mut datagrams = Vec::new();
