@@ -987,7 +987,7 @@ mod tests {
 
     #[test]
     fn nat_callback_is_address_mismatch() {
-        let mut c = registered("192.168.1.7:1088", b"abcd", ResponseFacts::Status(0));
+        let c = registered("192.168.1.7:1088", b"abcd", ResponseFacts::Status(0));
         let s = only(c);
         assert_eq!(s.verdict, Verdict::AddressMismatch);
         assert!(s
