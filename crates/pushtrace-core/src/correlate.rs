@@ -108,9 +108,10 @@ impl RegistrationFacts {
         }
     }
 
-    /// Whether a datagram from the server is addressed to this registration.
-    fn covers(&self, d: &UdpCandidate, client: IpAddr) -> bool {
-        if d.ts_ns < self.request_ts_ns {
+    /// Whether a datagram from the server is addressed to this registration, which lasts
+    /// until `ended_ns` (an unregistration) when given.
+    fn covers(&self, d: &UdpCandidate, client: IpAddr, ended_ns: Option<i64>) -> bool {
+        if d.ts_ns < self.request_ts_ns || ended_ns.is_some_and(|end| d.ts_ns > end) {
             return false;
         }
         match &self.request {
@@ -168,6 +169,8 @@ struct SessionState {
     connections: BTreeSet<(SocketAddr, SocketAddr)>,
     bind_rejections: Vec<(u64, String)>,
     registrations: Vec<RegistrationFacts>,
+    /// `EcRUnregisterPushNotification` calls: (frame, time).
+    unregistrations: Vec<(u64, i64)>,
     datagrams: Vec<UdpCandidate>,
     calls: Vec<ClientCall>,
     dropped_items: u64,
@@ -303,6 +306,19 @@ impl Correlator {
         }
         if let Some(s) = self.session(client, server, facts.request_frame) {
             SessionState::push_bounded(&mut s.registrations, facts, cap, &mut s.dropped_items);
+        }
+    }
+
+    /// An `EcRUnregisterPushNotification` call: the registration before it ends.
+    pub fn unregistration(&mut self, client: IpAddr, server: IpAddr, frame: u64, ts_ns: i64) {
+        let cap = self.limits.max_items_per_session;
+        if let Some(s) = self.session(client, server, frame) {
+            SessionState::push_bounded(
+                &mut s.unregistrations,
+                (frame, ts_ns),
+                cap,
+                &mut s.dropped_items,
+            );
         }
     }
 
@@ -519,7 +535,11 @@ fn judge(
     let mut useful = 0usize;
     let mut wrong_payload = Vec::new();
     for d in &s.datagrams {
-        let reg = s.registrations.iter().rev().find(|r| r.covers(d, client));
+        let reg = s
+            .registrations
+            .iter()
+            .rev()
+            .find(|r| r.covers(d, client, ended(&s.unregistrations, r)));
         let matches_context = reg
             .and_then(|r| r.decoded())
             .map(|r| r.context == d.payload());
@@ -654,13 +674,17 @@ fn judge(
         }
         advice.push("Push notifications reach the client; nothing to fix.".into());
         Verdict::Flowing
-    } else if last_reg.is_some_and(RegistrationFacts::succeeded) {
-        let reg = last_reg.map(|r| r.request_ts_ns).unwrap_or(last_ts_ns);
+    } else if let Some(reg) = last_reg.filter(|r| r.succeeded()) {
+        let (end, frames, until) = match s.unregistrations.iter().find(|u| u.1 >= reg.request_ts_ns)
+        {
+            Some(&(frame, ts)) => (ts, vec![frame], "until the client unregistered"),
+            None => (last_ts_ns, vec![], "the capture ran after the registration"),
+        };
         evidence.push(Evidence {
-            frames: vec![],
+            frames,
             text: format!(
-                "no notification datagram in the {:.0} s the capture ran after the registration",
-                seconds(last_ts_ns.saturating_sub(reg)).max(0.0)
+                "no notification datagram in the {:.0} s {until}",
+                seconds(end.saturating_sub(reg.request_ts_ns)).max(0.0)
             ),
         });
         advice.push("The server accepted the registration but sent no datagram. It sends one only when new mail arrives: send a test message while capturing. Exchange 2010 RTM/SP1 and 2013 and later never send UDP; Exchange 2010 SP1 RU3 and later need EnablePushNotifications=1 (DWORD) under HKLM\\SYSTEM\\CurrentControlSet\\Services\\MSExchangeRPC\\ParametersSystem on the Client Access server.".into());
@@ -764,6 +788,14 @@ fn judge(
         advice,
         wireshark_filter,
     }
+}
+
+/// When registration `r` ended: the first unregistration after it, if any.
+fn ended(unregistrations: &[(u64, i64)], r: &RegistrationFacts) -> Option<i64> {
+    unregistrations
+        .iter()
+        .map(|u| u.1)
+        .find(|&ts| ts >= r.request_ts_ns)
 }
 
 fn reg_frames(r: &RegistrationFacts) -> Vec<u64> {
@@ -1045,6 +1077,25 @@ mod tests {
         assert_eq!(s.verdict, Verdict::Flowing);
         assert!(s.registrations[0].encrypted);
         assert_eq!(s.registrations[0].callback, None);
+    }
+
+    #[test]
+    fn unregistration_ends_the_registration() {
+        let mut c = registered("10.0.0.21:1088", b"abcd", ResponseFacts::Status(0));
+        c.unregistration(ip("10.0.0.21"), ip("10.0.0.5"), 60, 40 * S);
+        datagram(&mut c, 70, 100 * S, "10.0.0.21:1088", b"abcd");
+        c.observe_time(400 * S);
+        let s = only(c);
+        // The datagram came after the client unregistered: it answers no registration.
+        assert_eq!(s.datagrams[0].matches_context, None);
+        assert_eq!(s.verdict, Verdict::NoDatagram);
+        let note = s
+            .evidence
+            .iter()
+            .find(|e| e.text.contains("until the client unregistered"))
+            .unwrap();
+        assert_eq!(note.frames, [60]);
+        assert!(note.text.contains(" 30 s "), "{}", note.text);
     }
 
     #[test]

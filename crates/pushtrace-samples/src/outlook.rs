@@ -353,6 +353,27 @@ impl EmsmdbConnection {
         CallFrames { request, response }
     }
 
+    /// The historic `EcRUnregisterPushNotification` (opnum 5): handle, iRpc and
+    /// hNotification in, handle and return code out (protocol.md §2.4).
+    pub fn unregister(&mut self, net: &mut Net) -> CallFrames {
+        let f = NdrFormat::NDR20_LE;
+        let mut req = emsmdb::NdrWriter::new(f, 0);
+        req.bytes(&self.handle);
+        req.u32(0); // iRpc
+        req.u32(0); // hNotification
+        let mut resp = emsmdb::NdrWriter::new(f, 0);
+        resp.bytes(&self.handle);
+        resp.u32(0); // return value
+        net.wait(MS);
+        self.call(
+            net,
+            emsmdb::OP_UNREGISTER_PUSH,
+            &req.into_bytes(),
+            &resp.into_bytes(),
+            2,
+        )
+    }
+
     /// One `EcDoRpcExt2` round trip carrying `rop_len` bytes of (obfuscated) ROPs each way.
     pub fn rop_call(&mut self, net: &mut Net, rop_len: usize) -> CallFrames {
         let f = NdrFormat::NDR20_LE;

@@ -50,6 +50,7 @@ pub fn all() -> Vec<Scenario> {
         Scenario { name: "not-registered-polling", shows: "logon but no registration; the client polls", build: not_registered },
         Scenario { name: "nat-address-mismatch", shows: "callback 192.168.1.21 behind NAT; the server sees 10.0.0.21", build: nat_mismatch },
         Scenario { name: "registered-no-datagram", shows: "registration succeeds, no datagram in five minutes", build: registered_no_datagram },
+        Scenario { name: "unregistered", shows: "registration, then EcRUnregisterPushNotification 40 s later; no datagram", build: unregistered },
         Scenario { name: "encrypted-push", shows: "packet privacy: sealed registration, datagrams to the client", build: encrypted_push },
         Scenario { name: "encrypted-no-datagram", shows: "packet privacy: sealed registration, no datagram", build: encrypted_no_datagram },
         Scenario { name: "ipv6-push", shows: "healthy push over IPv6", build: ipv6_push },
@@ -326,6 +327,23 @@ fn registered_no_datagram() -> Built {
     let expect = expect_one(
         "no_datagram",
         json!({ "client": "10.0.0.21", "verdict": "no_datagram", "registrations": [reg], "datagrams": [] }),
+    );
+    Built {
+        frames: net.frames,
+        expect,
+    }
+}
+
+fn unregistered() -> Built {
+    let (mut net, _, _, mut l) = standard_session(16, Some(0));
+    net.wait(40 * SEC);
+    let unregister = l.conn.unregister(&mut net);
+    poll_every_minute(&mut net, &mut l.conn, 3);
+    let reg = l.expected_registration(Some("10.0.0.21:1088"), Some(0));
+    let expect = expect_one(
+        "no_datagram",
+        json!({ "client": "10.0.0.21", "verdict": "no_datagram", "registrations": [reg], "datagrams": [],
+                "evidence": [{}, { "frames": [unregister.request] }] }),
     );
     Built {
         frames: net.frames,

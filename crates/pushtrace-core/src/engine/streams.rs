@@ -314,6 +314,9 @@ fn emsmdb_call(correlator: &mut Correlator, call: &RpcCall, client: IpAddr, serv
                 .map(|r| r.poll_interval_ms);
             correlator.logon(client, server, call.request_frame, user, poll);
         }
+        emsmdb::OP_UNREGISTER_PUSH => {
+            correlator.unregistration(client, server, call.request_frame, call.request_ts_ns)
+        }
         emsmdb::OP_DO_ASYNC_CONNECT_EX => correlator.async_wait(client, server, call.request_frame),
         _ => {}
     }
