@@ -709,7 +709,11 @@ fn judge(
             frames: vec![],
             text: "the client logged on but never called EcRRegisterPushNotification".into(),
         });
-        advice.push("The client did not ask for UDP notifications. VPN clients can disable them with PR_DISABLE_WINSOCK (property 0x66180003) in the MAPI profile; Outlook 2013 and later never register and use async or HTTP notifications instead.".into());
+        if s.uses_async {
+            advice.push("The client did not ask for UDP notifications because it waits for them through AsyncEMSMDB (EcDoAsyncWaitEx, Outlook 2007 and later with Exchange 2007 and later): new mail is announced without UDP. If mail still arrives late, look at whether the EcDoAsyncWaitEx calls complete promptly.".into());
+        } else {
+            advice.push("The client did not ask for UDP notifications. VPN clients can disable them with PR_DISABLE_WINSOCK (property 0x66180003) in the MAPI profile; Outlook 2013 and later never register and use async or HTTP notifications instead.".into());
+        }
         Verdict::NotRegistered
     };
 

@@ -7,6 +7,7 @@ use crate::net::{Host, Net, Segmenting, Side, TcpConn, MS};
 use crate::rpc::{self, Auth, Context, PduWriter, EMSMDB, EPM, NDR20, NSPI};
 use pushtrace_core::emsmdb::{self, CallbackAddress, NdrFormat};
 use std::net::{IpAddr, SocketAddr};
+use uuid::Uuid;
 
 /// The TCP port the server's endpoint mapper listens on.
 pub const EPM_PORT: u16 = 135;
@@ -25,6 +26,8 @@ pub struct CallFrames {
 pub struct ConnectOptions {
     /// Client TCP port.
     pub client_port: u16,
+    /// The interface bound: EMSMDB 0.81, or AsyncEMSMDB 0.1 for the async wait connection.
+    pub interface: (Uuid, (u16, u16)),
     /// Authentication on calls (None = no auth trailer).
     pub auth: Option<Auth>,
     /// Bind NSPI on context 0 first, then add EMSMDB on context 1 with alter_context.
@@ -41,6 +44,7 @@ impl Default for ConnectOptions {
     fn default() -> Self {
         ConnectOptions {
             client_port: 1071,
+            interface: (EMSMDB, (0, 81)),
             auth: None,
             nspi_first: false,
             max_frag_stub: 4280,
@@ -138,8 +142,8 @@ impl EmsmdbConnection {
         let pdu = PduWriter::new(true, opts.auth);
         let emsmdb = |id| Context {
             id,
-            interface: EMSMDB,
-            version: (0, 81),
+            interface: opts.interface.0,
+            version: opts.interface.1,
             transfer: NDR20,
         };
         let sec_addr = port.to_string();
@@ -372,6 +376,35 @@ impl EmsmdbConnection {
             &resp.into_bytes(),
             2,
         )
+    }
+
+    /// `EcDoAsyncConnectEx` (EMSMDB opnum 14): the session's async handle, return 0.
+    pub fn async_connect(&mut self, net: &mut Net) -> CallFrames {
+        let f = NdrFormat::NDR20_LE;
+        let mut resp = emsmdb::NdrWriter::new(f, 0);
+        resp.bytes(&self.handle);
+        resp.u32(0); // return value
+        net.wait(MS);
+        self.call(
+            net,
+            emsmdb::OP_DO_ASYNC_CONNECT_EX,
+            &self.handle.clone(),
+            &resp.into_bytes(),
+            2,
+        )
+    }
+
+    /// `EcDoAsyncWaitEx` (AsyncEMSMDB opnum 0) on an AsyncEMSMDB connection, completed by the
+    /// server `wait_s` seconds later with NotificationPending set.
+    pub fn async_wait(&mut self, net: &mut Net, wait_s: i64) -> CallFrames {
+        let f = NdrFormat::NDR20_LE;
+        let mut req = emsmdb::NdrWriter::new(f, 0);
+        req.bytes(&self.handle);
+        req.u32(0); // ulFlagsIn
+        let mut resp = emsmdb::NdrWriter::new(f, 0);
+        resp.u32(1); // pulFlagsOut: NotificationPending
+        resp.u32(0); // return value
+        self.call(net, 0, &req.into_bytes(), &resp.into_bytes(), wait_s * 1000)
     }
 
     /// One `EcDoRpcExt2` round trip carrying `rop_len` bytes of (obfuscated) ROPs each way.

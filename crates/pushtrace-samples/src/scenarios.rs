@@ -51,6 +51,7 @@ pub fn all() -> Vec<Scenario> {
         Scenario { name: "nat-address-mismatch", shows: "callback 192.168.1.21 behind NAT; the server sees 10.0.0.21", build: nat_mismatch },
         Scenario { name: "registered-no-datagram", shows: "registration succeeds, no datagram in five minutes", build: registered_no_datagram },
         Scenario { name: "unregistered", shows: "registration, then EcRUnregisterPushNotification 40 s later; no datagram", build: unregistered },
+        Scenario { name: "async-notifications", shows: "Outlook 2007-style: EcDoAsyncConnectEx and EcDoAsyncWaitEx instead of UDP registration", build: async_notifications },
         Scenario { name: "encrypted-push", shows: "packet privacy: sealed registration, datagrams to the client", build: encrypted_push },
         Scenario { name: "encrypted-no-datagram", shows: "packet privacy: sealed registration, no datagram", build: encrypted_no_datagram },
         Scenario { name: "ipv6-push", shows: "healthy push over IPv6", build: ipv6_push },
@@ -344,6 +345,30 @@ fn unregistered() -> Built {
         "no_datagram",
         json!({ "client": "10.0.0.21", "verdict": "no_datagram", "registrations": [reg], "datagrams": [],
                 "evidence": [{}, { "frames": [unregister.request] }] }),
+    );
+    Built {
+        frames: net.frames,
+        expect,
+    }
+}
+
+fn async_notifications() -> Built {
+    let (mut net, c, s, mut l) = standard_session(17, None);
+    l.conn.async_connect(&mut net);
+    let opts = ConnectOptions {
+        client_port: 1075,
+        interface: (crate::rpc::ASYNC_EMSMDB, (0, 1)),
+        ..ConnectOptions::default()
+    };
+    let (mut waiter, _) = EmsmdbConnection::open(&mut net, c, s, EMSMDB_PORT, opts);
+    for wait_s in [95, 140] {
+        waiter.async_wait(&mut net, wait_s);
+        net.wait(30 * MS);
+        l.conn.rop_call(&mut net, 80);
+    }
+    let expect = expect_one(
+        "not_registered",
+        json!({ "client": "10.0.0.21", "verdict": "not_registered", "registrations": [], "uses_async_notifications": true }),
     );
     Built {
         frames: net.frames,
