@@ -65,6 +65,66 @@ fn sample(
     })
 }
 
+/// The healthy scenario with frames cut at 120 bytes (66 bytes of TCP payload): every
+/// DCE/RPC header and the start of each body survive, so binds and calls are still seen, but
+/// no stub longer than 42 bytes is whole. Facts read from a frame the snap length cut become
+/// unknown: the registration request's callback and context (and so whether a datagram
+/// carries that context), its status only if the response frame was cut too, and the user
+/// (the logon's stub). The datagrams still reach the client and it still reacts to them, so
+/// the verdict stays the healthy one.
+fn snaplen_120(built: &scenarios::Built) -> Result<Sample> {
+    const SNAPLEN: u32 = 120;
+    let fits = |frame: &Value| {
+        frame
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok()?.checked_sub(1))
+            .and_then(|index| built.frames.get(index))
+            .is_some_and(|f| f.bytes.len() <= SNAPLEN as usize)
+    };
+    let mut expect = built.expect.clone();
+    let mut context_lost = false;
+    if let Some(session) = expect["sessions"][0].as_object_mut() {
+        session.remove("user");
+        for r in session
+            .get_mut("registrations")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            if !fits(&r["request_frame"]) {
+                r["callback"] = Value::Null;
+                r["context"] = Value::Null;
+                context_lost = true;
+            }
+            if !fits(&r["response_frame"]) {
+                r["status"] = Value::Null;
+            }
+        }
+        if context_lost {
+            for d in session
+                .get_mut("datagrams")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                d["matches_context"] = Value::Null;
+            }
+        }
+    }
+    anyhow::ensure!(
+        context_lost,
+        "snaplen-120 must cut the registration request to show a cut stub"
+    );
+    let snapped = files::write(&built.frames, FileFormat::PcapNg, Some(SNAPLEN))?;
+    sample(
+        "snaplen-120",
+        FileFormat::PcapNg,
+        snapped,
+        expect,
+        &["dcerpc_pdu_cut"],
+    )
+}
+
 /// Every sample: each scenario as pcapng, the healthy one also in the other formats, cut in
 /// the middle of a record and cut by a snap length.
 pub fn render_all() -> Result<Vec<Sample>> {
@@ -166,6 +226,7 @@ pub fn render_all() -> Result<Vec<Sample>> {
                 expect,
                 &[],
             )?);
+            out.push(snaplen_120(&built)?);
         }
     }
     Ok(out)
