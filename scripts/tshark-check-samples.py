@@ -7,8 +7,10 @@ response or fault (the last fragment, Wireshark's convention for reassembled PDU
 notification datagrams and the ICMP errors.
 
 Known, explained differences:
-- snaplen-cut: tshark reports PDU headers of frames cut by the snap length; pushtrace drops
-  a PDU whose bytes were not captured (its stub cannot be trusted) and resynchronises.
+- snaplen-cut, snaplen-120: with tcp.reassemble_out_of_order, tshark keeps waiting for the
+  missing tail of a PDU cut by the snap length and then never decodes the next, whole PDU
+  ("TCP segment of a reassembled PDU"); pushtrace lists those whole PDUs. Without that option
+  tshark reports exactly pushtrace's frames on both samples.
 
 Usage: scripts/tshark-check-samples.py [PUSHTRACE_BINARY]   (default target/release/pushtrace)
 Needs tshark (apt-get install tshark). Exits 1 when a sample disagrees.

@@ -118,6 +118,7 @@ fn snaplen_120(built: &scenarios::Built) -> Result<Sample> {
     let snapped = files::write(&built.frames, FileFormat::PcapNg, Some(SNAPLEN))?;
     sample(
         "snaplen-120",
+        "healthy-push captured with a 120-byte snap length: every PDU cut, headers kept",
         FileFormat::PcapNg,
         snapped,
         expect,

@@ -323,7 +323,13 @@ fn emsmdb_call(correlator: &mut Correlator, call: &RpcCall, client: IpAddr, serv
 }
 
 fn why_incomplete(stub: &Stub) -> String {
-    if stub.missing_fragment {
+    if stub.cut_by_capture {
+        format!(
+            "the capture's snap length cut the stub ({} of {} bytes captured)",
+            stub.bytes.len(),
+            stub.len
+        )
+    } else if stub.missing_fragment {
         "a fragment is missing".into()
     } else if stub.truncated {
         format!("the stub ({} bytes) exceeds the stub cap", stub.len)
