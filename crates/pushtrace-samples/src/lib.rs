@@ -3,6 +3,7 @@
 //! records the facts (ground truth known to the generator) that the analysis must report.
 //! [`render_all`] turns every scenario into sample files and expectation files.
 
+pub mod bigcap;
 pub mod files;
 pub mod net;
 pub mod outlook;

@@ -101,6 +101,41 @@ struct Logon {
 }
 
 impl Logon {
+    /// After each wait in `waits_s` the server sends the notification datagram and the
+    /// client reacts 60 ms later with a ROP call: (datagram frame, reaction) per wait.
+    fn notify_and_react(
+        &mut self,
+        net: &mut Net,
+        server: Host,
+        waits_s: &[i64],
+    ) -> Vec<(u64, CallFrames)> {
+        let client = self.conn.client;
+        let mut out = Vec::with_capacity(waits_s.len());
+        for &wait_s in waits_s {
+            net.wait(wait_s * SEC);
+            let frame = notify(net, server, 3105, self.callback, client, &self.context);
+            net.wait(60 * MS);
+            out.push((frame, self.conn.rop_call(net, 60)));
+        }
+        out
+    }
+
+    /// `n` notification datagrams, each refused by the client's host with ICMP port
+    /// unreachable, while the client polls twice a minute: (datagram, ICMP error) frames.
+    fn notify_blocked(&mut self, net: &mut Net, server: Host, n: usize) -> Vec<(u64, u64)> {
+        let client = self.conn.client;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            net.wait(30 * SEC);
+            let d = notify(net, server, 3105, self.callback, client, &self.context);
+            net.wait(MS / 2);
+            out.push((d, net.icmp_unreachable(client, server, 3, d)));
+            net.wait(30 * SEC);
+            self.conn.rop_call(net, 40);
+        }
+        out
+    }
+
     /// The registration as the report must show it (plain stub).
     fn expected_registration(&self, callback: Option<&str>, status: Option<u32>) -> Value {
         let frames = self.register.unwrap_or(CallFrames {
@@ -170,15 +205,12 @@ fn expect_one(verdict: &str, session: Value) -> Value {
 }
 
 fn healthy_push() -> Built {
-    let (mut net, c, s, mut l) = standard_session(1, Some(0));
-    let mut datagrams = Vec::new();
-    for wait_s in [41, 187] {
-        net.wait(wait_s * SEC);
-        let frame = notify(&mut net, s, 3105, l.callback, c, &l.context);
-        net.wait(60 * MS);
-        let reaction = l.conn.rop_call(&mut net, 60);
-        datagrams.push(json!({ "frame": frame, "from": "10.0.0.5:3105", "to": "10.0.0.21:1088", "matches_context": true, "reaction_frame": reaction.request }));
-    }
+    let (mut net, _, s, mut l) = standard_session(1, Some(0));
+    let datagrams: Vec<Value> = l
+        .notify_and_react(&mut net, s, &[41, 187])
+        .into_iter()
+        .map(|(frame, reaction)| json!({ "frame": frame, "from": "10.0.0.5:3105", "to": "10.0.0.21:1088", "matches_context": true, "reaction_frame": reaction.request }))
+        .collect();
     let reg = l.expected_registration(Some("10.0.0.21:1088"), Some(0));
     l.conn.close(&mut net);
     let expect = expect_one(
@@ -193,18 +225,12 @@ fn healthy_push() -> Built {
 }
 
 fn udp_blocked_icmp() -> Built {
-    let (mut net, c, s, mut l) = standard_session(2, Some(0));
+    let (mut net, _, s, mut l) = standard_session(2, Some(0));
     let mut datagrams = Vec::new();
     let mut errors = Vec::new();
-    for _ in 0..4 {
-        net.wait(30 * SEC);
-        let d = notify(&mut net, s, 3105, l.callback, c, &l.context);
-        net.wait(MS / 2);
-        let e = net.icmp_unreachable(c, s, 3, d);
+    for (d, e) in l.notify_blocked(&mut net, s, 4) {
         datagrams.push(json!({ "frame": d, "matches_context": true }));
         errors.push(json!({ "frame": e, "datagram_frame": d, "code": 3 }));
-        net.wait(30 * SEC);
-        l.conn.rop_call(&mut net, 40);
     }
     let reg = l.expected_registration(Some("10.0.0.21:1088"), Some(0));
     let expect = expect_one(
@@ -584,4 +610,50 @@ fn mid_session() -> Built {
         json!({ "client": "10.0.0.21", "server": "10.0.0.5", "verdict": "flowing", "inferred": true, "registrations": [], "datagrams": datagrams }),
     );
     Built { frames, expect }
+}
+
+/// The sessions the large-capture generator ([`crate::bigcap`]) plants in background traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Story {
+    /// Registration succeeds; two notifications arrive and the client reacts to each.
+    Healthy,
+    /// Registration succeeds; four notifications are refused by ICMP port unreachable.
+    Blocked,
+    /// Registration answered 0x80040102 ecNotSupported; the client polls each minute.
+    Refused,
+}
+
+impl Story {
+    /// The verdict `pushtrace analyze` must give the session.
+    pub fn verdict(self) -> &'static str {
+        match self {
+            Story::Healthy => "flowing",
+            Story::Blocked => "blocked",
+            Story::Refused => "refused",
+        }
+    }
+}
+
+/// Plays `story` between `client` and `server` on `net`, from the endpoint-mapper lookup to
+/// the last notification or poll (healthy sessions also close their connection).
+pub fn play(net: &mut Net, story: Story, client: Host, server: Host) {
+    let status = if story == Story::Refused {
+        0x8004_0102
+    } else {
+        0
+    };
+    let callback = client.at(CALLBACK_PORT);
+    let opts = ConnectOptions::default();
+    let mut l = logon(net, client, server, opts, Some((callback, status)));
+    match story {
+        Story::Healthy => {
+            let waits = [net.rng.range(20, 150) as i64, net.rng.range(20, 150) as i64];
+            l.notify_and_react(net, server, &waits);
+            l.conn.close(net);
+        }
+        Story::Blocked => {
+            l.notify_blocked(net, server, 4);
+        }
+        Story::Refused => poll_every_minute(net, &mut l.conn, 5),
+    }
 }

@@ -1181,3 +1181,53 @@ proptest! {
         prop_assert_eq!(sink.opened().len(), sink.closes().len());
     }
 }
+
+/// A connection record for table tests.
+fn table_conn(id: u64) -> Connection {
+    let ends = ConnEndpoints {
+        initiator: SocketAddr::new(CLIENT_IP, CLIENT_PORT),
+        responder: SocketAddr::new(SERVER_IP, SERVER_PORT),
+        saw_syn: true,
+    };
+    Connection {
+        id: ConnId(id),
+        ends,
+        to_responder: HalfStream::default(),
+        to_initiator: HalfStream::default(),
+        last_seen_ns: 0,
+    }
+}
+
+#[test]
+fn connection_table_finds_reuses_and_forgets() {
+    let key = |port| {
+        FlowKey::new(
+            SocketAddr::new(CLIENT_IP, port),
+            SocketAddr::new(SERVER_IP, SERVER_PORT),
+        )
+    };
+    let mut table = ConnTable::default();
+    table.insert(key(1), table_conn(1));
+    table.insert(key(2), table_conn(2));
+    // Both directions find the same connection, repeatedly (the remembered key) and after
+    // looking up another one (the map).
+    let reversed = FlowKey::new(
+        SocketAddr::new(SERVER_IP, SERVER_PORT),
+        SocketAddr::new(CLIENT_IP, 1),
+    );
+    for k in [key(1), reversed, key(2), key(1)] {
+        let expected = if k == key(2) { 2 } else { 1 };
+        assert_eq!(table.get_mut(&k).map(|c| c.id), Some(ConnId(expected)));
+    }
+    // A removed connection is gone even though it was the last one looked up.
+    assert_eq!(table.remove(&key(1)).map(|c| c.id), Some(ConnId(1)));
+    assert!(table.get_mut(&key(1)).is_none());
+    assert!(table.remove(&key(1)).is_none());
+    // Its slot is reused; the table holds what is live.
+    table.insert(key(3), table_conn(3));
+    assert_eq!(table.slots.len(), 2);
+    assert_eq!(table.len(), 2);
+    let mut ids: Vec<u64> = table.iter().map(|(_, c)| c.id.0).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [2, 3]);
+}
