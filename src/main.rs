@@ -63,6 +63,7 @@ fn run(cli: Cli) -> io::Result<u8> {
                     &serde_json::json!({
                         "schema": 1,
                         "inputs": analysis.report.inputs,
+                        "binds": analysis.binds,
                         "calls": analysis.calls,
                         "statistics": analysis.rpc_statistics,
                         "endpoints": analysis.endpoints,

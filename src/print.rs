@@ -81,9 +81,29 @@ fn print_input_warnings(out: &mut impl Write, inputs: &[InputSummary]) -> io::Re
     Ok(())
 }
 
-/// `pushtrace rpc`: the calls, then per-operation statistics and endpoint-mapper answers.
+/// `pushtrace rpc`: binds, the calls, then per-operation statistics and endpoint-mapper answers.
 pub fn rpc_tables(out: &mut impl Write, a: &Analysis) -> io::Result<()> {
     let multi = a.report.inputs.len() > 1;
+    let mut b = table();
+    let mut header = vec!["frame", "connection", "pdu", "interfaces", "results"];
+    if multi {
+        header.insert(0, "input");
+    }
+    b.set_header(header);
+    for bind in &a.binds {
+        let mut row = vec![
+            bind.frame.to_string(),
+            bind.connection.clone(),
+            bind.pdu.to_string(),
+            bind.interfaces.join(", "),
+            bind.results.join(", "),
+        ];
+        if multi {
+            row.insert(0, bind.input.to_string());
+        }
+        b.add_row(row);
+    }
+    writeln!(out, "{b}\n")?;
     let mut t = table();
     let mut header = vec![
         "request",

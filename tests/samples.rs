@@ -16,7 +16,7 @@ fn samples_dir() -> PathBuf {
 }
 
 /// Every (capture, expectation) pair in `samples/`: `NAME.expect.json` goes with the one
-/// other file named `NAME.<extension>`.
+/// other file named `NAME.<extension>` (such as `.pcapng` or `.pcapng.gz`).
 fn cases() -> Vec<(PathBuf, Value)> {
     let entries = std::fs::read_dir(samples_dir()).expect("samples/ exists");
     let mut names: Vec<String> = entries
@@ -31,7 +31,7 @@ fn cases() -> Vec<(PathBuf, Value)> {
             .find(|n| {
                 n.strip_prefix(stem)
                     .and_then(|rest| rest.strip_prefix('.'))
-                    .is_some_and(|ext| !ext.contains('.') && !ext.is_empty() && ext != "md")
+                    .is_some_and(|ext| !ext.is_empty() && ext != "expect.json")
             })
             .unwrap_or_else(|| panic!("no capture for {expect}"));
         let text = std::fs::read(samples_dir().join(expect)).expect("readable");
@@ -141,7 +141,15 @@ fn every_sample_matches_its_expectation_through_the_cli() {
 #[test]
 fn the_generator_reproduces_the_committed_samples() {
     let dir = samples_dir();
-    for sample in pushtrace_samples::render_all().expect("scenarios build") {
+    let samples = pushtrace_samples::render_all().expect("scenarios build");
+    let readme =
+        std::fs::read_to_string(dir.join("README.md")).expect("samples/README.md committed");
+    assert_eq!(
+        readme,
+        pushtrace_samples::readme(&samples),
+        "samples/README.md differs from the generator's"
+    );
+    for sample in samples {
         let committed = std::fs::read(dir.join(&sample.file_name)).expect("sample committed");
         assert!(
             committed == sample.capture,

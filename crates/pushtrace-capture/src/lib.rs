@@ -13,7 +13,7 @@
 //! Only an input that is not a capture at all (or cannot be opened) is an error
 //! ([`CaptureError`]).
 //!
-//! The [`write`] module writes pcap and pcapng files, for tests and sample generation.
+//! The [`write`](mod@write) module writes pcap and pcapng files, for tests and sample generation.
 //!
 //! ```no_run
 //! use pushtrace_capture::CaptureReader;

@@ -72,6 +72,14 @@ pub(crate) struct FileHeader {
 }
 
 impl Endian {
+    /// The same byte order, for nom's number parsers.
+    pub(crate) fn nom(self) -> nom::number::Endianness {
+        match self {
+            Endian::Little => nom::number::Endianness::Little,
+            Endian::Big => nom::number::Endianness::Big,
+        }
+    }
+
     /// The public name of this byte order.
     pub(crate) fn byte_order(self) -> ByteOrder {
         match self {

@@ -23,7 +23,12 @@ pub struct Warning {
 impl Warning {
     /// A warning with no frame or offset attached.
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Warning { code, message: message.into(), frame: None, offset: None }
+        Warning {
+            code,
+            message: message.into(),
+            frame: None,
+            offset: None,
+        }
     }
 
     /// Attaches the frame number the warning concerns.

@@ -115,9 +115,10 @@ impl RegistrationFacts {
         }
     }
 
-    /// Whether a datagram from the server is addressed to this registration.
-    fn covers(&self, d: &UdpCandidate, client: IpAddr) -> bool {
-        if d.ts_ns < self.request_ts_ns {
+    /// Whether a datagram from the server is addressed to this registration, which lasts
+    /// until `ended_ns` (an unregistration) when given.
+    fn covers(&self, d: &UdpCandidate, client: IpAddr, ended_ns: Option<i64>) -> bool {
+        if d.ts_ns < self.request_ts_ns || ended_ns.is_some_and(|end| d.ts_ns > end) {
             return false;
         }
         match &self.request {
@@ -175,6 +176,8 @@ struct SessionState {
     connections: BTreeSet<(SocketAddr, SocketAddr)>,
     bind_rejections: Vec<(u64, String)>,
     registrations: Vec<RegistrationFacts>,
+    /// `EcRUnregisterPushNotification` calls: (frame, time).
+    unregistrations: Vec<(u64, i64)>,
     datagrams: Vec<UdpCandidate>,
     calls: Vec<ClientCall>,
     dropped_items: u64,
@@ -365,6 +368,19 @@ impl Correlator {
         }
         if let Some(s) = self.sessions.get_mut(&(client, server)) {
             SessionState::push_bounded(&mut s.registrations, facts, cap, &mut s.dropped_items);
+        }
+    }
+
+    /// An `EcRUnregisterPushNotification` call: the registration before it ends.
+    pub fn unregistration(&mut self, client: IpAddr, server: IpAddr, frame: u64, ts_ns: i64) {
+        let cap = self.limits.max_items_per_session;
+        if let Some(s) = self.session(client, server, frame) {
+            SessionState::push_bounded(
+                &mut s.unregistrations,
+                (frame, ts_ns),
+                cap,
+                &mut s.dropped_items,
+            );
         }
     }
 
@@ -602,7 +618,11 @@ fn judge(
     let mut useful = 0usize;
     let mut wrong_payload = Vec::new();
     for d in &s.datagrams {
-        let reg = s.registrations.iter().rev().find(|r| r.covers(d, client));
+        let reg = s
+            .registrations
+            .iter()
+            .rev()
+            .find(|r| r.covers(d, client, ended(&s.unregistrations, r)));
         let matches_context = reg
             .and_then(|r| r.decoded())
             .map(|r| r.context == d.payload());
@@ -683,7 +703,7 @@ fn judge(
     let verdict = if !icmp_errors.is_empty() {
         let first = &icmp_errors[0];
         evidence.push(Evidence {
-            frames: icmp_errors.iter().flat_map(|e| [Some(e.frame), e.datagram_frame]).flatten().collect(),
+            frames: icmp_errors.iter().flat_map(|e| [e.datagram_frame, Some(e.frame)]).flatten().collect(),
             text: format!(
                 "{} ICMP destination-unreachable error(s) answer the notification datagrams ({} from {})",
                 icmp_errors.len(),
@@ -737,13 +757,17 @@ fn judge(
         }
         advice.push("Push notifications reach the client; nothing to fix.".into());
         Verdict::Flowing
-    } else if last_reg.is_some_and(RegistrationFacts::succeeded) {
-        let reg = last_reg.map(|r| r.request_ts_ns).unwrap_or(last_ts_ns);
+    } else if let Some(reg) = last_reg.filter(|r| r.succeeded()) {
+        let (end, frames, until) = match s.unregistrations.iter().find(|u| u.1 >= reg.request_ts_ns)
+        {
+            Some(&(frame, ts)) => (ts, vec![frame], "until the client unregistered"),
+            None => (last_ts_ns, vec![], "the capture ran after the registration"),
+        };
         evidence.push(Evidence {
-            frames: vec![],
+            frames,
             text: format!(
-                "no notification datagram in the {:.0} s the capture ran after the registration",
-                seconds(last_ts_ns.saturating_sub(reg)).max(0.0)
+                "no notification datagram in the {:.0} s {until}",
+                seconds(end.saturating_sub(reg.request_ts_ns)).max(0.0)
             ),
         });
         advice.push("The server accepted the registration but sent no datagram. It sends one only when new mail arrives: send a test message while capturing. Exchange 2010 RTM/SP1 and 2013 and later never send UDP; Exchange 2010 SP1 RU3 and later need EnablePushNotifications=1 (DWORD) under HKLM\\SYSTEM\\CurrentControlSet\\Services\\MSExchangeRPC\\ParametersSystem on the Client Access server.".into());
@@ -768,7 +792,11 @@ fn judge(
             frames: vec![],
             text: "the client logged on but never called EcRRegisterPushNotification".into(),
         });
-        advice.push("The client did not ask for UDP notifications. VPN clients can disable them with PR_DISABLE_WINSOCK (property 0x66180003) in the MAPI profile; Outlook 2013 and later never register and use async or HTTP notifications instead.".into());
+        if s.uses_async {
+            advice.push("The client did not ask for UDP notifications because it waits for them through AsyncEMSMDB (EcDoAsyncWaitEx, Outlook 2007 and later with Exchange 2007 and later): new mail is announced without UDP. If mail still arrives late, look at whether the EcDoAsyncWaitEx calls complete promptly.".into());
+        } else {
+            advice.push("The client did not ask for UDP notifications. VPN clients can disable them with PR_DISABLE_WINSOCK (property 0x66180003) in the MAPI profile; Outlook 2013 and later never register and use async or HTTP notifications instead.".into());
+        }
         Verdict::NotRegistered
     };
 
@@ -847,6 +875,14 @@ fn judge(
         advice,
         wireshark_filter,
     }
+}
+
+/// When registration `r` ended: the first unregistration after it, if any.
+fn ended(unregistrations: &[(u64, i64)], r: &RegistrationFacts) -> Option<i64> {
+    unregistrations
+        .iter()
+        .map(|u| u.1)
+        .find(|&ts| ts >= r.request_ts_ns)
 }
 
 fn reg_frames(r: &RegistrationFacts) -> Vec<u64> {
@@ -975,6 +1011,26 @@ mod tests {
         c
     }
 
+    /// [`base`] plus a registration (frames 40/41, at 10 s) of `callback` with `context`.
+    fn registered(callback: &str, context: &[u8], response: ResponseFacts) -> Correlator {
+        let mut c = base();
+        let facts = reg(40, 10 * S, request(callback, context), response);
+        c.registration(ip("10.0.0.21"), ip("10.0.0.5"), facts);
+        c
+    }
+
+    /// A datagram from the server's port 3105 to `to`.
+    fn datagram(c: &mut Correlator, frame: u64, ts: i64, to: &str, payload: &[u8]) {
+        c.udp(
+            frame,
+            ts,
+            sa("10.0.0.5:3105"),
+            sa(to),
+            payload,
+            payload.len(),
+        );
+    }
+
     fn only(c: Correlator) -> Session {
         let (mut sessions, _) = c.finish();
         assert_eq!(sessions.len(), 1);
@@ -983,25 +1039,8 @@ mod tests {
 
     #[test]
     fn matching_datagram_with_reaction_is_flowing() {
-        let mut c = base();
-        c.registration(
-            ip("10.0.0.21"),
-            ip("10.0.0.5"),
-            reg(
-                40,
-                10 * S,
-                request("10.0.0.21:1088", b"ctx12345"),
-                ResponseFacts::Status(0),
-            ),
-        );
-        c.udp(
-            50,
-            100 * S,
-            sa("10.0.0.5:3105"),
-            sa("10.0.0.21:1088"),
-            b"ctx12345",
-            8,
-        );
+        let mut c = registered("10.0.0.21:1088", b"ctx12345", ResponseFacts::Status(0));
+        datagram(&mut c, 50, 100 * S, "10.0.0.21:1088", b"ctx12345");
         c.client_call(ip("10.0.0.21"), ip("10.0.0.5"), 11, 52, 100 * S + S / 10);
         let s = only(c);
         assert_eq!(s.verdict, Verdict::Flowing);
@@ -1021,25 +1060,8 @@ mod tests {
 
     #[test]
     fn icmp_quoting_the_datagram_is_blocked() {
-        let mut c = base();
-        c.registration(
-            ip("10.0.0.21"),
-            ip("10.0.0.5"),
-            reg(
-                40,
-                10 * S,
-                request("10.0.0.21:1088", b"abcd"),
-                ResponseFacts::Status(0),
-            ),
-        );
-        c.udp(
-            50,
-            100 * S,
-            sa("10.0.0.5:3105"),
-            sa("10.0.0.21:1088"),
-            b"abcd",
-            4,
-        );
+        let mut c = registered("10.0.0.21:1088", b"abcd", ResponseFacts::Status(0));
+        datagram(&mut c, 50, 100 * S, "10.0.0.21:1088", b"abcd");
         let quoted = QuotedDatagram {
             src: ip("10.0.0.5"),
             dst: ip("10.0.0.21"),
@@ -1058,16 +1080,10 @@ mod tests {
 
     #[test]
     fn not_supported_is_refused_with_advice() {
-        let mut c = base();
-        c.registration(
-            ip("10.0.0.21"),
-            ip("10.0.0.5"),
-            reg(
-                40,
-                10 * S,
-                request("10.0.0.21:1088", b"abcd"),
-                ResponseFacts::Status(0x8004_0102),
-            ),
+        let mut c = registered(
+            "10.0.0.21:1088",
+            b"abcd",
+            ResponseFacts::Status(0x8004_0102),
         );
         for i in 0..5 {
             c.client_call(
@@ -1090,17 +1106,7 @@ mod tests {
 
     #[test]
     fn nat_callback_is_address_mismatch() {
-        let mut c = base();
-        c.registration(
-            ip("10.0.0.21"),
-            ip("10.0.0.5"),
-            reg(
-                40,
-                10 * S,
-                request("192.168.1.7:1088", b"abcd"),
-                ResponseFacts::Status(0),
-            ),
-        );
+        let c = registered("192.168.1.7:1088", b"abcd", ResponseFacts::Status(0));
         let s = only(c);
         assert_eq!(s.verdict, Verdict::AddressMismatch);
         assert!(s
@@ -1111,25 +1117,8 @@ mod tests {
 
     #[test]
     fn registered_without_datagram_and_wrong_payload() {
-        let mut c = base();
-        c.registration(
-            ip("10.0.0.21"),
-            ip("10.0.0.5"),
-            reg(
-                40,
-                10 * S,
-                request("10.0.0.21:1088", b"abcd"),
-                ResponseFacts::Status(0),
-            ),
-        );
-        c.udp(
-            50,
-            70 * S,
-            sa("10.0.0.5:3105"),
-            sa("10.0.0.21:1088"),
-            b"zzzz",
-            4,
-        );
+        let mut c = registered("10.0.0.21:1088", b"abcd", ResponseFacts::Status(0));
+        datagram(&mut c, 50, 70 * S, "10.0.0.21:1088", b"zzzz");
         c.observe_time(310 * S);
         let s = only(c);
         assert_eq!(s.verdict, Verdict::NoDatagram);
@@ -1150,14 +1139,7 @@ mod tests {
     #[test]
     fn datagram_before_the_server_is_known_still_forms_a_session() {
         let mut c = Correlator::new(0, CorrelateLimits::default());
-        c.udp(
-            5,
-            S,
-            sa("10.0.0.5:3105"),
-            sa("10.0.0.30:1090"),
-            b"12345678",
-            8,
-        );
+        datagram(&mut c, 5, S, "10.0.0.30:1090", b"12345678");
         // Another client's connection later reveals 10.0.0.5 as an EMSMDB server.
         c.connection(sa("10.0.0.21:1070"), sa("10.0.0.5:1032"), true, 9);
         let (sessions, _) = c.finish();
@@ -1177,18 +1159,30 @@ mod tests {
         );
         r.stub_len = 66;
         c.registration(ip("10.0.0.21"), ip("10.0.0.5"), r);
-        c.udp(
-            50,
-            20 * S,
-            sa("10.0.0.5:3105"),
-            sa("10.0.0.21:2000"),
-            b"12345678",
-            8,
-        );
+        datagram(&mut c, 50, 20 * S, "10.0.0.21:2000", b"12345678");
         let s = only(c);
         assert_eq!(s.verdict, Verdict::Flowing);
         assert!(s.registrations[0].encrypted);
         assert_eq!(s.registrations[0].callback, None);
+    }
+
+    #[test]
+    fn unregistration_ends_the_registration() {
+        let mut c = registered("10.0.0.21:1088", b"abcd", ResponseFacts::Status(0));
+        c.unregistration(ip("10.0.0.21"), ip("10.0.0.5"), 60, 40 * S);
+        datagram(&mut c, 70, 100 * S, "10.0.0.21:1088", b"abcd");
+        c.observe_time(400 * S);
+        let s = only(c);
+        // The datagram came after the client unregistered: it answers no registration.
+        assert_eq!(s.datagrams[0].matches_context, None);
+        assert_eq!(s.verdict, Verdict::NoDatagram);
+        let note = s
+            .evidence
+            .iter()
+            .find(|e| e.text.contains("until the client unregistered"))
+            .unwrap();
+        assert_eq!(note.frames, [60]);
+        assert!(note.text.contains(" 30 s "), "{}", note.text);
     }
 
     #[test]

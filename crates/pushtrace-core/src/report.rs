@@ -354,6 +354,23 @@ pub struct CallRecord {
     pub request_stub_len: usize,
 }
 
+/// A bind, alter_context, their answers or a bind_nak, as `pushtrace rpc` lists them.
+#[derive(Debug, Clone, Serialize)]
+pub struct BindRecord {
+    /// Index into `inputs`.
+    pub input: usize,
+    /// The frame completing the PDU.
+    pub frame: u64,
+    /// `client -> server`.
+    pub connection: String,
+    /// `bind`, `bind_ack`, `alter_context`, `alter_context_resp` or `bind_nak`.
+    pub pdu: &'static str,
+    /// Interfaces proposed (or answered), by name or UUID.
+    pub interfaces: Vec<String>,
+    /// For answers: `acceptance`, `providerrejection`, ... per context; for bind_nak the reason.
+    pub results: Vec<String>,
+}
+
 /// Per (interface, operation) counts and server response times, like `tshark -z dcerpc,srt`.
 #[derive(Debug, Clone, Serialize)]
 pub struct OperationStats {

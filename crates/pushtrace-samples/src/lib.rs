@@ -5,6 +5,7 @@
 //! writes hostile captures for the bounded-memory checks.
 
 pub mod attack;
+pub mod bigcap;
 pub mod files;
 pub mod net;
 pub mod outlook;
@@ -26,6 +27,10 @@ pub struct Sample {
     pub expect_name: String,
     /// The expectation document (pretty JSON).
     pub expect: Vec<u8>,
+    /// What the sample shows, for samples/README.md.
+    pub shows: String,
+    /// The overall verdict it must produce.
+    pub verdict: String,
 }
 
 /// The exit code `pushtrace analyze` must give for an overall verdict.
@@ -39,6 +44,7 @@ fn exit_code(verdict: &str) -> i32 {
 
 fn sample(
     stem: &str,
+    shows: &str,
     format: FileFormat,
     capture: Vec<u8>,
     mut expect: Value,
@@ -57,7 +63,70 @@ fn sample(
         capture,
         expect_name: format!("{stem}.expect.json"),
         expect: text,
+        shows: shows.to_string(),
+        verdict,
     })
+}
+
+/// The healthy scenario with frames cut at 120 bytes (66 bytes of TCP payload): every
+/// DCE/RPC header and the start of each body survive, so binds and calls are still seen, but
+/// no stub longer than 42 bytes is whole. Facts read from a frame the snap length cut become
+/// unknown: the registration request's callback and context (and so whether a datagram
+/// carries that context), its status only if the response frame was cut too, and the user
+/// (the logon's stub). The datagrams still reach the client and it still reacts to them, so
+/// the verdict stays the healthy one.
+fn snaplen_120(built: &scenarios::Built) -> Result<Sample> {
+    const SNAPLEN: u32 = 120;
+    let fits = |frame: &Value| {
+        frame
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok()?.checked_sub(1))
+            .and_then(|index| built.frames.get(index))
+            .is_some_and(|f| f.bytes.len() <= SNAPLEN as usize)
+    };
+    let mut expect = built.expect.clone();
+    let mut context_lost = false;
+    if let Some(session) = expect["sessions"][0].as_object_mut() {
+        session.remove("user");
+        for r in session
+            .get_mut("registrations")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            if !fits(&r["request_frame"]) {
+                r["callback"] = Value::Null;
+                r["context"] = Value::Null;
+                context_lost = true;
+            }
+            if !fits(&r["response_frame"]) {
+                r["status"] = Value::Null;
+            }
+        }
+        if context_lost {
+            for d in session
+                .get_mut("datagrams")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                d["matches_context"] = Value::Null;
+            }
+        }
+    }
+    anyhow::ensure!(
+        context_lost,
+        "snaplen-120 must cut the registration request to show a cut stub"
+    );
+    let snapped = files::write(&built.frames, FileFormat::PcapNg, Some(SNAPLEN))?;
+    sample(
+        "snaplen-120",
+        "healthy-push captured with a 120-byte snap length: every PDU cut, headers kept",
+        FileFormat::PcapNg,
+        snapped,
+        expect,
+        &["dcerpc_pdu_cut"],
+    )
 }
 
 /// Every sample: each scenario as pcapng, the healthy one also in the other formats, cut in
@@ -67,32 +136,80 @@ pub fn render_all() -> Result<Vec<Sample>> {
     for scenario in scenarios::all() {
         let built = (scenario.build)();
         let capture = files::write(&built.frames, FileFormat::PcapNg, None)?;
+        let expect = built.expect.clone();
         out.push(sample(
             scenario.name,
+            scenario.shows,
             FileFormat::PcapNg,
             capture,
-            built.expect.clone(),
+            expect,
             &[],
         )?);
         if scenario.name == "healthy-push" {
-            for (stem, format) in [
-                ("healthy-push-us", FileFormat::PcapMicros),
-                ("healthy-push-ns", FileFormat::PcapNanos),
-                ("healthy-push-netmon", FileFormat::NetMon),
+            // Network Monitor 1.x keeps the start time as the capturing host's local time.
+            for (stem, shows, format, warnings) in [
+                (
+                    "healthy-push-us",
+                    "healthy-push as pcap, µs",
+                    FileFormat::PcapMicros,
+                    &[][..],
+                ),
+                (
+                    "healthy-push-ns",
+                    "healthy-push as pcap, ns",
+                    FileFormat::PcapNanos,
+                    &[],
+                ),
+                (
+                    "healthy-push-netmon",
+                    "healthy-push as Network Monitor 2.3",
+                    FileFormat::NetMon,
+                    &[],
+                ),
+                (
+                    "healthy-push-netmon1",
+                    "healthy-push as Network Monitor 1.1 (local-time header)",
+                    FileFormat::NetMon1,
+                    &["local_time_as_utc"],
+                ),
             ] {
                 let capture = files::write(&built.frames, format, None)?;
-                out.push(sample(stem, format, capture, built.expect.clone(), &[])?);
+                out.push(sample(
+                    stem,
+                    shows,
+                    format,
+                    capture,
+                    built.expect.clone(),
+                    warnings,
+                )?);
             }
+            // gzip-wrapped: detected by its magic, decompressed while streaming.
+            let pcapng = files::write(&built.frames, FileFormat::PcapNg, None)?;
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            std::io::Write::write_all(&mut gz, &pcapng)?;
+            let mut gzipped = sample(
+                "healthy-push-gzip",
+                "healthy-push as gzip-compressed pcapng",
+                FileFormat::PcapNg,
+                gz.finish()?,
+                built.expect.clone(),
+                &[],
+            )?;
+            gzipped.file_name.push_str(".gz");
+            out.push(gzipped);
             // The file stops 20 bytes into the last record (a FIN of the closing handshake):
             // every earlier frame, and so the verdict, must survive.
             let mut cut = files::write(&built.frames, FileFormat::PcapMicros, None)?;
             let last_len = built.frames.last().map_or(0, |f| f.bytes.len());
             cut.truncate(cut.len() - last_len - 16 + 20);
+            let shows = "healthy-push cut in the middle of its last record";
+            let expect = built.expect.clone();
             out.push(sample(
                 "truncated-file",
+                shows,
                 FileFormat::PcapMicros,
                 cut,
-                built.expect.clone(),
+                expect,
                 &["file_truncated"],
             )?);
             // Frames cut at 200 bytes: binds and the registration fit; the logon (its user DN)
@@ -104,14 +221,59 @@ pub fn render_all() -> Result<Vec<Sample>> {
                 s.remove("datagrams");
                 s.remove("user");
             }
+            let shows = "healthy-push captured with a 200-byte snap length";
             out.push(sample(
                 "snaplen-cut",
+                shows,
                 FileFormat::PcapNg,
                 snapped,
                 expect,
                 &[],
             )?);
+            out.push(snaplen_120(&built)?);
         }
     }
     Ok(out)
 }
+
+/// samples/README.md: how the samples are made and checked, and the table of samples.
+pub fn readme(samples: &[Sample]) -> String {
+    let mut text = String::from(README_HEAD);
+    for s in samples {
+        text.push_str(&format!(
+            "| `{}` | {} | `{}` |\n",
+            s.file_name, s.shows, s.verdict
+        ));
+    }
+    text
+}
+
+const README_HEAD: &str = "# Sample captures
+
+Small captures, one per situation an Exchange administrator meets, each with the facts its
+report must show. They are the first thing to run (`cargo run --release -- analyze
+samples/udp-blocked-icmp.pcapng`) and the regression suite: `tests/samples.rs` replays every
+sample through the library and through `pushtrace analyze --format json` on every test run.
+
+**Made, not recorded.** `cargo run -p pushtrace-samples` writes every file here (this README
+too) from the scenarios in `crates/pushtrace-samples`: a deterministic simulation with real
+TCP handshakes, sequence and acknowledgement numbers, believable timing, DCE/RPC PDUs and
+EMSMDB stubs built from their layouts. Regenerating reproduces the committed files byte for
+byte, and a test checks that it does. `scripts/tshark-check-samples.py` cross-checks the frame
+numbers pushtrace cites against tshark's dissectors (not part of CI).
+
+**Expectations.** `NAME.expect.json` lists a subset of the JSON report that `NAME.<ext>` must
+produce: the overall `verdict`, the `exit_code`, the input `format`, the sessions with their
+verdicts, registrations (frames, callback, context, status), datagrams and ICMP errors, and
+`warning_codes` that must appear. Objects are matched on the keys listed; lists must have the
+same length and match element by element. Volatile fields (times, counters) are not listed.
+
+**Pinning your own capture.** Copy it here as `NAME.pcapng` (or `.pcap`, `.cap`, `.gz`...),
+run `pushtrace analyze --format json NAME.pcapng`, and write `NAME.expect.json` with the facts
+that must not change — at least `verdict` and `exit_code`. `cargo test --test samples` then
+checks it on every change. (Files not written by the generator are not checked for
+reproduction.)
+
+| sample | what it shows | verdict |
+|---|---|---|
+";

@@ -10,7 +10,11 @@ fn main() -> Result<()> {
         .nth(1)
         .map_or_else(|| PathBuf::from("samples"), PathBuf::from);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    for sample in pushtrace_samples::render_all()? {
+    let samples = pushtrace_samples::render_all()?;
+    let readme = dir.join("README.md");
+    std::fs::write(&readme, pushtrace_samples::readme(&samples))
+        .with_context(|| format!("writing {}", readme.display()))?;
+    for sample in samples {
         let path = dir.join(&sample.file_name);
         std::fs::write(&path, &sample.capture)
             .with_context(|| format!("writing {}", path.display()))?;

@@ -1,9 +1,15 @@
 //! A tiny deterministic network: hosts, TCP connections with real handshakes, sequence and
 //! acknowledgement numbers, UDP datagrams and ICMP errors, written as Ethernet frames with a
 //! clock. Scenarios drive it; it knows nothing about DCE/RPC.
+//!
+//! [`Wire`] builds the frames (Ethernet II, IPv4 or IPv6, TCP/UDP/ICMP headers with real
+//! checksums, RFC 791 / RFC 8200 / RFC 9293 / RFC 768 / RFC 792 / RFC 4443) into a caller's
+//! buffer; [`Net`] keeps a clock and the frames of a scenario in memory, while the large
+//! capture generator ([`crate::bigcap`]) drives a [`Wire`] directly and streams to disk.
 
 use etherparse::{
-    Icmpv4Type, Icmpv6Type, IpHeaders, IpNumber, Ipv4Header, Ipv6Header, PacketBuilder,
+    IcmpEchoHeader, Icmpv4Type, Icmpv6Type, IpHeaders, IpNumber, Ipv4Header, Ipv6Header,
+    PacketBuilder,
 };
 use std::net::{IpAddr, SocketAddr};
 
@@ -39,6 +45,20 @@ impl Rng {
     /// `n` random bytes.
     pub fn bytes(&mut self, n: usize) -> Vec<u8> {
         (0..n).map(|_| self.next_u64() as u8).collect()
+    }
+
+    /// Fills `out` with random bytes, eight per step (a different stream from [`Rng::bytes`],
+    /// which spends a whole step per byte).
+    pub fn fill(&mut self, out: &mut [u8]) {
+        for chunk in out.chunks_mut(8) {
+            let word = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&word[..chunk.len()]);
+        }
+    }
+
+    /// True with probability `per_mille` / 1000.
+    pub fn chance(&mut self, per_mille: u64) -> bool {
+        self.next_u64() % 1000 < per_mille
     }
 }
 
@@ -99,10 +119,49 @@ pub struct TcpConn {
 }
 
 impl TcpConn {
+    /// A connection between `client` and `server` whose next sequence numbers are `next_seq`
+    /// (client's, server's): before the handshake, the initial sequence numbers.
+    pub fn new(client: (Host, u16), server: (Host, u16), next_seq: [u32; 2]) -> TcpConn {
+        TcpConn {
+            client,
+            server,
+            next_seq,
+        }
+    }
+
     fn ends(&self, from: Side) -> ((Host, u16), (Host, u16), usize) {
         match from {
             Side::Client => (self.client, self.server, 0),
             Side::Server => (self.server, self.client, 1),
+        }
+    }
+
+    /// The sequence number of the next byte `side` sends.
+    pub fn next_seq(&self, side: Side) -> u32 {
+        self.next_seq[side.index()]
+    }
+
+    /// Moves `side`'s next sequence number on by `n` (bytes sent, or 1 for a SYN or FIN).
+    pub fn advance(&mut self, side: Side, n: u32) {
+        let i = side.index();
+        self.next_seq[i] = self.next_seq[i].wrapping_add(n);
+    }
+}
+
+impl Side {
+    /// 0 for the client, 1 for the server.
+    fn index(self) -> usize {
+        match self {
+            Side::Client => 0,
+            Side::Server => 1,
+        }
+    }
+
+    /// The other side.
+    pub fn peer(self) -> Side {
+        match self {
+            Side::Client => Side::Server,
+            Side::Server => Side::Client,
         }
     }
 }
@@ -118,44 +177,22 @@ pub struct Segmenting {
     pub retransmit: Vec<usize>,
     /// Segment index pairs whose order on the wire is swapped.
     pub swap: Vec<(usize, usize)>,
+    /// Overlapping retransmissions: `(after, start, end)` re-sends the message bytes
+    /// `start..end` right after the segment sent at position `after`.
+    pub resend: Vec<(usize, usize, usize)>,
 }
 
-/// The simulated capture: a clock and the frames written so far.
-#[derive(Debug)]
-pub struct Net {
-    /// Current time, ns since the Unix epoch.
-    pub now: i64,
-    /// The frames, in capture order.
-    pub frames: Vec<SimFrame>,
-    /// Randomness for ports, sequence numbers, jitter and payloads.
-    pub rng: Rng,
+/// Builds Ethernet frames into a caller's buffer, numbering IPv4 packets (identification)
+/// in the order it writes them. Checksums are real; lengths come from the payload.
+#[derive(Debug, Clone)]
+pub struct Wire {
     ip_id: u16,
 }
 
-impl Net {
-    /// A network whose clock starts at `start_ns`.
-    pub fn new(start_ns: i64, seed: u64) -> Net {
-        Net {
-            now: start_ns,
-            frames: Vec::new(),
-            rng: Rng::new(seed),
-            ip_id: 0x1000,
-        }
-    }
-
-    /// Number of the next frame to be written (1-based, as Wireshark counts).
-    pub fn next_frame_number(&self) -> u64 {
-        self.frames.len() as u64 + 1
-    }
-
-    /// Moves the clock forward by `ns` plus up to 10% jitter.
-    pub fn wait(&mut self, ns: i64) {
-        let jitter = if ns >= 10 {
-            self.rng.range(0, (ns / 10) as u64) as i64
-        } else {
-            0
-        };
-        self.now += ns + jitter;
+impl Wire {
+    /// A builder whose first IPv4 packet gets identification `first_ip_id + 1`.
+    pub fn new(first_ip_id: u16) -> Wire {
+        Wire { ip_id: first_ip_id }
     }
 
     fn ip_headers(&mut self, src: &Host, dst: &Host, proto: IpNumber) -> IpHeaders {
@@ -185,22 +222,18 @@ impl Net {
         }
     }
 
-    fn push(&mut self, bytes: Vec<u8>) -> u64 {
-        self.frames.push(SimFrame {
-            ts_ns: self.now,
-            bytes,
-        });
-        self.frames.len() as u64
-    }
-
-    fn tcp_segment(
+    /// Appends the frame of a TCP segment sent by `from` on `conn` with sequence number `seq`,
+    /// `flags` (`S` SYN, `F` FIN, `R` RST, `P` PSH) and `payload`. Every segment but the
+    /// client's opening SYN acknowledges the peer's next sequence number.
+    pub fn tcp(
         &mut self,
+        out: &mut Vec<u8>,
         conn: &TcpConn,
         from: Side,
         seq: u32,
         flags: &[char],
         payload: &[u8],
-    ) -> u64 {
+    ) {
         let ((src, sport), (dst, dport), i) = conn.ends(from);
         let ack = conn.next_seq[1 - i];
         let ip = self.ip_headers(&src, &dst, IpNumber::TCP);
@@ -219,12 +252,142 @@ impl Net {
         if !flags.contains(&'S') || from == Side::Server {
             b = b.ack(ack);
         }
-        let mut out = Vec::with_capacity(b.size(payload.len()));
+        out.reserve(b.size(payload.len()));
         // Writing into a Vec cannot fail except on impossible header lengths.
-        let _ = b.write(&mut out, payload);
-        self.push(out)
+        let _ = b.write(out, payload);
     }
 
+    /// Appends the frame of a UDP datagram.
+    pub fn udp(
+        &mut self,
+        out: &mut Vec<u8>,
+        (src, sport): (Host, u16),
+        (dst, dport): (Host, u16),
+        payload: &[u8],
+    ) {
+        let ip = self.ip_headers(&src, &dst, IpNumber::UDP);
+        let b = PacketBuilder::ethernet2(src.mac, dst.mac)
+            .ip(ip)
+            .udp(sport, dport);
+        out.reserve(b.size(payload.len()));
+        let _ = b.write(out, payload);
+    }
+
+    fn icmp_protocol(from: &Host) -> IpNumber {
+        if from.ip.is_ipv4() {
+            IpNumber::ICMP
+        } else {
+            IpNumber::IPV6_ICMP
+        }
+    }
+
+    /// Appends an ICMP destination-unreachable error from `from` to `to` quoting `quoted`
+    /// (an IP packet). `code` is the ICMPv4 code (3 = port unreachable) or ICMPv6 code
+    /// (4 = port unreachable).
+    pub fn icmp_unreachable(
+        &mut self,
+        out: &mut Vec<u8>,
+        from: Host,
+        to: Host,
+        code: u8,
+        quoted: &[u8],
+    ) {
+        let ip = self.ip_headers(&from, &to, Self::icmp_protocol(&from));
+        let b = PacketBuilder::ethernet2(from.mac, to.mac).ip(ip);
+        let _ = if from.ip.is_ipv4() {
+            let t = Icmpv4Type::DestinationUnreachable(
+                etherparse::icmpv4::DestUnreachableHeader::from_values(code, 0)
+                    .unwrap_or(etherparse::icmpv4::DestUnreachableHeader::Port),
+            );
+            b.icmpv4(t).write(out, quoted)
+        } else {
+            let c = etherparse::icmpv6::DestUnreachableCode::from_u8(code)
+                .unwrap_or(etherparse::icmpv6::DestUnreachableCode::Port);
+            b.icmpv6(Icmpv6Type::DestinationUnreachable(c))
+                .write(out, quoted)
+        };
+    }
+
+    /// Appends an ICMP (v4 or v6, after `from`'s address) echo request, or reply when `reply`.
+    pub fn icmp_echo(
+        &mut self,
+        out: &mut Vec<u8>,
+        from: Host,
+        to: Host,
+        (id, seq): (u16, u16),
+        reply: bool,
+        payload: &[u8],
+    ) {
+        let ip = self.ip_headers(&from, &to, Self::icmp_protocol(&from));
+        let b = PacketBuilder::ethernet2(from.mac, to.mac).ip(ip);
+        let echo = IcmpEchoHeader { id, seq };
+        let _ = match (from.ip.is_ipv4(), reply) {
+            (true, false) => b.icmpv4(Icmpv4Type::EchoRequest(echo)).write(out, payload),
+            (true, true) => b.icmpv4(Icmpv4Type::EchoReply(echo)).write(out, payload),
+            (false, false) => b.icmpv6(Icmpv6Type::EchoRequest(echo)).write(out, payload),
+            (false, true) => b.icmpv6(Icmpv6Type::EchoReply(echo)).write(out, payload),
+        };
+    }
+}
+
+/// The simulated capture: a clock and the frames written so far.
+#[derive(Debug)]
+pub struct Net {
+    /// Current time, ns since the Unix epoch.
+    pub now: i64,
+    /// The frames, in capture order.
+    pub frames: Vec<SimFrame>,
+    /// Randomness for ports, sequence numbers, jitter and payloads.
+    pub rng: Rng,
+    wire: Wire,
+}
+
+impl Net {
+    /// A network whose clock starts at `start_ns`.
+    pub fn new(start_ns: i64, seed: u64) -> Net {
+        Net {
+            now: start_ns,
+            frames: Vec::new(),
+            rng: Rng::new(seed),
+            wire: Wire::new(0x1000),
+        }
+    }
+
+    /// Number of the next frame to be written (1-based, as Wireshark counts).
+    pub fn next_frame_number(&self) -> u64 {
+        self.frames.len() as u64 + 1
+    }
+
+    /// Moves the clock forward by `ns` plus up to 10% jitter.
+    pub fn wait(&mut self, ns: i64) {
+        let jitter = if ns >= 10 {
+            self.rng.range(0, (ns / 10) as u64) as i64
+        } else {
+            0
+        };
+        self.now += ns + jitter;
+    }
+
+    fn push(&mut self, bytes: Vec<u8>) -> u64 {
+        self.frames.push(SimFrame {
+            ts_ns: self.now,
+            bytes,
+        });
+        self.frames.len() as u64
+    }
+
+    fn tcp_segment(
+        &mut self,
+        conn: &TcpConn,
+        from: Side,
+        seq: u32,
+        flags: &[char],
+        payload: &[u8],
+    ) -> u64 {
+        let mut out = Vec::new();
+        self.wire.tcp(&mut out, conn, from, seq, flags, payload);
+        self.push(out)
+    }
     /// Opens a connection with a three-way handshake; returns it and the handshake frames.
     pub fn tcp_connect(
         &mut self,
@@ -290,24 +453,33 @@ impl Net {
         }
         let i = if from == Side::Client { 0 } else { 1 };
         let base = conn.next_seq[i];
-        let mut seen = vec![false; pieces.len()];
+        // Which message bytes were sent so far: the frame that sends the last missing one is
+        // where a reader completes the message.
+        let mut covered = vec![false; message.len()];
+        let mut missing = message.len();
         let mut completed_at = 0;
+        let mut send = |net: &mut Net, start: usize, end: usize| {
+            let seq = base.wrapping_add(start as u32);
+            let frame = net.tcp_segment(conn, from, seq, &['P'], &message[start..end]);
+            for c in &mut covered[start..end] {
+                missing -= usize::from(!*c);
+                *c = true;
+            }
+            if completed_at == 0 && missing == 0 {
+                completed_at = frame;
+            }
+            net.wait(40_000);
+        };
         for (pos, &p) in order.iter().enumerate() {
-            let sends = if seg.retransmit.contains(&pos) { 2 } else { 1 };
-            for _ in 0..sends {
-                let (s, e) = pieces[p];
-                let frame = self.tcp_segment(
-                    conn,
-                    from,
-                    base.wrapping_add(s as u32),
-                    &['P'],
-                    &message[s..e],
-                );
-                seen[p] = true;
-                if completed_at == 0 && seen.iter().all(|&x| x) {
-                    completed_at = frame;
+            let (s, e) = pieces[p];
+            send(self, s, e);
+            if seg.retransmit.contains(&pos) {
+                send(self, s, e);
+            }
+            for &(_, start, end) in seg.resend.iter().filter(|r| r.0 == pos) {
+                if start < end && end <= message.len() {
+                    send(self, start, end);
                 }
-                self.wait(40_000);
             }
         }
         conn.next_seq[i] = base.wrapping_add(message.len() as u32);
@@ -334,12 +506,8 @@ impl Net {
 
     /// Writes a UDP datagram; returns its frame number.
     pub fn udp(&mut self, src: Host, sport: u16, dst: Host, dport: u16, payload: &[u8]) -> u64 {
-        let ip = self.ip_headers(&src, &dst, IpNumber::UDP);
-        let b = PacketBuilder::ethernet2(src.mac, dst.mac)
-            .ip(ip)
-            .udp(sport, dport);
-        let mut out = Vec::with_capacity(b.size(payload.len()));
-        let _ = b.write(&mut out, payload);
+        let mut out = Vec::new();
+        self.wire.udp(&mut out, (src, sport), (dst, dport), payload);
         self.push(out)
     }
 
@@ -352,29 +520,9 @@ impl Net {
             .get(quoted_frame as usize - 1)
             .map(|f| f.bytes.get(14..).unwrap_or_default().to_vec())
             .unwrap_or_default();
-        let ip = self.ip_headers(
-            &from,
-            &to,
-            if from.ip.is_ipv4() {
-                IpNumber::ICMP
-            } else {
-                IpNumber::IPV6_ICMP
-            },
-        );
-        let b = PacketBuilder::ethernet2(from.mac, to.mac).ip(ip);
         let mut out = Vec::new();
-        let _ = if from.ip.is_ipv4() {
-            let t = Icmpv4Type::DestinationUnreachable(
-                etherparse::icmpv4::DestUnreachableHeader::from_values(code, 0)
-                    .unwrap_or(etherparse::icmpv4::DestUnreachableHeader::Port),
-            );
-            b.icmpv4(t).write(&mut out, &quoted)
-        } else {
-            let c = etherparse::icmpv6::DestUnreachableCode::from_u8(code)
-                .unwrap_or(etherparse::icmpv6::DestUnreachableCode::Port);
-            b.icmpv6(Icmpv6Type::DestinationUnreachable(c))
-                .write(&mut out, &quoted)
-        };
+        self.wire
+            .icmp_unreachable(&mut out, from, to, code, &quoted);
         self.push(out)
     }
 }

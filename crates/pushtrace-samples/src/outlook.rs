@@ -7,6 +7,7 @@ use crate::net::{Host, Net, Segmenting, Side, TcpConn, MS};
 use crate::rpc::{self, Auth, Context, PduWriter, EMSMDB, EPM, NDR20, NSPI};
 use pushtrace_core::emsmdb::{self, CallbackAddress, NdrFormat};
 use std::net::{IpAddr, SocketAddr};
+use uuid::Uuid;
 
 /// The TCP port the server's endpoint mapper listens on.
 pub const EPM_PORT: u16 = 135;
@@ -25,6 +26,8 @@ pub struct CallFrames {
 pub struct ConnectOptions {
     /// Client TCP port.
     pub client_port: u16,
+    /// The interface bound: EMSMDB 0.81, or AsyncEMSMDB 0.1 for the async wait connection.
+    pub interface: (Uuid, (u16, u16)),
     /// Authentication on calls (None = no auth trailer).
     pub auth: Option<Auth>,
     /// Bind NSPI on context 0 first, then add EMSMDB on context 1 with alter_context.
@@ -41,6 +44,7 @@ impl Default for ConnectOptions {
     fn default() -> Self {
         ConnectOptions {
             client_port: 1071,
+            interface: (EMSMDB, (0, 81)),
             auth: None,
             nspi_first: false,
             max_frag_stub: 4280,
@@ -81,20 +85,8 @@ pub fn epm_lookup(
         version: (3, 0),
         transfer: NDR20,
     };
-    net.wait(MS);
-    net.tcp_send(
-        &mut conn,
-        Side::Client,
-        &pdu.bind(1, &[ctx], false),
-        &Segmenting::default(),
-    );
-    net.wait(MS);
-    net.tcp_send(
-        &mut conn,
-        Side::Server,
-        &pdu.bind_ack(1, "135", &[Some(NDR20)], false),
-        &Segmenting::default(),
-    );
+    let ack = pdu.bind_ack(1, "135", &[Some(NDR20)], false);
+    bind_exchange(net, &mut conn, &pdu.bind(1, &[ctx], false), &ack);
     let ip = match server.ip {
         IpAddr::V4(v4) => v4.octets(),
         IpAddr::V6(_) => [0; 4],
@@ -110,6 +102,15 @@ pub fn epm_lookup(
     net.wait(MS);
     net.tcp_close(&mut conn);
     CallFrames { request, response }
+}
+
+/// The client sends `request` (a bind or alter_context), the server answers `answer` a
+/// millisecond later; returns the answer's frame.
+fn bind_exchange(net: &mut Net, conn: &mut TcpConn, request: &[u8], answer: &[u8]) -> u64 {
+    net.wait(MS);
+    net.tcp_send(conn, Side::Client, request, &Segmenting::default());
+    net.wait(MS);
+    net.tcp_send(conn, Side::Server, answer, &Segmenting::default())
 }
 
 fn send_all(net: &mut Net, conn: &mut TcpConn, side: Side, pdus: Vec<Vec<u8>>) -> u64 {
@@ -141,13 +142,12 @@ impl EmsmdbConnection {
         let pdu = PduWriter::new(true, opts.auth);
         let emsmdb = |id| Context {
             id,
-            interface: EMSMDB,
-            version: (0, 81),
+            interface: opts.interface.0,
+            version: opts.interface.1,
             transfer: NDR20,
         };
         let sec_addr = port.to_string();
-        let plain = Segmenting::default();
-        net.wait(MS);
+        let ack = |call_id, addr: &str, alter| pdu.bind_ack(call_id, addr, &[Some(NDR20)], alter);
         let ack_frame = if opts.nspi_first {
             let nspi = Context {
                 id: 0,
@@ -155,46 +155,24 @@ impl EmsmdbConnection {
                 version: (56, 0),
                 transfer: NDR20,
             };
-            net.tcp_send(
+            bind_exchange(
+                net,
                 &mut conn,
-                Side::Client,
                 &pdu.bind(1, &[nspi], false),
-                &plain,
+                &ack(1, &sec_addr, false),
             );
-            net.wait(MS);
-            net.tcp_send(
+            bind_exchange(
+                net,
                 &mut conn,
-                Side::Server,
-                &pdu.bind_ack(1, &sec_addr, &[Some(NDR20)], false),
-                &plain,
-            );
-            net.wait(MS);
-            net.tcp_send(
-                &mut conn,
-                Side::Client,
                 &pdu.bind(2, &[emsmdb(1)], true),
-                &plain,
-            );
-            net.wait(MS);
-            net.tcp_send(
-                &mut conn,
-                Side::Server,
-                &pdu.bind_ack(2, "", &[Some(NDR20)], true),
-                &plain,
+                &ack(2, "", true),
             )
         } else {
-            net.tcp_send(
+            bind_exchange(
+                net,
                 &mut conn,
-                Side::Client,
                 &pdu.bind(1, &[emsmdb(0)], false),
-                &plain,
-            );
-            net.wait(MS);
-            net.tcp_send(
-                &mut conn,
-                Side::Server,
-                &pdu.bind_ack(1, &sec_addr, &[Some(NDR20)], false),
-                &plain,
+                &ack(1, &sec_addr, false),
             )
         };
         let ctx = u16::from(opts.nspi_first);
@@ -230,19 +208,11 @@ impl EmsmdbConnection {
             version: (0, 81),
             transfer: NDR20,
         };
-        net.wait(MS);
-        net.tcp_send(
+        let nak = bind_exchange(
+            net,
             &mut conn,
-            Side::Client,
             &pdu.bind(1, &[emsmdb], false),
-            &Segmenting::default(),
-        );
-        net.wait(MS);
-        let nak = net.tcp_send(
-            &mut conn,
-            Side::Server,
             &pdu.bind_nak(1, reason),
-            &Segmenting::default(),
         );
         net.wait(MS);
         net.tcp_close(&mut conn);
@@ -322,6 +292,18 @@ impl EmsmdbConnection {
         self.call(net, emsmdb::OP_DO_CONNECT_EX, &req, &resp, 12)
     }
 
+    /// The request stub of `EcRRegisterPushNotification`, padded with junk as Windows does.
+    fn register_stub(&self, callback: SocketAddr, context: &[u8]) -> Vec<u8> {
+        let callback = CallbackAddress::encode_windows(callback);
+        emsmdb::encode_register_push_request(
+            NdrFormat::NDR20_LE,
+            &self.handle,
+            context,
+            &callback,
+            0xa5,
+        )
+    }
+
     /// `EcRRegisterPushNotification` for `callback` and `context`; the server answers `status`.
     pub fn register(
         &mut self,
@@ -330,15 +312,9 @@ impl EmsmdbConnection {
         context: &[u8],
         status: u32,
     ) -> CallFrames {
-        let f = NdrFormat::NDR20_LE;
-        let req = emsmdb::encode_register_push_request(
-            f,
-            &self.handle,
-            context,
-            &CallbackAddress::encode_windows(callback),
-            0xa5,
-        );
-        let resp = emsmdb::encode_register_push_response(f, &self.handle, 0, status);
+        let req = self.register_stub(callback, context);
+        let resp =
+            emsmdb::encode_register_push_response(NdrFormat::NDR20_LE, &self.handle, 0, status);
         net.wait(3 * MS);
         self.call(net, emsmdb::OP_REGISTER_PUSH, &req, &resp, 2)
     }
@@ -352,14 +328,7 @@ impl EmsmdbConnection {
         context: &[u8],
         status: u32,
     ) -> CallFrames {
-        let f = NdrFormat::NDR20_LE;
-        let req = emsmdb::encode_register_push_request(
-            f,
-            &self.handle,
-            context,
-            &CallbackAddress::encode_windows(callback),
-            0xa5,
-        );
+        let req = self.register_stub(callback, context);
         let call_id = self.next_call_id;
         self.next_call_id += 1;
         net.wait(3 * MS);
@@ -386,6 +355,56 @@ impl EmsmdbConnection {
             &Segmenting::default(),
         );
         CallFrames { request, response }
+    }
+
+    /// The historic `EcRUnregisterPushNotification` (opnum 5): handle, iRpc and
+    /// hNotification in, handle and return code out (protocol.md §2.4).
+    pub fn unregister(&mut self, net: &mut Net) -> CallFrames {
+        let f = NdrFormat::NDR20_LE;
+        let mut req = emsmdb::NdrWriter::new(f, 0);
+        req.bytes(&self.handle);
+        req.u32(0); // iRpc
+        req.u32(0); // hNotification
+        let mut resp = emsmdb::NdrWriter::new(f, 0);
+        resp.bytes(&self.handle);
+        resp.u32(0); // return value
+        net.wait(MS);
+        self.call(
+            net,
+            emsmdb::OP_UNREGISTER_PUSH,
+            &req.into_bytes(),
+            &resp.into_bytes(),
+            2,
+        )
+    }
+
+    /// `EcDoAsyncConnectEx` (EMSMDB opnum 14): the session's async handle, return 0.
+    pub fn async_connect(&mut self, net: &mut Net) -> CallFrames {
+        let f = NdrFormat::NDR20_LE;
+        let mut resp = emsmdb::NdrWriter::new(f, 0);
+        resp.bytes(&self.handle);
+        resp.u32(0); // return value
+        net.wait(MS);
+        self.call(
+            net,
+            emsmdb::OP_DO_ASYNC_CONNECT_EX,
+            &self.handle.clone(),
+            &resp.into_bytes(),
+            2,
+        )
+    }
+
+    /// `EcDoAsyncWaitEx` (AsyncEMSMDB opnum 0) on an AsyncEMSMDB connection, completed by the
+    /// server `wait_s` seconds later with NotificationPending set.
+    pub fn async_wait(&mut self, net: &mut Net, wait_s: i64) -> CallFrames {
+        let f = NdrFormat::NDR20_LE;
+        let mut req = emsmdb::NdrWriter::new(f, 0);
+        req.bytes(&self.handle);
+        req.u32(0); // ulFlagsIn
+        let mut resp = emsmdb::NdrWriter::new(f, 0);
+        resp.u32(1); // pulFlagsOut: NotificationPending
+        resp.u32(0); // return value
+        self.call(net, 0, &req.into_bytes(), &resp.into_bytes(), wait_s * 1000)
     }
 
     /// One `EcDoRpcExt2` round trip carrying `rop_len` bytes of (obfuscated) ROPs each way.

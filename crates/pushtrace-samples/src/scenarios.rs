@@ -50,6 +50,8 @@ pub fn all() -> Vec<Scenario> {
         Scenario { name: "not-registered-polling", shows: "logon but no registration; the client polls", build: not_registered },
         Scenario { name: "nat-address-mismatch", shows: "callback 192.168.1.21 behind NAT; the server sees 10.0.0.21", build: nat_mismatch },
         Scenario { name: "registered-no-datagram", shows: "registration succeeds, no datagram in five minutes", build: registered_no_datagram },
+        Scenario { name: "unregistered", shows: "registration, then EcRUnregisterPushNotification 40 s later; no datagram", build: unregistered },
+        Scenario { name: "async-notifications", shows: "Outlook 2007-style: EcDoAsyncConnectEx and EcDoAsyncWaitEx instead of UDP registration", build: async_notifications },
         Scenario { name: "encrypted-push", shows: "packet privacy: sealed registration, datagrams to the client", build: encrypted_push },
         Scenario { name: "encrypted-no-datagram", shows: "packet privacy: sealed registration, no datagram", build: encrypted_no_datagram },
         Scenario { name: "ipv6-push", shows: "healthy push over IPv6", build: ipv6_push },
@@ -99,6 +101,41 @@ struct Logon {
 }
 
 impl Logon {
+    /// After each wait in `waits_s` the server sends the notification datagram and the
+    /// client reacts 60 ms later with a ROP call: (datagram frame, reaction) per wait.
+    fn notify_and_react(
+        &mut self,
+        net: &mut Net,
+        server: Host,
+        waits_s: &[i64],
+    ) -> Vec<(u64, CallFrames)> {
+        let client = self.conn.client;
+        let mut out = Vec::with_capacity(waits_s.len());
+        for &wait_s in waits_s {
+            net.wait(wait_s * SEC);
+            let frame = notify(net, server, 3105, self.callback, client, &self.context);
+            net.wait(60 * MS);
+            out.push((frame, self.conn.rop_call(net, 60)));
+        }
+        out
+    }
+
+    /// `n` notification datagrams, each refused by the client's host with ICMP port
+    /// unreachable, while the client polls twice a minute: (datagram, ICMP error) frames.
+    fn notify_blocked(&mut self, net: &mut Net, server: Host, n: usize) -> Vec<(u64, u64)> {
+        let client = self.conn.client;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            net.wait(30 * SEC);
+            let d = notify(net, server, 3105, self.callback, client, &self.context);
+            net.wait(MS / 2);
+            out.push((d, net.icmp_unreachable(client, server, 3, d)));
+            net.wait(30 * SEC);
+            self.conn.rop_call(net, 40);
+        }
+        out
+    }
+
     /// The registration as the report must show it (plain stub).
     fn expected_registration(&self, callback: Option<&str>, status: Option<u32>) -> Value {
         let frames = self.register.unwrap_or(CallFrames {
@@ -144,6 +181,17 @@ fn logon(
     }
 }
 
+/// The usual set-up: a capture started at [`START_NS`] with `seed`, the client 10.0.0.21
+/// logging on to the server 10.0.0.5 and, when `status` is given, registering its own
+/// address, answered with `status`.
+fn standard_session(seed: u64, status: Option<u32>) -> (Net, Host, Host, Logon) {
+    let mut net = Net::new(START_NS, seed);
+    let (c, s) = (client(), server());
+    let register = status.map(|status| (c.at(CALLBACK_PORT), status));
+    let l = logon(&mut net, c, s, ConnectOptions::default(), register);
+    (net, c, s, l)
+}
+
 /// `n` polls one minute apart.
 fn poll_every_minute(net: &mut Net, conn: &mut EmsmdbConnection, n: usize) {
     for _ in 0..n {
@@ -157,23 +205,12 @@ fn expect_one(verdict: &str, session: Value) -> Value {
 }
 
 fn healthy_push() -> Built {
-    let mut net = Net::new(START_NS, 1);
-    let (c, s) = (client(), server());
-    let mut l = logon(
-        &mut net,
-        c,
-        s,
-        ConnectOptions::default(),
-        Some((c.at(CALLBACK_PORT), 0)),
-    );
-    let mut datagrams = Vec::new();
-    for wait_s in [41, 187] {
-        net.wait(wait_s * SEC);
-        let frame = notify(&mut net, s, 3105, l.callback, c, &l.context);
-        net.wait(60 * MS);
-        let reaction = l.conn.rop_call(&mut net, 60);
-        datagrams.push(json!({ "frame": frame, "from": "10.0.0.5:3105", "to": "10.0.0.21:1088", "matches_context": true, "reaction_frame": reaction.request }));
-    }
+    let (mut net, _, s, mut l) = standard_session(1, Some(0));
+    let datagrams: Vec<Value> = l
+        .notify_and_react(&mut net, s, &[41, 187])
+        .into_iter()
+        .map(|(frame, reaction)| json!({ "frame": frame, "from": "10.0.0.5:3105", "to": "10.0.0.21:1088", "matches_context": true, "reaction_frame": reaction.request }))
+        .collect();
     let reg = l.expected_registration(Some("10.0.0.21:1088"), Some(0));
     l.conn.close(&mut net);
     let expect = expect_one(
@@ -188,26 +225,12 @@ fn healthy_push() -> Built {
 }
 
 fn udp_blocked_icmp() -> Built {
-    let mut net = Net::new(START_NS, 2);
-    let (c, s) = (client(), server());
-    let mut l = logon(
-        &mut net,
-        c,
-        s,
-        ConnectOptions::default(),
-        Some((c.at(CALLBACK_PORT), 0)),
-    );
+    let (mut net, _, s, mut l) = standard_session(2, Some(0));
     let mut datagrams = Vec::new();
     let mut errors = Vec::new();
-    for _ in 0..4 {
-        net.wait(30 * SEC);
-        let d = notify(&mut net, s, 3105, l.callback, c, &l.context);
-        net.wait(MS / 2);
-        let e = net.icmp_unreachable(c, s, 3, d);
+    for (d, e) in l.notify_blocked(&mut net, s, 4) {
         datagrams.push(json!({ "frame": d, "matches_context": true }));
         errors.push(json!({ "frame": e, "datagram_frame": d, "code": 3 }));
-        net.wait(30 * SEC);
-        l.conn.rop_call(&mut net, 40);
     }
     let reg = l.expected_registration(Some("10.0.0.21:1088"), Some(0));
     let expect = expect_one(
@@ -221,15 +244,7 @@ fn udp_blocked_icmp() -> Built {
 }
 
 fn registration_refused() -> Built {
-    let mut net = Net::new(START_NS, 3);
-    let (c, s) = (client(), server());
-    let mut l = logon(
-        &mut net,
-        c,
-        s,
-        ConnectOptions::default(),
-        Some((c.at(CALLBACK_PORT), 0x8004_0102)),
-    );
+    let (mut net, _, _, mut l) = standard_session(3, Some(0x8004_0102));
     poll_every_minute(&mut net, &mut l.conn, 5);
     let reg = l.expected_registration(Some("10.0.0.21:1088"), Some(0x8004_0102));
     let expect = expect_one(
@@ -244,9 +259,7 @@ fn registration_refused() -> Built {
 }
 
 fn registration_fault() -> Built {
-    let mut net = Net::new(START_NS, 14);
-    let (c, s) = (client(), server());
-    let mut l = logon(&mut net, c, s, ConnectOptions::default(), None);
+    let (mut net, c, _, mut l) = standard_session(14, None);
     let frames = l
         .conn
         .register_faulted(&mut net, c.at(CALLBACK_PORT), &l.context, 0x1c01_0002);
@@ -297,9 +310,7 @@ fn bind_rejected() -> Built {
 }
 
 fn not_registered() -> Built {
-    let mut net = Net::new(START_NS, 4);
-    let (c, s) = (client(), server());
-    let mut l = logon(&mut net, c, s, ConnectOptions::default(), None);
+    let (mut net, _, _, mut l) = standard_session(4, None);
     poll_every_minute(&mut net, &mut l.conn, 5);
     let expect = expect_one(
         "not_registered",
@@ -337,20 +348,53 @@ fn nat_mismatch() -> Built {
 }
 
 fn registered_no_datagram() -> Built {
-    let mut net = Net::new(START_NS, 6);
-    let (c, s) = (client(), server());
-    let mut l = logon(
-        &mut net,
-        c,
-        s,
-        ConnectOptions::default(),
-        Some((c.at(CALLBACK_PORT), 0)),
-    );
+    let (mut net, _, _, mut l) = standard_session(6, Some(0));
     poll_every_minute(&mut net, &mut l.conn, 5);
     let reg = l.expected_registration(Some("10.0.0.21:1088"), Some(0));
     let expect = expect_one(
         "no_datagram",
         json!({ "client": "10.0.0.21", "verdict": "no_datagram", "registrations": [reg], "datagrams": [] }),
+    );
+    Built {
+        frames: net.frames,
+        expect,
+    }
+}
+
+fn unregistered() -> Built {
+    let (mut net, _, _, mut l) = standard_session(16, Some(0));
+    net.wait(40 * SEC);
+    let unregister = l.conn.unregister(&mut net);
+    poll_every_minute(&mut net, &mut l.conn, 3);
+    let reg = l.expected_registration(Some("10.0.0.21:1088"), Some(0));
+    let expect = expect_one(
+        "no_datagram",
+        json!({ "client": "10.0.0.21", "verdict": "no_datagram", "registrations": [reg], "datagrams": [],
+                "evidence": [{}, { "frames": [unregister.request] }] }),
+    );
+    Built {
+        frames: net.frames,
+        expect,
+    }
+}
+
+fn async_notifications() -> Built {
+    let (mut net, c, s, mut l) = standard_session(17, None);
+    l.conn.async_connect(&mut net);
+    let opts = ConnectOptions {
+        client_port: 1075,
+        interface: (crate::rpc::ASYNC_EMSMDB, (0, 1)),
+        ..ConnectOptions::default()
+    };
+    let (mut waiter, _) = EmsmdbConnection::open(&mut net, c, s, EMSMDB_PORT, opts);
+    for wait_s in [95, 140] {
+        waiter.async_wait(&mut net, wait_s);
+        net.wait(30 * MS);
+        l.conn.rop_call(&mut net, 80);
+    }
+    let expect = expect_one(
+        "not_registered",
+        json!({ "client": "10.0.0.21", "verdict": "not_registered", "registrations": [], "uses_async_notifications": true }),
     );
     Built {
         frames: net.frames,
@@ -476,15 +520,7 @@ fn two_clients() -> Built {
 }
 
 fn wrong_payload() -> Built {
-    let mut net = Net::new(START_NS, 11);
-    let (c, s) = (client(), server());
-    let mut l = logon(
-        &mut net,
-        c,
-        s,
-        ConnectOptions::default(),
-        Some((c.at(CALLBACK_PORT), 0)),
-    );
+    let (mut net, c, s, mut l) = standard_session(11, Some(0));
     let other = Rng::new(99).bytes(8);
     let mut datagrams = Vec::new();
     for _ in 0..2 {
@@ -511,19 +547,21 @@ fn fragmented_reordered() -> Built {
     let opts = ConnectOptions {
         nspi_first: true,
         max_frag_stub: 24,
-        // Cuts inside PDU headers (offsets 5, 30 and 61), a retransmitted segment and two
-        // segments swapped on the wire.
+        // Cuts inside PDU headers (offsets 5, 30 and 61), a retransmitted segment, two
+        // segments swapped on the wire and a retransmission overlapping three segments.
         request_segmenting: Segmenting {
             mss: 70,
             cuts: vec![5, 30, 61],
             retransmit: vec![1],
             swap: vec![(2, 3)],
+            resend: vec![(3, 20, 90)],
         },
         response_segmenting: Segmenting {
             mss: 33,
             cuts: vec![9],
             retransmit: vec![2],
             swap: vec![(0, 1)],
+            resend: vec![],
         },
         ..ConnectOptions::default()
     };
@@ -555,15 +593,7 @@ fn fragmented_reordered() -> Built {
 }
 
 fn mid_session() -> Built {
-    let mut net = Net::new(START_NS, 13);
-    let (c, s) = (client(), server());
-    let mut l = logon(
-        &mut net,
-        c,
-        s,
-        ConnectOptions::default(),
-        Some((c.at(CALLBACK_PORT), 0)),
-    );
+    let (mut net, c, s, mut l) = standard_session(13, Some(0));
     // The capture starts here: everything before is dropped.
     let first_kept = net.frames.len();
     let mut datagrams = Vec::new();
@@ -580,4 +610,50 @@ fn mid_session() -> Built {
         json!({ "client": "10.0.0.21", "server": "10.0.0.5", "verdict": "flowing", "inferred": true, "registrations": [], "datagrams": datagrams }),
     );
     Built { frames, expect }
+}
+
+/// The sessions the large-capture generator ([`crate::bigcap`]) plants in background traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Story {
+    /// Registration succeeds; two notifications arrive and the client reacts to each.
+    Healthy,
+    /// Registration succeeds; four notifications are refused by ICMP port unreachable.
+    Blocked,
+    /// Registration answered 0x80040102 ecNotSupported; the client polls each minute.
+    Refused,
+}
+
+impl Story {
+    /// The verdict `pushtrace analyze` must give the session.
+    pub fn verdict(self) -> &'static str {
+        match self {
+            Story::Healthy => "flowing",
+            Story::Blocked => "blocked",
+            Story::Refused => "refused",
+        }
+    }
+}
+
+/// Plays `story` between `client` and `server` on `net`, from the endpoint-mapper lookup to
+/// the last notification or poll (healthy sessions also close their connection).
+pub fn play(net: &mut Net, story: Story, client: Host, server: Host) {
+    let status = if story == Story::Refused {
+        0x8004_0102
+    } else {
+        0
+    };
+    let callback = client.at(CALLBACK_PORT);
+    let opts = ConnectOptions::default();
+    let mut l = logon(net, client, server, opts, Some((callback, status)));
+    match story {
+        Story::Healthy => {
+            let waits = [net.rng.range(20, 150) as i64, net.rng.range(20, 150) as i64];
+            l.notify_and_react(net, server, &waits);
+            l.conn.close(net);
+        }
+        Story::Blocked => {
+            l.notify_blocked(net, server, 4);
+        }
+        Story::Refused => poll_every_minute(net, &mut l.conn, 5),
+    }
 }

@@ -26,6 +26,9 @@
 //! first occurrence, comes out of [`NetMonReader::take_warnings`]. When the table is
 //! missing (a file cut before its end, or a capture never closed) the records are
 //! recovered by walking them from byte 128, and a cut record yields `file_truncated`.
+//!
+//! No crate reads this format (formats.md §5.1); the header, frame-table entries, record
+//! headers and trailers are parsed here with nom's complete little-endian number parsers.
 
 pub mod media;
 mod time;
@@ -34,6 +37,10 @@ mod writer;
 pub use writer::{NetMonWriteError, NetMonWriter};
 
 use crate::{Frame, Warning};
+use nom::bytes::complete::take;
+use nom::combinator::opt;
+use nom::number::complete::{le_u16, le_u32, le_u64, le_u8};
+use nom::{IResult, Parser};
 use time::SystemTime;
 
 /// Size of the file header, padded, and so the first offset a record can start at.
@@ -50,8 +57,10 @@ const TABLE_ENTRY_LEN: usize = 4;
 const TABLE_LEN_FIELD_OFFSET: u64 = 28;
 /// Offset of the header's SYSTEMTIME (for warnings about it).
 const START_TIME_FIELD_OFFSET: u64 = 8;
-/// Offset of the UTC FILETIME inside a 2.3 trailer.
-const TRAILER_FILETIME_OFFSET: usize = 6;
+
+/// What this module's nom parsers answer; the error carries nothing, as every caller maps
+/// a failure to its own [`Problem`] or error.
+type Parsed<'a, O> = IResult<&'a [u8], O, ()>;
 
 /// Why a Network Monitor file could not be opened at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -122,19 +131,82 @@ struct FileHeader {
 }
 
 impl FileHeader {
-    /// Reads the fields; `None` when the file is shorter than the 128-byte header.
+    /// Reads the fields (§3.2); `None` when the file is shorter than the 128-byte header.
     fn parse(file: &[u8]) -> Option<Self> {
         let header = file.get(..HEADER_LEN)?;
+        let fields: Parsed<'_, _> = (
+            le_u32,      // signature
+            le_u8,       // minor version
+            le_u8,       // major version
+            le_u16,      // media type of the frames (before 2.1)
+            system_time, // capture start, local time
+            le_u32,      // frame table offset
+            le_u32,      // frame table length in bytes
+        )
+            .parse(header);
+        let (_, (magic, minor, major, media_type, start, table_offset, table_len)) = fields.ok()?;
         Some(FileHeader {
-            magic: array_at(header, 0)?,
-            minor: *header.get(4)?,
-            major: *header.get(5)?,
-            media_type: u16_at(header, 6)?,
-            start: SystemTime::from_le_bytes(array_at(header, 8)?),
-            table_offset: u32_at(header, 24)?,
-            table_len: u32_at(header, 28)?,
+            magic: magic.to_le_bytes(),
+            minor,
+            major,
+            media_type,
+            start,
+            table_offset,
+            table_len,
         })
     }
+}
+
+/// The fields of a record header.
+struct RecordHeader {
+    /// Time after the capture start, in the version's units (see [`Clock`]).
+    raw_delta: u64,
+    orig_len: u32,
+    incl_len: u32,
+}
+
+impl RecordLayout {
+    /// Reads a record header (§3.3): 1.x: ms delta u32, orig_len u16, incl_len u16;
+    /// 2.x: µs delta u64, orig_len u32, incl_len u32.
+    fn record_header<'a>(&self, input: &'a [u8]) -> Parsed<'a, RecordHeader> {
+        match self.clock {
+            Clock::MillisecondDelta => (le_u32, le_u16, le_u16)
+                .map(|(delta, orig_len, incl_len)| RecordHeader {
+                    raw_delta: u64::from(delta),
+                    orig_len: u32::from(orig_len),
+                    incl_len: u32::from(incl_len),
+                })
+                .parse(input),
+            Clock::SignedMicrosecondDelta | Clock::TrailerFiletime => (le_u64, le_u32, le_u32)
+                .map(|(raw_delta, orig_len, incl_len)| RecordHeader {
+                    raw_delta,
+                    orig_len,
+                    incl_len,
+                })
+                .parse(input),
+        }
+    }
+}
+
+/// Reads a non-empty record trailer (§3.3): media type u16; from 2.2 a process index u32;
+/// from 2.3 the UTC FILETIME u64 (returned when present) and a time-zone index u8.
+fn trailer(input: &[u8]) -> Parsed<'_, (u16, Option<u64>)> {
+    let process_and_utc_time = (le_u32, le_u64).map(|(_process, filetime)| filetime);
+    (le_u16, opt(process_and_utc_time)).parse(input)
+}
+
+/// Reads a `SYSTEMTIME` (§3.2): 16 bytes.
+fn system_time(input: &[u8]) -> Parsed<'_, SystemTime> {
+    take(SystemTime::LEN)
+        .map_opt(|raw: &[u8]| raw.try_into().ok().map(SystemTime::from_le_bytes))
+        .parse(input)
+}
+
+/// The record offset in frame-table entry `index` of the table at `table_offset` (§3.3).
+fn table_entry(file: &[u8], table_offset: usize, index: usize) -> Option<usize> {
+    let at = table_offset.saturating_add(index.saturating_mul(TABLE_ENTRY_LEN));
+    let (_, record_offset) = le_u32::<_, ()>(file.get(at..)?).ok()?;
+    Some(usize::try_from(record_offset).unwrap_or(usize::MAX))
 }
 
 /// A damage or oddity found in one record, tallied per kind.
@@ -363,13 +435,11 @@ impl NetMonReader {
             match self.phase {
                 Phase::Table { next } if next < self.table_entries => {
                     self.phase = Phase::Table { next: next + 1 };
-                    let entry_offset = self.table_offset.saturating_add(next * TABLE_ENTRY_LEN);
-                    let Some(record_offset) = u32_at(file, entry_offset) else {
+                    let Some(record_offset) = table_entry(file, self.table_offset, next) else {
                         // Only reachable when `file` is not the buffer given to `new`.
                         self.phase = Phase::Done;
                         continue;
                     };
-                    let record_offset = usize::try_from(record_offset).unwrap_or(usize::MAX);
                     match self.parse_record(file, record_offset, file.len()) {
                         Ok(record) => {
                             self.furthest_end = self.furthest_end.max(record.end);
@@ -508,55 +578,42 @@ impl NetMonReader {
             .get(offset..)
             .filter(|rest| !rest.is_empty())
             .ok_or(Problem::OffsetPastEnd)?;
-        let (header, rest) = rest
-            .split_at_checked(self.layout.header_len)
-            .ok_or(Problem::HeaderPastEnd)?;
-        let (raw_delta, orig_len, incl_len) = match self.layout.clock {
-            Clock::MillisecondDelta => (
-                u32_at(header, 0).map(u64::from),
-                u16_at(header, 4).map(u32::from),
-                u16_at(header, 6).map(u32::from),
-            ),
-            Clock::SignedMicrosecondDelta | Clock::TrailerFiletime => {
-                (u64_at(header, 0), u32_at(header, 8), u32_at(header, 12))
-            }
-        };
-        let (Some(raw_delta), Some(orig_len), Some(incl_len)) = (raw_delta, orig_len, incl_len)
-        else {
-            return Err(Problem::HeaderPastEnd);
-        };
-        if incl_len > MAX_FRAME_LEN {
+        let (rest, header) = self
+            .layout
+            .record_header(rest)
+            .map_err(|_| Problem::HeaderPastEnd)?;
+        if header.incl_len > MAX_FRAME_LEN {
             return Err(Problem::TooLarge);
         }
-        let data_len = usize::try_from(incl_len).map_err(|_| Problem::TooLarge)?;
-        let (data, rest) = rest
-            .split_at_checked(data_len)
-            .ok_or(Problem::DataPastEnd)?;
-        let trailer = rest
-            .get(..self.layout.trailer_len)
-            .ok_or(Problem::DataPastEnd)?;
-        let media_type = if trailer.is_empty() {
-            self.file_media_type
+        let (rest, data) = take::<_, _, ()>(header.incl_len)
+            .parse(rest)
+            .map_err(|_| Problem::DataPastEnd)?;
+        let (rest, trailer_bytes) = take::<_, _, ()>(self.layout.trailer_len)
+            .parse(rest)
+            .map_err(|_| Problem::DataPastEnd)?;
+        let (media_type, utc_filetime) = if trailer_bytes.is_empty() {
+            (self.file_media_type, None)
         } else {
-            u16_at(trailer, 0).ok_or(Problem::DataPastEnd)?
+            trailer(trailer_bytes).map_err(|_| Problem::DataPastEnd)?.1
         };
-        let (ts_ns, time_problem) = self.frame_time(raw_delta, trailer);
+        let (ts_ns, time_problem) = self.frame_time(header.raw_delta, utc_filetime);
         Ok(Record {
             media_type,
             data,
-            orig_len,
-            end: offset + self.layout.header_len + data_len + trailer.len(),
+            orig_len: header.orig_len,
+            // `rest` is what follows the record within `readable`.
+            end: readable.len() - rest.len(),
             ts_ns,
             time_problem,
         })
     }
 
     /// A record's time: the 2.3 trailer's UTC FILETIME, else header start + delta.
-    fn frame_time(&self, raw_delta: u64, trailer: &[u8]) -> (i64, Option<Problem>) {
+    fn frame_time(&self, raw_delta: u64, utc_filetime: Option<u64>) -> (i64, Option<Problem>) {
         if self.layout.clock != Clock::TrailerFiletime {
             return self.delta_time(raw_delta);
         }
-        match u64_at(trailer, TRAILER_FILETIME_OFFSET).and_then(time::filetime_to_unix_ns) {
+        match utc_filetime.and_then(time::filetime_to_unix_ns) {
             Some(ts_ns) => (ts_ns, None),
             None => (self.delta_time(raw_delta).0, Some(Problem::UtcTimeInvalid)),
         }
@@ -737,26 +794,6 @@ fn header_start_ns(start: SystemTime, utc_offset_secs: i64, warnings: &mut Vec<W
         );
         0
     })
-}
-
-/// `N` bytes at `at`, or `None` when they are not all inside `bytes`.
-fn array_at<const N: usize>(bytes: &[u8], at: usize) -> Option<[u8; N]> {
-    bytes.get(at..at.checked_add(N)?)?.try_into().ok()
-}
-
-/// Little-endian u16 at `at`.
-fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {
-    array_at(bytes, at).map(u16::from_le_bytes)
-}
-
-/// Little-endian u32 at `at`.
-fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
-    array_at(bytes, at).map(u32::from_le_bytes)
-}
-
-/// Little-endian u64 at `at`.
-fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
-    array_at(bytes, at).map(u64::from_le_bytes)
 }
 
 #[cfg(test)]

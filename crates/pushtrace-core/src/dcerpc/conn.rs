@@ -11,6 +11,13 @@
 //!   or a TCP gap puts the direction into search mode: it scans forward for the next plausible
 //!   header, as Suricata does, and reports how many bytes it skipped. PDUs may straddle feeds
 //!   and one feed may hold many; only an unfinished PDU is buffered (at most `max_pdu_len`).
+//! * **Cut PDUs**: a capture with a snap length keeps only the start of each segment, and the
+//!   TCP stage reports the rest as a gap. When a gap swallows the end of the buffered PDU
+//!   (its header complete and plausible), the PDU is decoded as far as its bytes go
+//!   ([`pdu::parse_cut_pdu`]): whole context elements and results, fault and bind_nak fields,
+//!   request and response headers with the captured start of the stub, flagged
+//!   [`Stub::cut_by_capture`]. When the gap ends exactly at the PDU's end (the usual snap
+//!   length case) the direction stays in sync; otherwise it searches from the next fed byte.
 //! * **Contexts** (§1.4–§1.8): a context proposed in a bind or alter_context becomes usable
 //!   only when the i-th result of the ack with the same call_id accepts the i-th element. The
 //!   accepted transfer syntax is kept (NDR20 or NDR64); bind time feature negotiation elements
@@ -29,7 +36,8 @@
 //! | code | meaning |
 //! |---|---|
 //! | `dcerpc_stream_starts_mid_pdu` | bytes skipped before a direction's first plausible header |
-//! | `dcerpc_gap` | the TCP stage reported missing bytes; a partial PDU was dropped |
+//! | `dcerpc_gap` | the TCP stage reported missing bytes; a partial PDU was dropped, or bytes were lost beyond a cut PDU |
+//! | `dcerpc_pdu_cut` | a PDU's tail was not captured; what its captured bytes hold was used |
 //! | `dcerpc_bad_header` | an implausible header where a PDU should start |
 //! | `dcerpc_pdu_too_long` | a frag_length above [`RpcLimits::max_pdu_len`] |
 //! | `dcerpc_resync` | bytes skipped after a gap or bad header before the next header |
@@ -47,8 +55,8 @@
 
 use super::interfaces;
 use super::pdu::{
-    self, AckResult, Body, Framing, Header, InterfaceId, PacketType, PduError, ProposedContext,
-    SecTrailer, TransferSyntax, AUTH_LEVEL_PRIVACY, COMMON_HEADER_LEN,
+    self, AckResult, Body, CutLoss, CutPdu, Framing, Header, InterfaceId, PacketType, PduError,
+    ProposedContext, SecTrailer, TransferSyntax, AUTH_LEVEL_PRIVACY, COMMON_HEADER_LEN,
 };
 use crate::flow::Direction;
 use pushtrace_capture::Warning;
@@ -143,7 +151,10 @@ pub struct ContextResult {
 pub struct Stub {
     /// The clear stub bytes kept (empty when sealed; at most [`RpcLimits::max_stub_len`]).
     pub bytes: Vec<u8>,
-    /// The plaintext stub length on the wire, all captured fragments counted, kept or not.
+    /// The plaintext stub length on the wire, all captured fragments counted, kept or not. A
+    /// fragment cut by the capture counts with the stub length its frag_length implies when
+    /// it has no auth trailer, and with its captured stub bytes only when it has one (the
+    /// pad length was in the lost sec_trailer).
     pub len: usize,
     /// Sealed at auth level 6 (packet privacy): `bytes` is empty, `len` is still exact.
     pub encrypted: bool,
@@ -154,6 +165,11 @@ pub struct Stub {
     /// A fragment is known or suspected missing: no FIRST, no LAST, a gap in the stream
     /// during reassembly, or a new FIRST for the same call_id.
     pub missing_fragment: bool,
+    /// The capture cut a fragment short (a snap length, or bytes lost at the end of the
+    /// PDU): `bytes` holds only the captured start of that fragment's stub, which may run
+    /// into auth padding when the sec_trailer was lost. The auth level is then unknown, so
+    /// such bytes may even be sealed: never decode them ([`Stub::complete_bytes`] is `None`).
+    pub cut_by_capture: bool,
     /// Fragments joined.
     pub fragments: u32,
 }
@@ -167,14 +183,17 @@ impl Stub {
             truncated: false,
             little_endian,
             missing_fragment: false,
+            cut_by_capture: false,
             fragments: 0,
         }
     }
 
-    /// The stub bytes when they are the whole plaintext stub (not sealed, not cut, no fragment
-    /// missing); what an NDR decoder can trust.
+    /// The stub bytes when they are the whole plaintext stub (not sealed, not capped, no
+    /// fragment missing or cut by the capture); what an NDR decoder can trust.
     pub fn complete_bytes(&self) -> Option<&[u8]> {
-        (!self.encrypted && !self.truncated && !self.missing_fragment).then_some(&self.bytes[..])
+        let whole =
+            !self.encrypted && !self.truncated && !self.missing_fragment && !self.cut_by_capture;
+        whole.then_some(&self.bytes[..])
     }
 }
 
@@ -241,7 +260,9 @@ pub enum RpcEvent {
         ts_ns: i64,
         /// call_id.
         call_id: u32,
-        /// The proposed context elements, in order (BTFN elements included).
+        /// The proposed context elements, in order (BTFN elements included). For a PDU cut
+        /// by the capture, the elements captured up to their abstract syntax; the last may
+        /// lack transfer syntaxes (see `dcerpc_pdu_cut`).
         contexts: Vec<ProposedContext>,
     },
     /// A bind_ack or alter_context_resp.
@@ -256,7 +277,8 @@ pub enum RpcEvent {
         call_id: u32,
         /// The secondary address (the server's port on ncacn_ip_tcp), if not empty.
         sec_addr: Option<String>,
-        /// Results, joined with the proposal when it was captured.
+        /// Results, joined with the proposal when it was captured. For a PDU cut by the
+        /// capture, the results captured whole.
         results: Vec<ContextResult>,
     },
     /// A bind_nak.
@@ -278,7 +300,7 @@ pub enum RpcEvent {
 }
 
 /// Where and when a PDU completed.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct At {
     frame: u64,
     ts_ns: i64,
@@ -308,6 +330,8 @@ struct DirState {
     /// In sync: the start of an unfinished PDU. Searching: a tail too short to judge.
     buf: Vec<u8>,
     sync: SyncState,
+    /// The frame and time of the last bytes fed: where a PDU cut by a gap ends.
+    last_fed: At,
 }
 
 impl DirState {
@@ -318,6 +342,7 @@ impl DirState {
                 cause: SearchCause::StreamStart,
                 skipped: 0,
             },
+            last_fed: At::default(),
         }
     }
 
@@ -420,18 +445,20 @@ fn dir_name(dir: Direction) -> &'static str {
     }
 }
 
-/// Appends one fragment's stub part within the caps; returns true when this append was the
-/// first to be cut.
+/// Appends one fragment's stub within the caps; returns true when this append was the
+/// first to be cut by a cap.
 fn append_stub(
     stub: &mut Stub,
-    part: &[u8],
-    sealed: bool,
+    fragment: &Fragment<'_>,
     limits: &RpcLimits,
     held: &mut usize,
 ) -> bool {
-    stub.len = stub.len.saturating_add(part.len());
+    let part = fragment.stub;
+    let on_wire = fragment.loss.stub_len_on_wire.unwrap_or(part.len());
+    stub.len = stub.len.saturating_add(on_wire);
     stub.fragments = stub.fragments.saturating_add(1);
-    if sealed && !stub.encrypted {
+    stub.cut_by_capture |= fragment.loss.stub_cut;
+    if fragment.is_sealed() && !stub.encrypted {
         // Never expose sealed bytes; drop any clear bytes of earlier fragments too.
         *held = held.saturating_sub(stub.bytes.len());
         stub.bytes = Vec::new();
@@ -450,6 +477,54 @@ fn append_stub(
     let newly_cut = kept < part.len() && !stub.truncated;
     stub.truncated |= kept < part.len();
     newly_cut
+}
+
+/// What a PDU is, for a warning: its type and call_id when its header parses.
+fn describe(bytes: &[u8]) -> String {
+    Header::parse(bytes).map_or_else(
+        |_| String::from("PDU"),
+        |h| format!("{:?} call_id {}", h.packet_type, h.call_id),
+    )
+}
+
+/// What was kept of a cut PDU, for its `dcerpc_pdu_cut` warning.
+fn cut_summary(cut: &CutPdu<'_>) -> String {
+    let loss = cut.loss;
+    if !loss.body_cut {
+        return "only the auth verifier was lost; the body is whole".into();
+    }
+    match &cut.body {
+        Body::Bind(bind) | Body::AlterContext(bind) => {
+            let kept = bind.contexts.len();
+            let announced = loss.announced_elements.unwrap_or(kept);
+            let mut text = format!("{kept} of {announced} context elements kept");
+            if loss.transfer_syntaxes_cut {
+                text.push_str(", the last without all its transfer syntaxes");
+            }
+            if announced > kept {
+                text.push_str(&format!(
+                    "; {} not captured up to their abstract syntax, dropped",
+                    announced - kept
+                ));
+            }
+            text
+        }
+        Body::BindAck(ack) | Body::AlterContextResp(ack) => match loss.announced_elements {
+            Some(announced) => format!("{} of {announced} results kept", ack.results.len()),
+            None => "its results were not captured".into(),
+        },
+        Body::Request(pdu::Request { stub, .. }) | Body::Response(pdu::Response { stub, .. }) => {
+            format!(
+                "header and the first {} stub bytes kept, the stub marked incomplete",
+                stub.len()
+            )
+        }
+        Body::Fault(fault) => format!("status {:#010x} kept", fault.status),
+        Body::BindNak(nak) => format!("reject reason {} kept", nak.reason),
+        Body::Auth3(_) | Body::Shutdown | Body::CoCancel(_) | Body::Orphaned(_) | Body::Rts => {
+            "nothing in it is used".into()
+        }
+    }
 }
 
 impl RpcConnection {
@@ -549,6 +624,7 @@ impl RpcConnection {
     ) {
         self.last_frame = frame;
         let at = At { frame, ts_ns };
+        self.dirs[dir.index()].last_fed = at;
         let mut input = bytes;
         while !input.is_empty() {
             let used = match self.dirs[dir.index()].sync {
@@ -560,17 +636,50 @@ impl RpcConnection {
     }
 
     /// Reports that `missing` bytes of direction `dir` were not captured before the next
-    /// fed bytes: the partial PDU is dropped, fragments being joined in that direction are
-    /// flagged, and the direction searches for the next plausible header.
+    /// fed bytes. When they hold the end of the buffered PDU (its header complete and
+    /// plausible), that PDU is decoded as far as its bytes go, and if the gap ends exactly
+    /// where the PDU ends the direction stays in sync. Otherwise the partial PDU is dropped,
+    /// fragments being joined in that direction are flagged, and the direction searches for
+    /// the next plausible header.
     pub fn gap(&mut self, dir: Direction, missing: u64, frame: u64, out: &mut Vec<RpcEvent>) {
         self.last_frame = frame;
-        let dropped = self.dirs[dir.index()].buf.len();
+        let i = dir.index();
+        let buffered = self.dirs[i].buf.len();
+        let through = (buffered as u64).saturating_add(missing);
+        let cut_len = match (
+            self.dirs[i].sync,
+            classify_start(&self.dirs[i].buf, self.limits.max_pdu_len),
+        ) {
+            (SyncState::InSync, Start::Pdu(len)) if buffered < len && through >= len as u64 => {
+                Some(len)
+            }
+            _ => None,
+        };
+        let mut lost_beyond_cut = None;
+        if let Some(len) = cut_len {
+            let bytes = std::mem::take(&mut self.dirs[i].buf);
+            let at = self.dirs[i].last_fed;
+            self.handle_cut_pdu(dir, &bytes, at, out);
+            let mut reuse = bytes;
+            reuse.clear();
+            self.dirs[i].buf = reuse;
+            let beyond = through - len as u64;
+            if beyond == 0 {
+                // The next fed byte starts the next PDU; no fragment was lost.
+                return;
+            }
+            lost_beyond_cut = Some(beyond);
+        }
+        let dropped = self.dirs[i].buf.len();
         self.lose_position(dir);
+        let what = match lost_beyond_cut {
+            Some(beyond) => format!("{beyond} of them lie beyond the end of the cut PDU"),
+            None => format!("{dropped} buffered bytes of an unfinished PDU dropped"),
+        };
         out.push(warning(
             "dcerpc_gap",
             format!(
-                "{missing} bytes missing from the {} stream; {dropped} buffered bytes of an \
-                 unfinished PDU dropped",
+                "{missing} bytes missing from the {} stream; {what}",
                 dir_name(dir)
             ),
             frame,
@@ -835,24 +944,62 @@ impl RpcConnection {
 
     /// Parses one framed PDU and updates the association.
     fn handle_pdu(&mut self, dir: Direction, bytes: &[u8], at: At, out: &mut Vec<RpcEvent>) {
-        let pdu = match pdu::parse_pdu(bytes) {
-            Ok(pdu) => pdu,
-            Err(e) => {
-                let what = Header::parse(bytes).map_or_else(
-                    |_| String::from("PDU"),
-                    |h| format!("{:?} call_id {}", h.packet_type, h.call_id),
-                );
+        match pdu::parse_pdu(bytes) {
+            Ok(pdu) => self.dispatch(dir, pdu.header, pdu.body, CutLoss::default(), at, out),
+            Err(e) => out.push(warning(
+                "dcerpc_malformed_pdu",
+                format!("{} stream: {} skipped: {e}", dir_name(dir), describe(bytes)),
+                at.frame,
+            )),
+        }
+    }
+
+    /// Decodes a PDU whose tail the capture lost as far as its captured bytes go, and
+    /// updates the association with what they hold.
+    fn handle_cut_pdu(&mut self, dir: Direction, bytes: &[u8], at: At, out: &mut Vec<RpcEvent>) {
+        match pdu::parse_cut_pdu(bytes) {
+            Ok(cut) => {
                 out.push(warning(
-                    "dcerpc_malformed_pdu",
-                    format!("{} stream: {what} skipped: {e}", dir_name(dir)),
+                    "dcerpc_pdu_cut",
+                    format!(
+                        "{} stream: {:?} call_id {} cut by the capture after {} of its {} \
+                         bytes; {}",
+                        dir_name(dir),
+                        cut.header.packet_type,
+                        cut.header.call_id,
+                        cut.captured,
+                        cut.header.frag_length,
+                        cut_summary(&cut)
+                    ),
                     at.frame,
                 ));
-                return;
+                self.dispatch(dir, cut.header, cut.body, cut.loss, at, out);
             }
-        };
-        let header = pdu.header;
+            Err(e) => out.push(warning(
+                "dcerpc_pdu_cut",
+                format!(
+                    "{} stream: {} cut by the capture after {} bytes; nothing usable: {e}",
+                    dir_name(dir),
+                    describe(bytes),
+                    bytes.len()
+                ),
+                at.frame,
+            )),
+        }
+    }
+
+    /// Updates the association with one PDU's body; `loss` says what the capture cut from it.
+    fn dispatch(
+        &mut self,
+        dir: Direction,
+        header: Header,
+        body: Body<'_>,
+        loss: CutLoss,
+        at: At,
+        out: &mut Vec<RpcEvent>,
+    ) {
         let call_id = header.call_id;
-        match pdu.body {
+        match body {
             Body::Bind(bind) => self.on_bind(dir, BindKind::Bind, call_id, bind.contexts, at, out),
             Body::AlterContext(bind) => {
                 self.on_bind(dir, BindKind::AlterContext, call_id, bind.contexts, at, out)
@@ -883,6 +1030,7 @@ impl RpcConnection {
                     context_id: request.context_id,
                     stub: request.stub,
                     auth: request.auth,
+                    loss,
                 };
                 self.on_request(dir, fragment, request.opnum, request.object, at, out)
             }
@@ -892,6 +1040,7 @@ impl RpcConnection {
                     context_id: response.context_id,
                     stub: response.stub,
                     auth: response.auth,
+                    loss,
                 };
                 self.on_response(dir, fragment, at, out)
             }
@@ -1119,8 +1268,7 @@ impl RpcConnection {
         pending.request_complete = flags.last_frag();
         let cut = append_stub(
             &mut pending.call.request,
-            fragment.stub,
-            fragment.is_sealed(),
+            &fragment,
             &self.limits,
             &mut self.held_stub_bytes,
         );
@@ -1214,13 +1362,7 @@ impl RpcConnection {
         }
         let mut cut = false;
         if let Some(response) = &mut pending.call.response {
-            cut = append_stub(
-                response,
-                fragment.stub,
-                fragment.is_sealed(),
-                &self.limits,
-                &mut self.held_stub_bytes,
-            );
+            cut = append_stub(response, &fragment, &self.limits, &mut self.held_stub_bytes);
         }
         if cut {
             out.push(stub_cut_warning("response", call_id, at));
@@ -1287,6 +1429,8 @@ struct Fragment<'a> {
     context_id: u16,
     stub: &'a [u8],
     auth: Option<SecTrailer>,
+    /// What the capture cut from the fragment (nothing for a whole PDU).
+    loss: CutLoss,
 }
 
 impl Fragment<'_> {
@@ -1708,6 +1852,367 @@ mod tests {
         let ids: Vec<u32> = calls(&out).iter().map(|c| c.call_id).collect();
         assert_eq!(ids, vec![1, 3]);
         assert!(calls(&out).iter().all(|c| c.answered()));
+    }
+
+    /// Feeds the first `captured` bytes of `pdu` in `frame` (time `frame` µs) and reports the
+    /// rest as a gap plus `extra_lost` bytes beyond it, as the TCP stage does for a segment
+    /// cut by the snap length.
+    fn feed_cut(
+        conn: &mut RpcConnection,
+        dir: Direction,
+        pdu: &[u8],
+        captured: usize,
+        extra_lost: u64,
+        frame: u64,
+        out: &mut Vec<RpcEvent>,
+    ) {
+        conn.feed(dir, &pdu[..captured], frame, frame as i64 * 1000, out);
+        conn.gap(dir, (pdu.len() - captured) as u64 + extra_lost, frame, out);
+    }
+
+    /// Feeds whole PDUs, one frame each from `first_frame` on.
+    fn feed_all(
+        conn: &mut RpcConnection,
+        first_frame: u64,
+        steps: &[(Direction, Vec<u8>)],
+        out: &mut Vec<RpcEvent>,
+    ) {
+        for (index, (dir, bytes)) in steps.iter().enumerate() {
+            let frame = first_frame + index as u64;
+            conn.feed(*dir, bytes, frame, frame as i64 * 1000, out);
+        }
+    }
+
+    #[test]
+    fn bind_cut_after_its_first_element_still_binds_that_interface() {
+        // Element 0 (EMSMDB, NDR20) 28..72, element 1 (NSPI) 72..116: a snap length keeps
+        // 80 bytes, 8 into element 1's abstract syntax.
+        let bind = PduBuilder::bind(
+            1,
+            &[
+                ctx(0, EMSMDB, &[TransferSyntax::Ndr20]),
+                ctx(1, NSPI, &[TransferSyntax::Ndr20]),
+            ],
+        )
+        .build();
+        assert_eq!(bind.len(), 116);
+        let mut conn = RpcConnection::new(RpcLimits::default());
+        let mut out = Vec::new();
+        feed_cut(&mut conn, CLIENT, &bind, 80, 0, 1, &mut out);
+        let ack = PduBuilder::bind_ack(
+            1,
+            "1032",
+            &[accept(TransferSyntax::Ndr20), accept(TransferSyntax::Ndr20)],
+        );
+        let steps = [
+            (SERVER, ack.build()),
+            (CLIENT, PduBuilder::request(2, 0, 4, &[0; 8]).build()),
+            (SERVER, PduBuilder::response(2, 0, &[0; 8]).build()),
+        ];
+        feed_all(&mut conn, 2, &steps, &mut out);
+        conn.finish(&mut out);
+        assert_eq!(codes(&out), vec!["dcerpc_pdu_cut"]);
+        let message = &warnings(&out)[0].message;
+        assert!(
+            message.contains("after 80 of its 116 bytes")
+                && message.contains("1 of 2 context elements kept")
+                && message.contains("1 not captured up to their abstract syntax, dropped"),
+            "{message}"
+        );
+        let RpcEvent::Bind {
+            frame,
+            ts_ns,
+            contexts,
+            ..
+        } = &out[1]
+        else {
+            panic!("no bind: {out:?}")
+        };
+        assert_eq!((*frame, *ts_ns), (1, 1000));
+        assert_eq!(contexts, &vec![ctx(0, EMSMDB, &[TransferSyntax::Ndr20])]);
+        // The second result answers an element that was not captured: it binds nothing.
+        let RpcEvent::BindAck { results, .. } = &out[2] else {
+            panic!("no ack")
+        };
+        assert_eq!(results[0].interface, Some(EMSMDB));
+        assert_eq!((results[1].context_id, results[1].interface), (None, None));
+        assert_eq!(conn.bound_interface(1), None);
+        let call = calls(&out)[0];
+        assert_eq!(call.operation_name(), Some("EcRRegisterPushNotification"));
+        assert_eq!(call.request.complete_bytes(), Some(&[0u8; 8][..]));
+    }
+
+    #[test]
+    fn bind_cut_inside_its_transfer_syntax_binds_with_the_accepted_syntax() {
+        // The snap length case of the samples: a 72-byte bind with 66 bytes captured, its
+        // only element cut 14 bytes into the transfer syntax.
+        let bind = PduBuilder::bind(1, &[ctx(0, EMSMDB, &[TransferSyntax::Ndr20])]).build();
+        let mut conn = RpcConnection::new(RpcLimits::default());
+        let mut out = Vec::new();
+        feed_cut(&mut conn, CLIENT, &bind, 66, 0, 1, &mut out);
+        let ack = PduBuilder::bind_ack(1, "1032", &[accept(TransferSyntax::Ndr20)]).build();
+        conn.feed(SERVER, &ack, 2, 2000, &mut out);
+        let RpcEvent::Bind { contexts, .. } = &out[1] else {
+            panic!("no bind")
+        };
+        assert_eq!(contexts, &vec![ctx(0, EMSMDB, &[])]);
+        assert!(warnings(&out)[0]
+            .message
+            .contains("the last without all its transfer syntaxes"));
+        let bound = conn.bound_interface(0).unwrap();
+        assert_eq!(
+            (bound.name, bound.transfer_syntax),
+            (Some("EMSMDB"), TransferSyntax::Ndr20)
+        );
+    }
+
+    #[test]
+    fn request_cut_mid_stub_stays_in_sync_for_the_next_pdu() {
+        let stub: Vec<u8> = (0..100).collect();
+        let cut = PduBuilder::request(2, 0, 4, &stub).build(); // 124 bytes
+        let next_stub = [0x5a; 16];
+        let mut conn = RpcConnection::new(RpcLimits::default());
+        let mut out = Vec::new();
+        feed_all(&mut conn, 1, &bound(EMSMDB), &mut out);
+        feed_cut(&mut conn, CLIENT, &cut, 66, 0, 3, &mut out);
+        let steps = [
+            (CLIENT, PduBuilder::request(3, 0, 11, &next_stub).build()),
+            (SERVER, PduBuilder::response(2, 0, &[0; 8]).build()),
+            (SERVER, PduBuilder::response(3, 0, &[1; 8]).build()),
+        ];
+        feed_all(&mut conn, 4, &steps, &mut out);
+        conn.finish(&mut out);
+        // No gap, no resync: the byte after the gap started the next PDU.
+        assert_eq!(codes(&out), vec!["dcerpc_pdu_cut"]);
+        assert_eq!(warnings(&out)[0].frame, Some(3));
+        let calls = calls(&out);
+        assert_eq!(calls.len(), 2);
+        let cut_call = calls[0];
+        assert_eq!(
+            (cut_call.call_id, cut_call.opnum, cut_call.request_frame),
+            (2, 4, 3)
+        );
+        assert_eq!(cut_call.interface.and_then(|i| i.name), Some("EMSMDB"));
+        let request = &cut_call.request;
+        assert!(request.cut_by_capture && !request.missing_fragment);
+        assert_eq!(request.complete_bytes(), None);
+        assert_eq!(request.bytes, &stub[..42]);
+        // No auth trailer: the whole stub length follows from frag_length.
+        assert_eq!((request.len, request.fragments), (100, 1));
+        assert_eq!(cut_call.response_frame, Some(5));
+        let next = calls[1];
+        assert_eq!(next.call_id, 3);
+        assert_eq!(next.request.complete_bytes(), Some(&next_stub[..]));
+        assert_eq!(
+            next.response.as_ref().and_then(Stub::complete_bytes),
+            Some(&[1u8; 8][..])
+        );
+    }
+
+    #[test]
+    fn response_with_auth_cut_keeps_bytes_before_the_trailer_position() {
+        // Response stub 28 bytes, pad 4, sec_trailer at 56, auth_value 64..80.
+        let stub: Vec<u8> = (100..128).collect();
+        let response = PduBuilder::response(6, 0, &stub).auth(10, 2, 4, 16).build();
+        assert_eq!(response.len(), 80);
+        let run_cut = |captured: usize| {
+            let mut conn = RpcConnection::new(RpcLimits::default());
+            let mut out = Vec::new();
+            feed_all(&mut conn, 1, &bound(EMSMDB), &mut out);
+            let request = PduBuilder::request(6, 0, 4, &[0; 8])
+                .auth(10, 2, 0, 16)
+                .build();
+            conn.feed(CLIENT, &request, 3, 3000, &mut out);
+            feed_cut(&mut conn, SERVER, &response, captured, 0, 4, &mut out);
+            conn.finish(&mut out);
+            assert_eq!(codes(&out), vec!["dcerpc_pdu_cut"], "cut at {captured}");
+            let call = calls(&out)[0].clone();
+            assert_eq!(call.response_frame, Some(4));
+            (call.response.unwrap(), warnings(&out)[0].message.clone())
+        };
+        // Cut in the stub: the captured part, counted as such (the pad length was lost).
+        let (cut, _) = run_cut(40);
+        assert_eq!(cut.bytes, &stub[..16]);
+        assert_eq!(
+            (cut.len, cut.cut_by_capture, cut.encrypted),
+            (16, true, false)
+        );
+        assert_eq!(cut.complete_bytes(), None);
+        // Cut in the sec_trailer: the bytes stop at its position, padding included.
+        let (cut, _) = run_cut(60);
+        assert_eq!(cut.bytes.len(), 32);
+        assert_eq!(&cut.bytes[..28], &stub[..]);
+        assert!(cut.cut_by_capture);
+        // Only the auth_value lost: the stub is whole and trusted.
+        let (whole, message) = run_cut(70);
+        assert_eq!(whole.complete_bytes(), Some(&stub[..]));
+        assert!(
+            message.contains("only the auth verifier was lost"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn sealed_pdu_cut_after_its_trailer_stays_sealed() {
+        // Level 6, stub 24, pad 0: sec_trailer at 48..56, auth_value 56..72.
+        let sealed = PduBuilder::request(5, 0, 0, &[0x55; 24])
+            .auth(10, 6, 0, 16)
+            .build();
+        let mut conn = RpcConnection::new(RpcLimits::default());
+        let mut out = Vec::new();
+        feed_cut(&mut conn, CLIENT, &sealed, 60, 0, 1, &mut out);
+        conn.finish(&mut out);
+        let call = calls(&out)[0];
+        assert_eq!(call.auth_level, Some(6));
+        assert!(call.request.encrypted && call.request.bytes.is_empty());
+        assert_eq!(call.request.len, 24);
+    }
+
+    #[test]
+    fn gap_beyond_the_cut_pdu_decodes_it_then_resyncs() {
+        let cut = PduBuilder::request(2, 0, 11, &[0xee; 60]).build(); // 84 bytes
+        let lost_start = PduBuilder::request(3, 0, 11, &[0xdd; 20]).build(); // 44 bytes
+        let mut conn = RpcConnection::new(RpcLimits::default());
+        let mut out = Vec::new();
+        feed_all(&mut conn, 1, &bound(EMSMDB), &mut out);
+        // The gap takes the last 18 bytes of call 2 and the first 10 bytes of call 3.
+        feed_cut(&mut conn, CLIENT, &cut, 66, 10, 3, &mut out);
+        let mut after = lost_start[10..].to_vec();
+        after.extend(PduBuilder::request(4, 0, 11, &[1; 8]).build());
+        conn.feed(CLIENT, &after, 4, 4000, &mut out);
+        for call_id in 2..=4 {
+            let response = PduBuilder::response(call_id, 0, &[0; 8]).build();
+            conn.feed(SERVER, &response, 5, 5000, &mut out);
+        }
+        conn.finish(&mut out);
+        assert_eq!(
+            codes(&out),
+            vec![
+                "dcerpc_pdu_cut",
+                "dcerpc_gap",
+                "dcerpc_resync",
+                "dcerpc_response_without_request"
+            ]
+        );
+        let gap = &warnings(&out)[1].message;
+        assert!(
+            gap.contains("28 bytes missing") && gap.contains("10 of them lie beyond"),
+            "{gap}"
+        );
+        assert!(warnings(&out)[2].message.contains("34 bytes"));
+        let ids: Vec<(u32, bool)> = calls(&out)
+            .iter()
+            .map(|c| (c.call_id, c.request.cut_by_capture))
+            .collect();
+        assert_eq!(ids, vec![(2, true), (4, false)]);
+        assert_eq!(calls(&out)[0].request.bytes, vec![0xee; 42]);
+    }
+
+    #[test]
+    fn cut_pdu_with_an_incomplete_header_is_dropped() {
+        let cut = PduBuilder::request(2, 0, 11, &[0xee; 60]).build();
+        let mut conn = RpcConnection::new(RpcLimits::default());
+        let mut out = Vec::new();
+        feed_all(&mut conn, 1, &bound(EMSMDB), &mut out);
+        feed_cut(&mut conn, CLIENT, &cut, 12, 0, 3, &mut out);
+        let steps = [
+            (CLIENT, PduBuilder::request(3, 0, 11, &[1; 8]).build()),
+            (SERVER, PduBuilder::response(3, 0, &[0; 8]).build()),
+        ];
+        feed_all(&mut conn, 4, &steps, &mut out);
+        conn.finish(&mut out);
+        // Searching from the byte after the gap finds the next header at once: no resync.
+        assert_eq!(codes(&out), vec!["dcerpc_gap"]);
+        assert!(warnings(&out)[0].message.contains("12 buffered bytes"));
+        assert_eq!(
+            calls(&out).iter().map(|c| c.call_id).collect::<Vec<_>>(),
+            vec![3]
+        );
+    }
+
+    #[test]
+    fn cut_body_without_its_fixed_fields_keeps_sync_but_nothing_else() {
+        // 20 bytes of a request: the header, half of alloc_hint/p_cont_id/opnum.
+        let cut = PduBuilder::request(2, 0, 11, &[0xee; 60]).build();
+        let mut conn = RpcConnection::new(RpcLimits::default());
+        let mut out = Vec::new();
+        feed_cut(&mut conn, CLIENT, &cut, 20, 0, 1, &mut out);
+        conn.feed(
+            CLIENT,
+            &PduBuilder::request(3, 0, 11, &[1; 8]).build(),
+            2,
+            2000,
+            &mut out,
+        );
+        conn.finish(&mut out);
+        assert_eq!(codes(&out), vec!["dcerpc_pdu_cut"]);
+        let message = &warnings(&out)[0].message;
+        assert!(
+            message.contains("Request call_id 2") && message.contains("nothing usable"),
+            "{message}"
+        );
+        assert_eq!(
+            calls(&out).iter().map(|c| c.call_id).collect::<Vec<_>>(),
+            vec![3]
+        );
+    }
+
+    #[test]
+    fn cut_fragments_keep_the_call_going_and_a_cut_last_fragment_completes_it() {
+        let frags: Vec<Vec<u8>> = [(0x01, [1u8; 40]), (0x00, [2; 40]), (0x02, [3; 40])]
+            .iter()
+            .map(|(flags, stub)| PduBuilder::request(7, 0, 11, stub).flags(*flags).build())
+            .collect();
+        let responses: Vec<Vec<u8>> = [(0x01, [4u8; 40]), (0x02, [5; 40])]
+            .iter()
+            .map(|(flags, stub)| PduBuilder::response(7, 0, stub).flags(*flags).build())
+            .collect();
+        let mut conn = RpcConnection::new(RpcLimits::default());
+        let mut out = Vec::new();
+        feed_all(&mut conn, 1, &bound(EMSMDB), &mut out);
+        // Every fragment is 64 bytes; each is cut to 34 (10 stub bytes) but the middle one.
+        feed_cut(&mut conn, CLIENT, &frags[0], 34, 0, 3, &mut out);
+        conn.feed(CLIENT, &frags[1], 4, 4000, &mut out);
+        feed_cut(&mut conn, CLIENT, &frags[2], 34, 0, 5, &mut out);
+        feed_cut(&mut conn, SERVER, &responses[0], 34, 0, 6, &mut out);
+        feed_cut(&mut conn, SERVER, &responses[1], 34, 0, 7, &mut out);
+        // Emitted when the cut last response fragment completed, before finish.
+        let call = calls(&out)[0].clone();
+        conn.finish(&mut out);
+        assert_eq!(codes(&out), vec!["dcerpc_pdu_cut"; 4]);
+        assert_eq!((call.request_frame, call.response_frame), (5, Some(7)));
+        let request = &call.request;
+        assert_eq!(request.bytes, [&[1u8; 10][..], &[2; 40], &[3; 10]].concat());
+        assert_eq!((request.len, request.fragments), (120, 3));
+        assert!(request.cut_by_capture && !request.missing_fragment);
+        assert_eq!(request.complete_bytes(), None);
+        let response = call.response.as_ref().unwrap();
+        assert_eq!(response.bytes, [[4u8; 10], [5; 10]].concat());
+        assert_eq!((response.len, response.fragments), (80, 2));
+        assert!(response.cut_by_capture && !response.missing_fragment);
+    }
+
+    #[test]
+    fn cut_fault_answers_its_call() {
+        let mut conn = RpcConnection::new(RpcLimits::default());
+        let mut out = Vec::new();
+        feed_all(&mut conn, 1, &bound(EMSMDB), &mut out);
+        conn.feed(
+            CLIENT,
+            &PduBuilder::request(5, 0, 4, &[0; 8]).build(),
+            3,
+            3000,
+            &mut out,
+        );
+        // 28 of the fault's 32 bytes: the status is there.
+        let fault = PduBuilder::fault(5, 0, 0x1c01_0002).build();
+        feed_cut(&mut conn, SERVER, &fault, 28, 0, 4, &mut out);
+        let call = calls(&out)[0];
+        assert_eq!(
+            (call.fault_status, call.response_frame),
+            (Some(0x1c01_0002), Some(4))
+        );
+        assert!(warnings(&out)[0].message.contains("status 0x1c010002 kept"));
     }
 
     #[test]
@@ -2257,6 +2762,39 @@ mod tests {
                 }
             }
             conn.finish(&mut out);
+        }
+
+        #[test]
+        fn snap_length_cuts_keep_every_call_and_never_fake_a_stub(snap in 28usize..140) {
+            // Each PDU in its own segment, cut to `snap` bytes, the rest reported as a gap.
+            let mut conn = RpcConnection::new(RpcLimits::default());
+            let mut out = Vec::new();
+            for (dir, bytes) in conversation() {
+                let captured = snap.min(bytes.len());
+                conn.feed(dir, &bytes[..captured], 1, 0, &mut out);
+                if captured < bytes.len() {
+                    conn.gap(dir, (bytes.len() - captured) as u64, 1, &mut out);
+                }
+            }
+            conn.finish(&mut out);
+            prop_assert!(codes(&out).iter().all(|code| *code == "dcerpc_pdu_cut"));
+            let whole = whole_events();
+            let (cut_calls, whole_calls) = (calls(&out), calls(&whole));
+            prop_assert_eq!(cut_calls.len(), whole_calls.len());
+            for (cut, whole) in cut_calls.iter().zip(&whole_calls) {
+                let key = |c: &RpcCall| (c.call_id, c.context_id, c.opnum, c.fault_status, c.answered());
+                prop_assert_eq!(key(cut), key(whole));
+                // A stub called complete is the true stub, whatever the cut.
+                if let Some(bytes) = cut.request.complete_bytes() {
+                    prop_assert_eq!(Some(bytes), whole.request.complete_bytes());
+                }
+                if let Some(bytes) = cut.response.as_ref().and_then(Stub::complete_bytes) {
+                    prop_assert_eq!(
+                        Some(bytes),
+                        whole.response.as_ref().and_then(Stub::complete_bytes)
+                    );
+                }
+            }
         }
 
         #[test]

@@ -30,7 +30,7 @@ pub const NSPI_UUID: Uuid = Uuid::from_u128(0xf5cc5a18_4264_101a_8c59_08002b2f84
 pub const RFR_UUID: Uuid = Uuid::from_u128(0x1544f5e0_613c_11d1_93df_00c04fd7bd09);
 /// The endpoint mapper [C706 App. H; Zeek].
 pub const EPM_UUID: Uuid = Uuid::from_u128(0xe1af8308_5d1f_11c9_91a4_08002b14a0fa);
-/// The Exchange store admin interface: NOT EMSMDB, one nibble apart [OpenChange].
+/// The Exchange store admin interface: NOT EMSMDB, one nibble apart \[OpenChange\].
 pub const STORE_ADMIN_UUID: Uuid = Uuid::from_u128(0xa4f1db00_ca47_1067_b31e_00dd010662da);
 
 /// EMSMDB opnums 0–14 with their historic wire names (OpenChange, Zeek, Wireshark; protocol.md

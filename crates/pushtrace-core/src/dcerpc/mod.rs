@@ -2,10 +2,11 @@
 //! the EMSMDB decoder (protocol.md §1).
 //!
 //! * [`pdu`]: the common header, a sans-IO framer ([`pdu::frame_pdu`]), Wireshark's header
-//!   heuristic and typed parsers for every connection-oriented PDU, drep-aware.
+//!   heuristic and typed parsers for every connection-oriented PDU, drep-aware, including
+//!   PDUs the capture cut short ([`pdu::parse_cut_pdu`]).
 //! * [`conn`]: [`RpcConnection`], the per-connection engine: framing with resync, presentation
-//!   contexts, fragment reassembly, auth trailers and request/response pairing, emitting
-//!   [`RpcEvent`]s.
+//!   contexts, fragment reassembly, auth trailers, PDUs cut by a snap length and
+//!   request/response pairing, emitting [`RpcEvent`]s.
 //! * [`interfaces`]: the well-known interface, opnum and fault status tables.
 //! * [`epm`]: the endpoint mapper's ept_map towers (which port serves which interface).
 //!

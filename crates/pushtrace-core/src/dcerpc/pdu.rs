@@ -14,6 +14,10 @@
 //! announces (byte 0, high nibble: 0 big-endian, 1 little-endian). UUIDs are NDR-encoded: the
 //! first three fields in that order, the last eight bytes as they are.
 //!
+//! A PDU whose tail the capture lost (a snap length, or bytes missing from the TCP stream)
+//! can still be read as far as its bytes go with [`parse_cut_pdu`]: fixed fields, the list
+//! elements captured whole and the start of a stub, with a [`CutLoss`] saying what is gone.
+//!
 //! Panic contract: every function here accepts arbitrary bytes. Lengths read from the wire
 //! are checked against the bytes present before they are used, and counts from the wire never
 //! size an allocation beyond what the bytes present can hold. Problems come back as
@@ -726,20 +730,122 @@ pub fn parse_pdu(buf: &[u8]) -> Result<Pdu<'_>, PduError> {
         available: buf.len(),
         needed: frag_length,
     })?;
-    let le = header.drep.is_little_endian();
     let (body_end, auth) = parse_auth_trailer(pdu, &header)?;
     // The body reader stops where the auth padding or sec_trailer region begins.
     let body = pdu
         .get(..body_end)
         .ok_or(PduError::Overrun("auth trailer"))?;
-    let body = match header.packet_type {
-        PacketType::Request => Body::Request(parse_request(body, &header, auth)?),
-        PacketType::Response => Body::Response(parse_response(body, le, auth)?),
+    let body = parse_body(body, &header, auth, None)?;
+    Ok(Pdu { header, body })
+}
+
+/// A PDU whose tail the capture lost (a snap length cut its segment, or TCP bytes went
+/// missing): its common header is complete and announces more bytes than were captured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CutPdu<'a> {
+    /// Common header.
+    pub header: Header,
+    /// Bytes of the PDU that were captured (frag_length when nothing was cut).
+    pub captured: usize,
+    /// The body as far as its bytes go: fixed fields, whole list elements, the captured start
+    /// of a stub (see [`CutLoss`]).
+    pub body: Body<'a>,
+    /// What the lost tail took from the body.
+    pub loss: CutLoss,
+}
+
+/// What the lost tail of a [`CutPdu`] took from its body. All fields are at their default
+/// when the body itself was wholly captured (only the auth_value, or nothing, was cut).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CutLoss {
+    /// The body was not captured up to the end of its sec_trailer (or, without one, its
+    /// end): the fields below say what is missing. False when only the auth_value was cut.
+    pub body_cut: bool,
+    /// bind, alter_context and their acks: the number of context elements or results the
+    /// PDU announces, when that count was captured. The body keeps those captured whole
+    /// (a context element: at least up to the end of its abstract syntax).
+    pub announced_elements: Option<usize>,
+    /// bind, alter_context: the last context element kept lacks transfer syntaxes that its
+    /// count announces (its context id and abstract syntax were captured; the answer to it,
+    /// which names the accepted transfer syntax, is in the ack).
+    pub transfer_syntaxes_cut: bool,
+    /// request, response: the body's stub is only the captured start of the fragment's stub.
+    /// The sec_trailer was lost with it, so the stub may run into the auth padding; it never
+    /// runs past frag_length − auth_length − 8, where the trailer starts.
+    pub stub_cut: bool,
+    /// request, response with a cut stub: the fragment's whole stub length, implied by
+    /// frag_length when the PDU has no auth trailer. `None` with one: the lost sec_trailer
+    /// held the pad length.
+    pub stub_len_on_wire: Option<usize>,
+}
+
+/// Parses a PDU of which `buf` holds the complete common header but fewer than frag_length
+/// bytes, decoding the body as far as its bytes go. The sec_trailer is read when it was
+/// captured (then only the auth_value is missing and the body is whole); otherwise the auth
+/// level is unknown and the stub is cut where the bytes or the trailer position end. A
+/// body whose fixed fields were not all captured is an error, as a malformed one is. When
+/// `buf` holds the whole PDU this is [`parse_pdu`] with nothing lost.
+pub fn parse_cut_pdu(buf: &[u8]) -> Result<CutPdu<'_>, PduError> {
+    let header = Header::parse(buf)?;
+    let frag_length = usize::from(header.frag_length);
+    if buf.len() >= frag_length {
+        let pdu = parse_pdu(buf)?;
+        return Ok(CutPdu {
+            header,
+            captured: frag_length,
+            body: pdu.body,
+            loss: CutLoss::default(),
+        });
+    }
+    let body_limit = trailer_start(&header)?;
+    let mut loss = CutLoss::default();
+    let body = if header.auth_length > 0 && buf.len() >= body_limit + SEC_TRAILER_LEN {
+        let auth = read_sec_trailer(buf, body_limit, header.drep.is_little_endian())?;
+        let body = buf
+            .get(..body_limit)
+            .ok_or(PduError::Overrun("auth trailer"))?;
+        parse_body(body, &header, Some(auth), None)?
+    } else {
+        loss.body_cut = true;
+        let body = buf.get(..body_limit.min(buf.len())).unwrap_or_default();
+        parse_body(body, &header, None, Some(&mut loss))?
+    };
+    Ok(CutPdu {
+        header,
+        captured: buf.len(),
+        body,
+        loss,
+    })
+}
+
+/// Parses the body (the PDU up to its auth padding or sec_trailer). `cut` is `Some` for the
+/// body of a cut PDU whose sec_trailer was not captured (`auth` is then `None`): lists end
+/// at the last whole element and the stub at the body end, and the loss is recorded there.
+fn parse_body<'a>(
+    body: &'a [u8],
+    header: &Header,
+    auth: Option<SecTrailer>,
+    cut: Option<&mut CutLoss>,
+) -> Result<Body<'a>, PduError> {
+    let le = header.drep.is_little_endian();
+    Ok(match header.packet_type {
+        PacketType::Request => {
+            let request = parse_request(body, header, auth)?;
+            note_stub_cut(cut, header, body, request.stub);
+            Body::Request(request)
+        }
+        PacketType::Response => {
+            let response = parse_response(body, le, auth)?;
+            note_stub_cut(cut, header, body, response.stub);
+            Body::Response(response)
+        }
         PacketType::Fault => Body::Fault(parse_fault(body, le, auth)?),
-        PacketType::Bind => Body::Bind(parse_bind(body, le, auth)?),
-        PacketType::AlterContext => Body::AlterContext(parse_bind(body, le, auth)?),
-        PacketType::BindAck => Body::BindAck(parse_bind_ack(body, le, auth)?),
-        PacketType::AlterContextResp => Body::AlterContextResp(parse_bind_ack(body, le, auth)?),
+        PacketType::Bind => Body::Bind(parse_bind(body, le, auth, cut)?),
+        PacketType::AlterContext => Body::AlterContext(parse_bind(body, le, auth, cut)?),
+        PacketType::BindAck => Body::BindAck(parse_bind_ack(body, le, auth, cut)?),
+        PacketType::AlterContextResp => {
+            Body::AlterContextResp(parse_bind_ack(body, le, auth, cut)?)
+        }
         PacketType::BindNak => Body::BindNak(parse_bind_nak(body, le)?),
         PacketType::Auth3 => Body::Auth3(auth),
         PacketType::Shutdown => Body::Shutdown,
@@ -747,40 +853,63 @@ pub fn parse_pdu(buf: &[u8]) -> Result<Pdu<'_>, PduError> {
         PacketType::Orphaned => Body::Orphaned(auth),
         PacketType::Rts => Body::Rts,
         connectionless => return Err(PduError::NotConnectionOriented(connectionless)),
-    };
-    Ok(Pdu { header, body })
+    })
 }
 
-/// Finds the sec_trailer (at frag_length − auth_length − 8) and returns where the body ends
-/// (the trailer start, auth padding still included) and the trailer.
-fn parse_auth_trailer(
-    pdu: &[u8],
-    header: &Header,
-) -> Result<(usize, Option<SecTrailer>), PduError> {
-    if header.auth_length == 0 {
-        return Ok((pdu.len(), None));
+/// Records that a request's or response's stub is cut, and its whole length when the
+/// header implies it.
+fn note_stub_cut(cut: Option<&mut CutLoss>, header: &Header, body: &[u8], stub: &[u8]) {
+    if let Some(loss) = cut {
+        // Without a sec_trailer no padding is removed: the stub runs to the body end.
+        let stub_start = body.len().saturating_sub(stub.len());
+        loss.stub_cut = true;
+        loss.stub_len_on_wire = (header.auth_length == 0)
+            .then(|| usize::from(header.frag_length).saturating_sub(stub_start));
     }
-    let trailer_start = pdu
-        .len()
+}
+
+/// Where the sec_trailer starts: frag_length − auth_length − 8, or frag_length when the PDU
+/// has no auth trailer.
+fn trailer_start(header: &Header) -> Result<usize, PduError> {
+    let frag_length = usize::from(header.frag_length);
+    if header.auth_length == 0 {
+        return Ok(frag_length);
+    }
+    frag_length
         .checked_sub(usize::from(header.auth_length) + SEC_TRAILER_LEN)
         .filter(|&start| start >= COMMON_HEADER_LEN)
-        .ok_or(PduError::Overrun("auth trailer"))?;
-    let mut r = Reader::new(pdu, trailer_start, header.drep.is_little_endian());
+        .ok_or(PduError::Overrun("auth trailer"))
+}
+
+/// Reads the 8-byte sec_trailer at `start`.
+fn read_sec_trailer(pdu: &[u8], start: usize, le: bool) -> Result<SecTrailer, PduError> {
+    let mut r = Reader::new(pdu, start, le);
     let overrun = PduError::Overrun("sec_trailer");
     let auth_type = r.u8().ok_or(overrun)?;
     let auth_level = r.u8().ok_or(overrun)?;
     let pad_length = r.u8().ok_or(overrun)?;
     r.skip(1).ok_or(overrun)?;
     let context_id = r.u32().ok_or(overrun)?;
-    Ok((
-        trailer_start,
-        Some(SecTrailer {
-            auth_type,
-            auth_level,
-            pad_length,
-            context_id,
-        }),
-    ))
+    Ok(SecTrailer {
+        auth_type,
+        auth_level,
+        pad_length,
+        context_id,
+    })
+}
+
+/// Finds the sec_trailer (at frag_length − auth_length − 8) of a whole PDU and returns where
+/// the body ends (the trailer start, auth padding still included) and the trailer.
+fn parse_auth_trailer(
+    pdu: &[u8],
+    header: &Header,
+) -> Result<(usize, Option<SecTrailer>), PduError> {
+    let start = trailer_start(header)?;
+    if header.auth_length == 0 {
+        return Ok((start, None));
+    }
+    let auth = read_sec_trailer(pdu, start, header.drep.is_little_endian())?;
+    Ok((start, Some(auth)))
 }
 
 /// The stub between `start` and the body end, minus the auth padding the trailer announces.
@@ -868,7 +997,22 @@ fn read_syntax(r: &mut Reader<'_>) -> Option<(Uuid, u32)> {
     Some((r.uuid()?, r.u32()?))
 }
 
-fn parse_bind(body: &[u8], le: bool, auth: Option<SecTrailer>) -> Result<Bind, PduError> {
+/// In a cut PDU's body, what was read before the bytes ran out is the result; in a whole
+/// PDU, running out is an error.
+fn partial<T>(cut: bool, so_far: T, what: &'static str) -> Result<T, PduError> {
+    if cut {
+        Ok(so_far)
+    } else {
+        Err(PduError::Overrun(what))
+    }
+}
+
+fn parse_bind(
+    body: &[u8],
+    le: bool,
+    auth: Option<SecTrailer>,
+    mut cut: Option<&mut CutLoss>,
+) -> Result<Bind, PduError> {
     let mut r = Reader::new(body, COMMON_HEADER_LEN, le);
     let overrun = PduError::Overrun("bind header");
     let max_xmit_frag = r.u16().ok_or(overrun)?;
@@ -876,29 +1020,23 @@ fn parse_bind(body: &[u8], le: bool, auth: Option<SecTrailer>) -> Result<Bind, P
     let assoc_group_id = r.u32().ok_or(overrun)?;
     let count = r.u8().ok_or(overrun)?;
     r.skip(3).ok_or(overrun)?;
+    if let Some(loss) = cut.as_deref_mut() {
+        loss.announced_elements = Some(usize::from(count));
+    }
     // Each element takes at least 24 bytes: never reserve more than the body can hold.
     let mut contexts = Vec::with_capacity(usize::from(count).min(r.remaining() / 24));
-    let overrun = PduError::Overrun("presentation context list");
     for _ in 0..count {
-        let context_id = r.u16().ok_or(overrun)?;
-        let n_transfer = r.u8().ok_or(overrun)?;
-        r.skip(1).ok_or(overrun)?;
-        let (uuid, version) = read_syntax(&mut r).ok_or(overrun)?;
-        let interface = InterfaceId {
-            uuid,
-            version: (version as u16, (version >> 16) as u16),
-        };
-        let mut transfer_syntaxes =
-            Vec::with_capacity(usize::from(n_transfer).min(r.remaining() / 20));
-        for _ in 0..n_transfer {
-            let (uuid, version) = read_syntax(&mut r).ok_or(overrun)?;
-            transfer_syntaxes.push(TransferSyntax::from_wire(uuid, version));
+        match read_context(&mut r) {
+            Ok(element) => contexts.push(element),
+            Err(partial_element) => {
+                let Some(loss) = cut.as_deref_mut() else {
+                    return Err(PduError::Overrun("presentation context list"));
+                };
+                loss.transfer_syntaxes_cut = partial_element.is_some();
+                contexts.extend(partial_element);
+                break;
+            }
         }
-        contexts.push(ProposedContext {
-            context_id,
-            interface,
-            transfer_syntaxes,
-        });
     }
     Ok(Bind {
         max_xmit_frag,
@@ -909,41 +1047,95 @@ fn parse_bind(body: &[u8], le: bool, auth: Option<SecTrailer>) -> Result<Bind, P
     })
 }
 
-fn parse_bind_ack(body: &[u8], le: bool, auth: Option<SecTrailer>) -> Result<BindAck, PduError> {
+/// Reads one presentation context element. When the bytes run out, the error holds the
+/// element with the transfer syntaxes read so far if its abstract syntax was read whole,
+/// else `None`.
+fn read_context(r: &mut Reader<'_>) -> Result<ProposedContext, Option<ProposedContext>> {
+    let (context_id, n_transfer, interface) = read_context_head(r).ok_or(None)?;
+    let mut element = ProposedContext {
+        context_id,
+        interface,
+        transfer_syntaxes: Vec::with_capacity(usize::from(n_transfer).min(r.remaining() / 20)),
+    };
+    for _ in 0..n_transfer {
+        let Some((uuid, version)) = read_syntax(r) else {
+            return Err(Some(element));
+        };
+        element
+            .transfer_syntaxes
+            .push(TransferSyntax::from_wire(uuid, version));
+    }
+    Ok(element)
+}
+
+/// p_cont_id, n_transfer_syn, reserved and the abstract syntax of a context element.
+fn read_context_head(r: &mut Reader<'_>) -> Option<(u16, u8, InterfaceId)> {
+    let context_id = r.u16()?;
+    let n_transfer = r.u8()?;
+    r.skip(1)?;
+    let (uuid, version) = read_syntax(r)?;
+    let interface = InterfaceId {
+        uuid,
+        version: (version as u16, (version >> 16) as u16),
+    };
+    Some((context_id, n_transfer, interface))
+}
+
+fn parse_bind_ack(
+    body: &[u8],
+    le: bool,
+    auth: Option<SecTrailer>,
+    mut cut: Option<&mut CutLoss>,
+) -> Result<BindAck, PduError> {
     let mut r = Reader::new(body, COMMON_HEADER_LEN, le);
     let overrun = PduError::Overrun("bind_ack header");
     let max_xmit_frag = r.u16().ok_or(overrun)?;
     let max_recv_frag = r.u16().ok_or(overrun)?;
     let assoc_group_id = r.u32().ok_or(overrun)?;
     let sec_addr_len = r.u16().ok_or(overrun)?;
-    let raw = r
-        .take(usize::from(sec_addr_len))
-        .ok_or(PduError::Overrun("sec_addr"))?;
-    let text = raw.split(|&b| b == 0).next().unwrap_or_default();
-    let sec_addr = (!text.is_empty()).then(|| String::from_utf8_lossy(text).into_owned());
-    // Pad to a 4-byte boundary from the PDU start; the pad bytes are junk, never checked.
-    r.align(4).ok_or(PduError::Overrun("sec_addr padding"))?;
-    let overrun = PduError::Overrun("result list");
-    let count = r.u8().ok_or(overrun)?;
-    r.skip(3).ok_or(overrun)?;
-    let mut results = Vec::with_capacity(usize::from(count).min(r.remaining() / 24));
-    for _ in 0..count {
-        let result = AckResult::from_u16(r.u16().ok_or(overrun)?);
-        let reason = r.u16().ok_or(overrun)?;
-        let (uuid, version) = read_syntax(&mut r).ok_or(overrun)?;
-        results.push(PresentationResult {
-            result,
-            reason,
-            transfer_syntax: TransferSyntax::from_wire(uuid, version),
-        });
-    }
-    Ok(BindAck {
+    let mut ack = BindAck {
         max_xmit_frag,
         max_recv_frag,
         assoc_group_id,
-        sec_addr,
-        results,
+        sec_addr: None,
+        results: Vec::new(),
         auth,
+    };
+    let Some(raw) = r.take(usize::from(sec_addr_len)) else {
+        return partial(cut.is_some(), ack, "sec_addr");
+    };
+    let text = raw.split(|&b| b == 0).next().unwrap_or_default();
+    ack.sec_addr = (!text.is_empty()).then(|| String::from_utf8_lossy(text).into_owned());
+    // Pad to a 4-byte boundary from the PDU start; the pad bytes are junk, never checked.
+    if r.align(4).is_none() {
+        return partial(cut.is_some(), ack, "sec_addr padding");
+    }
+    let (Some(count), Some(())) = (r.u8(), r.skip(3)) else {
+        return partial(cut.is_some(), ack, "result list");
+    };
+    if let Some(loss) = cut.as_deref_mut() {
+        loss.announced_elements = Some(usize::from(count));
+    }
+    ack.results
+        .reserve(usize::from(count).min(r.remaining() / 24));
+    for _ in 0..count {
+        let Some(result) = read_result(&mut r) else {
+            return partial(cut.is_some(), ack, "result list");
+        };
+        ack.results.push(result);
+    }
+    Ok(ack)
+}
+
+/// One p_result_t: result, reason and the transfer syntax.
+fn read_result(r: &mut Reader<'_>) -> Option<PresentationResult> {
+    let result = AckResult::from_u16(r.u16()?);
+    let reason = r.u16()?;
+    let (uuid, version) = read_syntax(r)?;
+    Some(PresentationResult {
+        result,
+        reason,
+        transfer_syntax: TransferSyntax::from_wire(uuid, version),
     })
 }
 
@@ -1185,12 +1377,211 @@ mod tests {
         );
     }
 
+    fn cut_request(bytes: &[u8], captured: usize) -> (Request<'_>, CutLoss) {
+        let cut = parse_cut_pdu(&bytes[..captured]).unwrap();
+        assert_eq!(cut.captured, captured);
+        let Body::Request(request) = cut.body else {
+            panic!("not a request")
+        };
+        (request, cut.loss)
+    }
+
+    #[test]
+    fn cut_request_keeps_its_header_and_the_captured_stub() {
+        // request call 2, ctx 1, opnum 11, no auth: 24 header bytes + 40 stub bytes.
+        let stub: Vec<u8> = (0..40).collect();
+        let bytes = PduBuilder::request(2, 1, 11, &stub).build();
+        let (request, loss) = cut_request(&bytes, 30);
+        assert_eq!((request.context_id, request.opnum), (1, 11));
+        assert_eq!(request.stub, &stub[..6]);
+        assert_eq!(request.auth, None);
+        assert_eq!(
+            loss,
+            CutLoss {
+                body_cut: true,
+                announced_elements: None,
+                transfer_syntaxes_cut: false,
+                stub_cut: true,
+                stub_len_on_wire: Some(40),
+            }
+        );
+        // Cut inside alloc_hint/p_cont_id/opnum: the fixed fields are missing.
+        assert_eq!(
+            parse_cut_pdu(&bytes[..20]),
+            Err(PduError::Overrun("request header"))
+        );
+        // A cut header is not a PDU at all.
+        assert!(matches!(
+            parse_cut_pdu(&bytes[..12]),
+            Err(PduError::Incomplete { .. })
+        ));
+        // The whole PDU is parse_pdu with nothing lost.
+        let whole = parse_cut_pdu(&bytes).unwrap();
+        assert_eq!(whole.loss, CutLoss::default());
+        assert_eq!(whole.body, parse_pdu(&bytes).unwrap().body);
+    }
+
+    #[test]
+    fn cut_request_with_auth_never_reaches_past_the_trailer_position() {
+        // TRACE 797: stub 24..90, auth padding 90..104, sec_trailer 104..112, auth_value.
+        let bytes = TRACE_797_OPNUM4_REQUEST;
+        let (request, loss) = cut_request(&bytes, 100);
+        assert_eq!(request.stub, &bytes[24..100]);
+        // The pad length was in the lost sec_trailer: no whole length is implied.
+        assert!(loss.stub_cut && loss.body_cut);
+        assert_eq!(loss.stub_len_on_wire, None);
+        // Half a sec_trailer: the stub stops where the trailer starts, padding included.
+        let (request, loss) = cut_request(&bytes, 110);
+        assert_eq!(request.stub, &bytes[24..104]);
+        assert_eq!((request.auth, loss.stub_cut), (None, true));
+        // The sec_trailer whole, the auth_value cut: the stub is exact and whole.
+        let (request, loss) = cut_request(&bytes, 112);
+        assert_eq!(request.stub, &bytes[24..90]);
+        assert_eq!(
+            request.auth.map(|a| (a.auth_level, a.pad_length)),
+            Some((2, 14))
+        );
+        assert_eq!(loss, CutLoss::default());
+    }
+
+    #[test]
+    fn cut_request_stub_is_a_prefix_of_the_whole_stub_and_padding() {
+        let bytes = TRACE_797_OPNUM4_REQUEST;
+        for captured in 24..bytes.len() {
+            let (request, loss) = cut_request(&bytes, captured);
+            if captured >= 112 {
+                assert_eq!(request.stub, &bytes[24..90], "cut at {captured}");
+            } else {
+                assert_eq!(
+                    request.stub,
+                    &bytes[24..captured.min(104)],
+                    "cut at {captured}"
+                );
+                assert!(loss.stub_cut);
+            }
+        }
+    }
+
+    #[test]
+    fn cut_bind_keeps_the_elements_captured_up_to_their_abstract_syntax() {
+        let nspi = InterfaceId {
+            uuid: Uuid::from_u128(0xf5cc5a18_4264_101a_8c59_08002b2f8426),
+            version: (56, 0),
+        };
+        let first = ProposedContext {
+            context_id: 0,
+            interface: InterfaceId {
+                uuid: EMSMDB,
+                version: (0, 81),
+            },
+            transfer_syntaxes: vec![TransferSyntax::Ndr20, TransferSyntax::Ndr64],
+        };
+        let second = ProposedContext {
+            context_id: 1,
+            interface: nspi,
+            transfer_syntaxes: vec![TransferSyntax::Ndr20],
+        };
+        // Fixed fields 16..28; element 0 at 28 (head 24 + 2 × 20 = 64 bytes); element 1 at 92
+        // (head 24 + 20); 136 bytes in all.
+        let bytes = PduBuilder::bind(1, &[first.clone(), second.clone()]).build();
+        assert_eq!(bytes.len(), 136);
+        let contexts_at = |captured: usize| {
+            let cut = parse_cut_pdu(&bytes[..captured]).unwrap();
+            let Body::Bind(bind) = cut.body else {
+                panic!("not a bind")
+            };
+            assert_eq!(cut.loss.announced_elements, Some(2));
+            (bind.contexts, cut.loss.transfer_syntaxes_cut)
+        };
+        // Element 1 stops 8 bytes into its abstract syntax: dropped.
+        assert_eq!(contexts_at(108), (vec![first.clone()], false));
+        // Element 1's head is whole, its transfer syntax cut: kept without it.
+        let head_only = ProposedContext {
+            transfer_syntaxes: vec![],
+            ..second
+        };
+        assert_eq!(contexts_at(120), (vec![first.clone(), head_only], true));
+        // Element 0 cut inside its second transfer syntax.
+        let ndr20_only = ProposedContext {
+            transfer_syntaxes: vec![TransferSyntax::Ndr20],
+            ..first.clone()
+        };
+        assert_eq!(contexts_at(80), (vec![ndr20_only], true));
+        // Element 0 cut inside its abstract syntax: nothing kept.
+        assert_eq!(contexts_at(40), (vec![], false));
+        // The count itself not captured: nothing usable.
+        assert_eq!(
+            parse_cut_pdu(&bytes[..26]),
+            Err(PduError::Overrun("bind header"))
+        );
+    }
+
+    #[test]
+    fn cut_bind_ack_keeps_whole_results_and_a_whole_sec_addr() {
+        let accept = PresentationResult {
+            result: AckResult::Acceptance,
+            reason: 0,
+            transfer_syntax: TransferSyntax::Ndr20,
+        };
+        let reject = PresentationResult {
+            result: AckResult::ProviderRejection,
+            reason: 2,
+            transfer_syntax: TransferSyntax::Other {
+                uuid: Uuid::nil(),
+                version: 0,
+            },
+        };
+        // sec_addr "1032\0" 26..31, pad to 32, n_results 32, results at 36 and 60 (84 bytes).
+        let bytes = PduBuilder::bind_ack(3, "1032", &[accept, reject]).build();
+        assert_eq!(bytes.len(), 84);
+        let ack_at = |captured: usize| {
+            let cut = parse_cut_pdu(&bytes[..captured]).unwrap();
+            let Body::BindAck(ack) = cut.body else {
+                panic!("not an ack")
+            };
+            (ack.sec_addr, ack.results, cut.loss.announced_elements)
+        };
+        assert_eq!(ack_at(30), (None, vec![], None));
+        assert_eq!(ack_at(33), (Some("1032".into()), vec![], None));
+        assert_eq!(ack_at(59), (Some("1032".into()), vec![], Some(2)));
+        assert_eq!(ack_at(70), (Some("1032".into()), vec![accept], Some(2)));
+    }
+
+    #[test]
+    fn cut_fault_and_bind_nak_need_their_fixed_fields() {
+        // fault: status at 24..28, then 4 reserved bytes.
+        let fault = PduBuilder::fault(9, 0, 0x1c01_0002).build();
+        let cut = parse_cut_pdu(&fault[..28]).unwrap();
+        assert!(matches!(
+            cut.body,
+            Body::Fault(Fault {
+                status: 0x1c01_0002,
+                ..
+            })
+        ));
+        assert_eq!(
+            parse_cut_pdu(&fault[..27]),
+            Err(PduError::Overrun("fault status"))
+        );
+        // bind_nak: reason at 16..18, then the version list.
+        let nak = PduBuilder::bind_nak(1, 4).build();
+        let cut = parse_cut_pdu(&nak[..19]).unwrap();
+        assert_eq!(
+            cut.body,
+            Body::BindNak(BindNak {
+                reason: 4,
+                versions: vec![]
+            })
+        );
+    }
+
     proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = frame_pdu(&bytes);
             let _ = looks_like_pdu_header(&bytes);
             let _ = parse_pdu(&bytes);
+            let _ = parse_cut_pdu(&bytes);
         }
 
         #[test]
@@ -1202,6 +1593,7 @@ mod tests {
             let mut b = TRACE_797_OPNUM4_REQUEST;
             b[i] = v;
             let _ = parse_pdu(&b[..cut]);
+            let _ = parse_cut_pdu(&b[..cut]);
             let _ = frame_pdu(&b[..cut]);
         }
     }

@@ -11,13 +11,13 @@
 mod streams;
 mod warnings;
 
-use crate::capture::{CaptureError, CaptureReader, Frame, ReadOptions};
+use crate::capture::{CaptureError, CaptureReader, Frame, ReadOptions, Warning};
 use crate::correlate::{CorrelateLimits, Correlator};
 use crate::dcerpc::RpcLimits;
 use crate::decode::{Decoded, Decoder, DefragLimits, Transport};
 use crate::report::{
-    format_time, CallRecord, EndpointRecord, InputSummary, OperationStats, Report, Session,
-    Verdict, SCHEMA_VERSION,
+    format_time, BindRecord, CallRecord, EndpointRecord, InputSummary, OperationStats, Report,
+    Session, Verdict, SCHEMA_VERSION,
 };
 use crate::tcp::{TcpLimits, TcpReassembler};
 use serde_json::json;
@@ -104,6 +104,8 @@ pub struct Analysis {
     pub report: Report,
     /// The DCE/RPC calls, when [`AnalyzeOptions::collect_calls`] was set.
     pub calls: Vec<CallRecord>,
+    /// Binds, alter_contexts and their answers, when calls are collected.
+    pub binds: Vec<BindRecord>,
     /// Per-operation counts and response times over `calls`.
     pub rpc_statistics: Vec<OperationStats>,
     /// What endpoint-mapper answers said.
@@ -123,6 +125,8 @@ pub struct InputAnalysis {
     pub counters: serde_json::Value,
     /// Call records (empty unless collected).
     pub calls: Vec<CallRecord>,
+    /// Bind records (empty unless collected).
+    pub binds: Vec<BindRecord>,
     /// Endpoint-mapper answers.
     pub endpoints: Vec<EndpointRecord>,
 }
@@ -210,6 +214,7 @@ impl Analyzer {
             warnings,
             counters,
             calls: self.streams.calls,
+            binds: self.streams.binds,
             endpoints: self.streams.endpoints,
         }
     }
@@ -239,12 +244,25 @@ fn read_input(
             }
         }
     }
-    Ok((summarize(path, &reader), reader))
+    Ok((summarize(path, &reader, &options.read), reader))
 }
 
-fn summarize(path: &Path, reader: &CaptureReader) -> InputSummary {
+fn summarize(path: &Path, reader: &CaptureReader, read: &ReadOptions) -> InputSummary {
     let stats = reader.stats();
-    let warnings = reader.warnings().to_vec();
+    let mut warnings = reader.warnings().to_vec();
+    if reader.info().times_are_local {
+        warnings.push(Warning::new(
+            "local_time_as_utc",
+            format!(
+                "frame times come from the capturing host's local clock, whose zone the file does not record; \
+                 they were read as UTC{} (set --netmon-utc-offset to the host's offset)",
+                match read.netmon_utc_offset_secs {
+                    0 => String::new(),
+                    s => format!(" shifted by {s} s"),
+                }
+            ),
+        ));
+    }
     InputSummary {
         path: path.display().to_string(),
         format: reader.info().clone(),
@@ -372,6 +390,7 @@ fn assemble(results: Vec<(InputSummary, InputAnalysis)>) -> Analysis {
     let mut sessions = Vec::new();
     let mut warnings = Vec::new();
     let mut calls = Vec::new();
+    let mut binds = Vec::new();
     let mut endpoints = Vec::new();
     for (index, (mut summary, analysis)) in results.into_iter().enumerate() {
         let renumber = |i: &mut usize| *i = index;
@@ -398,6 +417,10 @@ fn assemble(results: Vec<(InputSummary, InputAnalysis)>) -> Analysis {
             renumber(&mut c.input);
             c
         }));
+        binds.extend(analysis.binds.into_iter().map(|mut b| {
+            renumber(&mut b.input);
+            b
+        }));
         endpoints.extend(analysis.endpoints.into_iter().map(|mut e| {
             renumber(&mut e.input);
             e
@@ -419,6 +442,7 @@ fn assemble(results: Vec<(InputSummary, InputAnalysis)>) -> Analysis {
             sessions,
         },
         calls,
+        binds,
         rpc_statistics,
         endpoints,
         failures: Vec::new(),

@@ -17,11 +17,11 @@ use crate::dcerpc::interfaces::{self, ASYNC_EMSMDB_UUID, EMSMDB_UUID};
 use crate::dcerpc::pdu::{looks_like_pdu_header, AckResult};
 use crate::dcerpc::{BindKind, RpcCall, RpcConnection, RpcEvent, RpcLimits, Stub, TransferSyntax};
 use crate::emsmdb::{self, NdrFormat};
-use crate::flow::{ConnEndpoints, ConnId, Direction};
-use crate::report::{format_time, CallRecord, EndpointRecord, OperationStats};
+use crate::flow::{ConnEndpoints, ConnId, ConnIdMap, Direction};
+use crate::report::{format_time, BindRecord, CallRecord, EndpointRecord, OperationStats};
 use crate::tcp::{CloseReason, StreamSink};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 
 /// Without a captured SYN, this many bytes are searched for a DCE/RPC header before a
@@ -83,7 +83,7 @@ struct Conn {
 pub(super) struct Streams {
     input: usize,
     limits: RpcLimits,
-    conns: HashMap<ConnId, Conn>,
+    conns: ConnIdMap<Conn>,
     events: Vec<RpcEvent>,
     /// Server endpoints the endpoint mapper said serve EMSMDB.
     emsmdb_endpoints: HashSet<SocketAddr>,
@@ -92,6 +92,7 @@ pub(super) struct Streams {
     pub(super) warnings: WarningLog,
     pub(super) stats: RpcStats,
     pub(super) calls: Vec<CallRecord>,
+    pub(super) binds: Vec<BindRecord>,
     pub(super) endpoints: Vec<EndpointRecord>,
     /// Calls pending over all connections.
     pending_calls: usize,
@@ -111,7 +112,7 @@ impl Streams {
         Streams {
             input,
             limits,
-            conns: HashMap::new(),
+            conns: ConnIdMap::default(),
             events: Vec::new(),
             emsmdb_endpoints: HashSet::new(),
             collect_calls,
@@ -119,6 +120,7 @@ impl Streams {
             warnings: WarningLog::default(),
             stats: RpcStats::default(),
             calls: Vec::new(),
+            binds: Vec::new(),
             endpoints: Vec::new(),
             pending_calls: 0,
             held_bytes: 0,
@@ -219,6 +221,11 @@ impl Streams {
             return;
         };
         let (client, server) = roles(&ends, state.rpc.client_direction());
+        if self.collect_calls {
+            if let Some(record) = bind_record(self.input, event, client, server) {
+                self.binds.push(record);
+            }
+        }
         match event {
             RpcEvent::Bind {
                 call_id, contexts, ..
@@ -341,6 +348,49 @@ impl Streams {
     }
 }
 
+/// Whether a plausible DCE/RPC header (all 16 bytes of it) starts anywhere in `bytes`: the
+/// same answer as trying every 16-byte window, but only where a header can start (an
+/// `rpc_vers` byte of 5), so a megabyte of other traffic costs a byte search, not a header
+/// check per byte.
+fn contains_pdu_header(bytes: &[u8]) -> bool {
+    const HEADER_LEN: usize = 16;
+    let mut from = 0;
+    while let Some(start) = find_byte(RPC_VERS, bytes, from) {
+        match bytes.get(start..start + HEADER_LEN) {
+            Some(window) if looks_like_pdu_header(window) => return true,
+            Some(_) => from = start + 1,
+            None => return false,
+        }
+    }
+    false
+}
+
+/// The first byte of every DCE/RPC connection-oriented PDU (C706 §12.6.3.1).
+const RPC_VERS: u8 = 5;
+
+/// Position of the first `needle` in `haystack` at or after `from`. Eight bytes are tested
+/// at a time (a word has a zero byte where `(x - 0x01..) & !x & 0x80..` is non-zero).
+fn find_byte(needle: u8, haystack: &[u8], from: usize) -> Option<usize> {
+    const LOW: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let rest = haystack.get(from..)?;
+    let spread = u64::from_ne_bytes([needle; 8]);
+    let mut chunks = rest.chunks_exact(8);
+    let mut at = from;
+    for chunk in &mut chunks {
+        let word = u64::from_ne_bytes(chunk.try_into().ok()?) ^ spread;
+        if word.wrapping_sub(LOW) & !word & HIGH != 0 {
+            break;
+        }
+        at += 8;
+    }
+    haystack
+        .get(at..)?
+        .iter()
+        .position(|&b| b == needle)
+        .map(|i| at + i)
+}
+
 /// (client, server): the client sends the binds and requests; before any, the initiator.
 fn roles(ends: &ConnEndpoints, client_dir: Option<Direction>) -> (SocketAddr, SocketAddr) {
     match client_dir {
@@ -408,13 +458,22 @@ fn emsmdb_call(correlator: &mut Correlator, call: &RpcCall, client: IpAddr, serv
                 .map(|r| r.poll_interval_ms);
             correlator.logon(client, server, call.request_frame, user, poll);
         }
+        emsmdb::OP_UNREGISTER_PUSH => {
+            correlator.unregistration(client, server, call.request_frame, call.request_ts_ns)
+        }
         emsmdb::OP_DO_ASYNC_CONNECT_EX => correlator.async_wait(client, server, call.request_frame),
         _ => {}
     }
 }
 
 fn why_incomplete(stub: &Stub) -> String {
-    if stub.missing_fragment {
+    if stub.cut_by_capture {
+        format!(
+            "the capture's snap length cut the stub ({} of {} bytes captured)",
+            stub.bytes.len(),
+            stub.len
+        )
+    } else if stub.missing_fragment {
         "a fragment is missing".into()
     } else if stub.truncated {
         format!("the stub ({} bytes) exceeds the stub cap", stub.len)
@@ -455,6 +514,82 @@ fn registration(call: &RpcCall) -> RegistrationFacts {
         request,
         response,
     }
+}
+
+fn interface_name(uuid: &uuid::Uuid) -> String {
+    interfaces::interface_by_uuid(uuid).map_or_else(|| uuid.to_string(), |k| k.name.to_string())
+}
+
+/// The record `pushtrace rpc` lists for a bind, alter_context, their answers and bind_nak.
+fn bind_record(
+    input: usize,
+    event: &RpcEvent,
+    client: SocketAddr,
+    server: SocketAddr,
+) -> Option<BindRecord> {
+    let (frame, pdu, interfaces, results) = match event {
+        RpcEvent::Bind {
+            kind,
+            frame,
+            contexts,
+            ..
+        } => {
+            let pdu = if *kind == BindKind::Bind {
+                "bind"
+            } else {
+                "alter_context"
+            };
+            let names = contexts
+                .iter()
+                .filter(|c| !c.is_bind_time_feature_negotiation())
+                .map(|c| interface_name(&c.interface.uuid))
+                .collect();
+            (*frame, pdu, names, Vec::new())
+        }
+        RpcEvent::BindAck {
+            kind,
+            frame,
+            results,
+            ..
+        } => {
+            let pdu = if *kind == BindKind::Bind {
+                "bind_ack"
+            } else {
+                "alter_context_resp"
+            };
+            let names = results
+                .iter()
+                .map(|r| {
+                    r.interface
+                        .map_or_else(|| "unknown".into(), |i| interface_name(&i.uuid))
+                })
+                .collect();
+            let outcomes = results
+                .iter()
+                .map(|r| format!("{:?}", r.result).to_lowercase())
+                .collect();
+            (*frame, pdu, names, outcomes)
+        }
+        RpcEvent::BindNak { frame, reason, .. } => (
+            *frame,
+            "bind_nak",
+            Vec::new(),
+            vec![format!("reason {reason}")],
+        ),
+        RpcEvent::Call(_) | RpcEvent::Warning(_) => return None,
+    };
+    Some(BindRecord {
+        input,
+        frame,
+        connection: format!(
+            "{} -> {}",
+            emsmdb::endpoint(client.ip(), client.port()),
+            emsmdb::endpoint(server.ip(), server.port())
+        ),
+        pdu,
+        interfaces,
+        results,
+    })
 }
 
 fn auth_level_name(level: Option<u8>) -> &'static str {
@@ -601,7 +736,7 @@ impl StreamSink for Streams {
             let found = if conn.ends.saw_syn && *seen == 0 {
                 looks_like_pdu_header(bytes)
             } else {
-                bytes.windows(16).any(looks_like_pdu_header)
+                contains_pdu_header(bytes)
             };
             *seen += bytes.len() as u64;
             if found {
@@ -753,5 +888,55 @@ mod tests {
             codes(&s),
             vec!["dcerpc_held_bytes_total_cap", "dcerpc_partial_pdu_dropped"]
         );
+    }
+
+    /// A bind header, little-endian, frag_length 72 (C706 §12.6.3.1).
+    const BIND: [u8; 16] = [5, 0, 11, 3, 0x10, 0, 0, 0, 72, 0, 0, 0, 1, 0, 0, 0];
+
+    #[test]
+    fn finds_a_header_anywhere_whole() {
+        let mut bytes = vec![0x05; 40]; // version bytes that do not start a header
+        bytes.extend_from_slice(&BIND);
+        assert!(contains_pdu_header(&bytes));
+        // Cut one byte short of the header: not found.
+        assert!(!contains_pdu_header(&bytes[..bytes.len() - 1]));
+        assert!(!contains_pdu_header(&[]));
+        assert!(!contains_pdu_header(&BIND[..15]));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn finds_the_first_byte(
+            haystack in proptest::collection::vec(proptest::sample::select(vec![0u8, 4, 5, 6, 0x85]), 0..80),
+            from in 0usize..90,
+        ) {
+            let expected = haystack
+                .get(from..)
+                .and_then(|rest| rest.iter().position(|&b| b == 5))
+                .map(|i| from + i);
+            proptest::prop_assert_eq!(find_byte(5, &haystack, from), expected);
+        }
+
+        /// Same answer as checking every window, on noise with headers and near-headers.
+        #[test]
+        fn agrees_with_every_window(
+            noise in proptest::collection::vec(proptest::sample::select(vec![0u8, 1, 5, 11, 0x10, 72, 0xff]), 0..200),
+            header_at in proptest::option::of(0usize..200),
+            damage in proptest::option::of((0usize..16, proptest::num::u8::ANY)),
+        ) {
+            let mut bytes = noise;
+            if let Some(at) = header_at {
+                let at = at.min(bytes.len());
+                let mut header = BIND;
+                if let Some((i, v)) = damage {
+                    header[i] = v;
+                }
+                bytes.splice(at..at, header);
+            }
+            proptest::prop_assert_eq!(
+                contains_pdu_header(&bytes),
+                bytes.windows(16).any(looks_like_pdu_header)
+            );
+        }
     }
 }

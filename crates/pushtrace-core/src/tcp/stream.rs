@@ -28,7 +28,6 @@ pub(super) struct SegmentView<'p> {
     pub(super) fin: bool,
     pub(super) payload: &'p [u8],
     pub(super) wire_len: u64,
-    pub(super) ts_ns: i64,
 }
 
 /// Out-of-order stream positions `[start, end)` (start is the map key): `bytes` holds the
@@ -37,8 +36,6 @@ pub(super) struct SegmentView<'p> {
 struct Piece {
     end: i64,
     bytes: Vec<u8>,
-    frame: u64,
-    ts_ns: i64,
 }
 
 /// The reassembly state of one direction.
@@ -110,7 +107,7 @@ impl HalfStream {
         if seg.fin {
             self.note_fin(end, out);
         }
-        self.on_data(start, end, seg.payload, seg.ts_ns, out);
+        self.on_data(start, end, seg.payload, out);
         self.settle(out);
     }
 
@@ -186,7 +183,6 @@ impl HalfStream {
         start: i64,
         end: i64,
         captured: &[u8],
-        ts_ns: i64,
         out: &mut Out<'_, S>,
     ) {
         let mut end = end;
@@ -209,10 +205,10 @@ impl HalfStream {
                 return;
             }
             if start <= self.next {
-                self.deliver_in_order(start, end, captured, ts_ns, out);
+                self.deliver_in_order(start, end, captured, out);
                 return;
             }
-            if self.try_buffer(start, end, captured, ts_ns, out) {
+            if self.try_buffer(start, end, captured, out) {
                 return;
             }
             // No room: give up the earliest hole, which lies before the first buffered piece
@@ -236,7 +232,6 @@ impl HalfStream {
         start: i64,
         end: i64,
         captured: &[u8],
-        ts_ns: i64,
         out: &mut Out<'_, S>,
     ) {
         let captured_end = start + captured.len() as i64;
@@ -250,7 +245,7 @@ impl HalfStream {
             let upto = boundary.min(captured_end);
             if self.next < upto {
                 let bytes = slice_positions(captured, self.next - start, upto - start);
-                out.data(bytes, out.frame, ts_ns);
+                out.data(bytes);
                 delivered += bytes.len();
                 self.next = upto;
             }
@@ -271,7 +266,6 @@ impl HalfStream {
         start: i64,
         end: i64,
         captured: &[u8],
-        ts_ns: i64,
         out: &mut Out<'_, S>,
     ) -> bool {
         let runs = self.uncovered(start, end);
@@ -296,8 +290,6 @@ impl HalfStream {
             let piece = Piece {
                 end: to,
                 bytes: bytes_of(from, to).to_vec(),
-                frame: out.frame,
-                ts_ns,
             };
             self.pieces.insert(from, piece);
         }
@@ -356,11 +348,12 @@ impl HalfStream {
             let skip = usize::try_from(self.next - from).unwrap_or(usize::MAX);
             let fresh = piece.bytes.get(skip..).unwrap_or_default();
             out.stats().retransmitted_bytes_dropped += (piece.bytes.len() - fresh.len()) as u64;
-            out.data(fresh, piece.frame, piece.ts_ns);
+            // Cited with the frame that made them deliverable, not the one that carried them.
+            out.data(fresh);
             self.next = self.next.max(from + piece.bytes.len() as i64);
             if self.next < piece.end {
                 // This piece's own snap-length cut.
-                out.gap((piece.end - self.next) as u64, piece.frame);
+                out.gap((piece.end - self.next) as u64, out.frame);
                 self.next = piece.end;
             }
         }

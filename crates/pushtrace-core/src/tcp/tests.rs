@@ -276,7 +276,7 @@ fn out_of_order_segment_waits_for_the_hole() {
     let mut h = Harness::new();
     h.handshake(1000, 5000);
     // seq 1005 arrives before seq 1001.
-    let late = h.send(Side::Client, "A", 1005, 5001, b"BBBB");
+    h.send(Side::Client, "A", 1005, 5001, b"BBBB");
     assert_eq!(h.stream(TO_SERVER), vec![]);
     let early = h.send(Side::Client, "A", 1001, 5001, b"AAAA");
     let data: Vec<_> = h
@@ -290,7 +290,8 @@ fn out_of_order_segment_waits_for_the_hole() {
         data,
         vec![
             Event::Data(C, TO_SERVER, b"AAAA".to_vec(), early),
-            Event::Data(C, TO_SERVER, b"BBBB".to_vec(), late)
+            // Buffered bytes are cited with the frame that made them deliverable.
+            Event::Data(C, TO_SERVER, b"BBBB".to_vec(), early)
         ]
     );
     assert_eq!(h.stats().ooo_segments, 1);
@@ -406,7 +407,7 @@ fn rst_flushes_and_closes() {
     let mut h = Harness::new();
     h.handshake(1000, 5000);
     h.send(Side::Client, "A", 1001, 5001, b"ab");
-    let buffered = h.send(Side::Client, "A", 1006, 5001, b"fg"); // 3 bytes missing before it
+    h.send(Side::Client, "A", 1006, 5001, b"fg"); // 3 bytes missing before it
     let rst = h.send(Side::Server, "RA", 5001, 1003, b"");
     assert_eq!(
         h.stream(TO_SERVER),
@@ -417,7 +418,7 @@ fn rst_flushes_and_closes() {
         tail,
         vec![
             Event::Gap(C, TO_SERVER, 3, rst),
-            Event::Data(C, TO_SERVER, b"fg".to_vec(), buffered),
+            Event::Data(C, TO_SERVER, b"fg".to_vec(), rst),
             Event::Closed(C, CloseReason::Rst),
         ]
     );
@@ -1179,4 +1180,54 @@ proptest! {
         prop_assert_eq!(reassembler.stats().bytes_delivered, delivered as u64);
         prop_assert_eq!(sink.opened().len(), sink.closes().len());
     }
+}
+
+/// A connection record for table tests.
+fn table_conn(id: u64) -> Connection {
+    let ends = ConnEndpoints {
+        initiator: SocketAddr::new(CLIENT_IP, CLIENT_PORT),
+        responder: SocketAddr::new(SERVER_IP, SERVER_PORT),
+        saw_syn: true,
+    };
+    Connection {
+        id: ConnId(id),
+        ends,
+        to_responder: HalfStream::default(),
+        to_initiator: HalfStream::default(),
+        last_seen_ns: 0,
+    }
+}
+
+#[test]
+fn connection_table_finds_reuses_and_forgets() {
+    let key = |port| {
+        FlowKey::new(
+            SocketAddr::new(CLIENT_IP, port),
+            SocketAddr::new(SERVER_IP, SERVER_PORT),
+        )
+    };
+    let mut table = ConnTable::default();
+    table.insert(key(1), table_conn(1));
+    table.insert(key(2), table_conn(2));
+    // Both directions find the same connection, repeatedly (the remembered key) and after
+    // looking up another one (the map).
+    let reversed = FlowKey::new(
+        SocketAddr::new(SERVER_IP, SERVER_PORT),
+        SocketAddr::new(CLIENT_IP, 1),
+    );
+    for k in [key(1), reversed, key(2), key(1)] {
+        let expected = if k == key(2) { 2 } else { 1 };
+        assert_eq!(table.get_mut(&k).map(|c| c.id), Some(ConnId(expected)));
+    }
+    // A removed connection is gone even though it was the last one looked up.
+    assert_eq!(table.remove(&key(1)).map(|c| c.id), Some(ConnId(1)));
+    assert!(table.get_mut(&key(1)).is_none());
+    assert!(table.remove(&key(1)).is_none());
+    // Its slot is reused; the table holds what is live.
+    table.insert(key(3), table_conn(3));
+    assert_eq!(table.slots.len(), 2);
+    assert_eq!(table.len(), 2);
+    let mut ids: Vec<u64> = table.iter().map(|(_, c)| c.id.0).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [2, 3]);
 }

@@ -1,9 +1,10 @@
-//! Decoder throughput on typical frames, and etherparse's strict vs lax slicer on the same
-//! bytes (the decoder uses the lax slicer for every frame; this bench is why).
+//! Decoder throughput on typical frames (the common case the decoder reads itself, and the
+//! paths through etherparse's slicers), and etherparse's strict vs lax slicer on the same
+//! bytes (why whole frames try the strict one first).
 //!
-//! Run with `cargo bench -p pushtrace-core --bench decode`.
+//! Run with `cargo bench --bench decode`.
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use etherparse::{LaxSlicedPacket, PacketBuilder, SlicedPacket};
 use pushtrace_core::decode::{Decoded, Decoder};
 use pushtrace_core::{Frame, LinkType};
@@ -46,23 +47,41 @@ fn count_packets(decoder: &mut Decoder, frame: &Frame<'_>) -> usize {
     usize::from(matches!(decoder.decode(frame), Decoded::Packet(_)))
 }
 
+/// Ethernet + IPv4 with a 4-byte option (IHL 6) + TCP: not the common case, so it takes
+/// etherparse's strict slicer.
+fn ethernet_ipv4_options_tcp() -> Vec<u8> {
+    let mut bytes = ethernet_tcp();
+    // IHL 6, total length + 4, then a NOP-NOP-NOP-EOL option after the 20-byte header.
+    bytes[14] = 0x46;
+    let total = u16::from_be_bytes([bytes[16], bytes[17]]) + 4;
+    bytes[16..18].copy_from_slice(&total.to_be_bytes());
+    bytes.splice(34..34, [1, 1, 1, 0]);
+    bytes
+}
+
 fn bench_decoder(c: &mut Criterion) {
     let tcp = ethernet_tcp();
     let udp = ethernet_udp();
+    let options = ethernet_ipv4_options_tcp();
     let mut decoder = Decoder::default();
-    c.bench_function("decoder/ethernet_tcp_1200", |b| {
-        b.iter(|| count_packets(&mut decoder, &frame(black_box(&tcp), tcp.len())))
-    });
-    // The same whole frame, claimed one byte longer on the wire: it takes the lax-only path.
-    c.bench_function("decoder/ethernet_tcp_1200_lax_path", |b| {
-        b.iter(|| count_packets(&mut decoder, &frame(black_box(&tcp), tcp.len() + 1)))
-    });
-    c.bench_function("decoder/ethernet_tcp_snaplen_96", |b| {
-        b.iter(|| count_packets(&mut decoder, &frame(black_box(&tcp[..96]), tcp.len())))
-    });
-    c.bench_function("decoder/ethernet_udp_16", |b| {
-        b.iter(|| count_packets(&mut decoder, &frame(black_box(&udp), udp.len())))
-    });
+    let mut group = c.benchmark_group("decoder");
+    let cases: [(&str, &[u8], usize); 5] = [
+        // The common case: read without etherparse's packet slicer.
+        ("ethernet_tcp_1200", &tcp, tcp.len()),
+        ("ethernet_udp_16", &udp, udp.len()),
+        // IPv4 options: the strict slicer.
+        ("ethernet_ipv4_options_tcp_1200", &options, options.len()),
+        // The same whole frame, claimed one byte longer on the wire: the lax-only path.
+        ("ethernet_tcp_1200_lax_path", &tcp, tcp.len() + 1),
+        ("ethernet_tcp_snaplen_96", &tcp[..96], tcp.len()),
+    ];
+    for (name, data, orig_len) in cases {
+        group.throughput(Throughput::Bytes(data.len() as u64));
+        group.bench_function(name, |b| {
+            b.iter(|| count_packets(&mut decoder, &frame(black_box(data), orig_len)))
+        });
+    }
+    group.finish();
 }
 
 fn bench_slicers(c: &mut Criterion) {

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Benchmarks `pushtrace analyze` against the floor (a bare record walk over the same file)
+# and against tshark, on generated captures of several sizes. See benches/README.md.
+#
+#   scripts/bench.sh [--sizes "0.25G 1G 2G"] [--runs 3] [--dir target/bench-captures]
+#                    [--tshark-max 0.25G] [--no-tshark] [--format pcap|pcapng]
+#
+# Needs the Rust toolchain, python3 (for exact timing and memory sampling: scripts/measure.py)
+# and, for the comparison, tshark (installed with apt-get when missing and running as root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sizes="0.25G 1G 2G"
+runs=3
+dir=target/bench-captures
+tshark_max=0.25G
+use_tshark=1
+format=pcap
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --sizes) sizes="$2"; shift 2 ;;
+        --runs) runs="$2"; shift 2 ;;
+        --dir) dir="$2"; shift 2 ;;
+        --tshark-max) tshark_max="$2"; shift 2 ;;
+        --no-tshark) use_tshark=0; shift ;;
+        --format) format="$2"; shift 2 ;;
+        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+
+# The filter closest to pushtrace's job: EMSMDB binds, opnum-4 calls, and every UDP datagram.
+tshark_filter='dcerpc.cn_bind_to_uuid == a4f1db00-ca47-1067-b31f-00dd010662da || dcerpc.opnum == 4 || udp'
+
+echo "== building (release)"
+cargo build --release --quiet --bin pushtrace --example walk
+cargo build --release --quiet -p pushtrace-samples --bin pushtrace-bigcap
+pushtrace=target/release/pushtrace
+walk=target/release/examples/walk
+bigcap=target/release/pushtrace-bigcap
+measure="python3 scripts/measure.py"
+
+if [ "$use_tshark" = 1 ] && ! command -v tshark >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "== installing tshark"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y tshark >/dev/null
+    else
+        echo "== tshark not found: comparison skipped"
+        use_tshark=0
+    fi
+fi
+
+# A size like 0.25G or 64M in bytes (binary multiples, as pushtrace-bigcap reads them).
+bytes_of() {
+    python3 -c 'import sys; t = sys.argv[1]; u = {"K": 10, "M": 20, "G": 30}
+print(int(float(t[:-1]) * (1 << u[t[-1].upper()])) if t[-1].isalpha() else int(t))' "$1"
+}
+tshark_max_bytes=$(bytes_of "$tshark_max")
+
+mkdir -p "$dir"
+results="$dir/results-$(date +%Y%m%d-%H%M%S).jsonl"
+model=$(grep -o 'MODEL_VERSION: u32 = [0-9]*' crates/pushtrace-samples/src/bigcap.rs | grep -o '[0-9]*$')
+for size in $sizes; do
+    file="$dir/bigcap-$size-v$model.$format"
+    if [ ! -s "$file" ] || [ ! -s "$file.json" ]; then
+        echo "== generating $file"
+        "$bigcap" --size "$size" --format "$format" -o "$file" --summary "$file.json"
+        python3 -c "import json; d = json.load(open('$file.json')); print('   %.0f MB/s, %d frames, %d sessions' % (d['mb_per_s'], d['summary']['frames'], len(d['summary']['sessions'])))"
+    fi
+    bytes=$(stat -c %s "$file")
+    # Warm the page cache: every tool then reads the file from memory.
+    cat "$file" > /dev/null
+    frames=$("$walk" "$file" | python3 -c "import json, sys; print(json.load(sys.stdin)['frames'])")
+    labels=(--label "file=$file" --label "bytes=$bytes" --label "frames=$frames")
+    echo "== $file: $bytes bytes, $frames frames"
+    for run in $(seq "$runs"); do
+        $measure run --label tool=floor "${labels[@]}" -- "$walk" "$file" >> "$results"
+        $measure run --label tool=analyze "${labels[@]}" --stdout "$dir/analyze.json" \
+            -- "$pushtrace" analyze --format json --no-progress "$file" >> "$results"
+        echo "   run $run done"
+    done
+    # The report must hold every planted session with its verdict.
+    python3 - "$file.json" "$dir/analyze.json" <<'PY'
+import json, sys
+planted = {s["client"]: s["verdict"] for s in json.load(open(sys.argv[1]))["summary"]["sessions"]}
+found = {s["client"]: s["verdict"] for s in json.load(open(sys.argv[2]))["sessions"]}
+status = "ok" if found == planted else f"MISMATCH: planted {planted}, found {found}"
+print(f"   sessions: {len(found)} found, {len(planted)} planted: {status}")
+PY
+    if [ "$use_tshark" = 1 ] && [ "$(bytes_of "$size")" -le "$tshark_max_bytes" ]; then
+        echo "   tshark (one run) ..."
+        $measure run --label tool=tshark "${labels[@]}" \
+            -- tshark -n -r "$file" -Y "$tshark_filter" >> "$results"
+    fi
+done
+
+echo
+echo "== results ($results)"
+$measure table "$results"
