@@ -230,6 +230,9 @@ pub struct ConversationOptions {
     /// The capture clock jumps: each chunk starts with 8 bytes that are not sent but give
     /// the time it is sent at (little-endian nanoseconds), anywhere in the i64 range.
     pub hostile_clock: bool,
+    /// The middle half of each chunk is sent again after its first segment (an overlapping
+    /// retransmission).
+    pub overlap: bool,
 }
 
 impl ConversationOptions {
@@ -247,6 +250,7 @@ impl ConversationOptions {
             epm_port: bit(a, 7),
             tight_limits: bit(b, 0),
             hostile_clock: bit(b, 1),
+            overlap: bit(b, 2),
         }
     }
 
@@ -387,6 +391,12 @@ fn conversation_frames(chunks: &[Chunk<'_>], options: ConversationOptions) -> Ve
             },
             swap: if options.out_of_order {
                 vec![(0, 1)]
+            } else {
+                Vec::new()
+            },
+            resend: if options.overlap {
+                let len = chunk.data.len();
+                vec![(0, len / 4, len - len / 4)]
             } else {
                 Vec::new()
             },

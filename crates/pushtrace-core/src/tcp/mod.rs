@@ -152,10 +152,9 @@ pub struct TcpLimits {
     /// its payload plus 64 bytes of bookkeeping, so this bounds the buffers' real footprint.
     pub max_buffered_bytes_total: usize,
     /// Connections tracked at once (default 25,000; zero counts as one). When full, the
-    /// least recently active sixteenth is evicted to make room. The default keeps the
-    /// per-connection tables of this stage and the next below a doubling of their hash tables
-    /// (32,768 slots hold 28,672 entries): about 48 MiB when every connection holds a
-    /// partial DCE/RPC PDU (`scripts/attack.sh`).
+    /// least recently active sixteenth is evicted to make room. With every connection holding
+    /// a partial DCE/RPC PDU the default costs about 32 MiB (`scripts/attack.sh`); 32,768
+    /// would cost about 50 MiB, as the tables of this stage and the next double past 28,672.
     pub max_connections: usize,
     /// A connection with no segment for this long (capture time, ns) is flushed and evicted
     /// (default 1 hour). Generous on purpose: an Outlook session waiting for push
