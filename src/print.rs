@@ -16,6 +16,32 @@ fn table() -> Table {
     t
 }
 
+/// A table whose rows start with an `input` column when the report covers several inputs.
+struct PerInputTable {
+    table: Table,
+    multi: bool,
+}
+
+impl PerInputTable {
+    fn new(multi: bool, header: &[&str]) -> Self {
+        let mut table = table();
+        let input = multi.then_some("input");
+        table.set_header(input.into_iter().chain(header.iter().copied()));
+        PerInputTable { table, multi }
+    }
+
+    fn row(&mut self, input: usize, cells: Vec<String>) {
+        let input = self.multi.then(|| input.to_string());
+        self.table.add_row(input.into_iter().chain(cells));
+    }
+}
+
+impl std::fmt::Display for PerInputTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.table.fmt(f)
+    }
+}
+
 /// Prints any serialisable value as one pretty JSON document.
 pub fn json<T: serde::Serialize>(out: &mut impl Write, value: &T) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, value).map_err(io::Error::other)?;
@@ -84,43 +110,36 @@ fn print_input_warnings(out: &mut impl Write, inputs: &[InputSummary]) -> io::Re
 /// `pushtrace rpc`: binds, the calls, then per-operation statistics and endpoint-mapper answers.
 pub fn rpc_tables(out: &mut impl Write, a: &Analysis) -> io::Result<()> {
     let multi = a.report.inputs.len() > 1;
-    let mut b = table();
-    let mut header = vec!["frame", "connection", "pdu", "interfaces", "results"];
-    if multi {
-        header.insert(0, "input");
-    }
-    b.set_header(header);
+    let mut b = PerInputTable::new(
+        multi,
+        &["frame", "connection", "pdu", "interfaces", "results"],
+    );
     for bind in &a.binds {
-        let mut row = vec![
+        let row = vec![
             bind.frame.to_string(),
             bind.connection.clone(),
             bind.pdu.to_string(),
             bind.interfaces.join(", "),
             bind.results.join(", "),
         ];
-        if multi {
-            row.insert(0, bind.input.to_string());
-        }
-        b.add_row(row);
+        b.row(bind.input, row);
     }
     writeln!(out, "{b}\n")?;
-    let mut t = table();
-    let mut header = vec![
-        "request",
-        "response",
-        "time",
-        "connection",
-        "interface",
-        "operation",
-        "auth",
-        "status",
-    ];
-    if multi {
-        header.insert(0, "input");
-    }
-    t.set_header(header);
+    let mut t = PerInputTable::new(
+        multi,
+        &[
+            "request",
+            "response",
+            "time",
+            "connection",
+            "interface",
+            "operation",
+            "auth",
+            "status",
+        ],
+    );
     for c in &a.calls {
-        let mut row = vec![
+        let row = vec![
             c.request_frame.to_string(),
             or_dash(c.response_frame),
             c.time.clone(),
@@ -132,10 +151,7 @@ pub fn rpc_tables(out: &mut impl Write, a: &Analysis) -> io::Result<()> {
             c.auth_level_name.clone(),
             c.status.clone(),
         ];
-        if multi {
-            row.insert(0, c.input.to_string());
-        }
-        t.add_row(row);
+        t.row(c.input, row);
     }
     writeln!(out, "{t}")?;
     let mut s = table();
@@ -188,24 +204,22 @@ pub fn analyze_table(out: &mut impl Write, r: &Report) -> io::Result<()> {
         )?;
     } else {
         let multi = r.inputs.len() > 1;
-        let mut t = table();
-        let mut header = vec![
-            "client",
-            "server",
-            "user",
-            "verdict",
-            "registration",
-            "callback",
-            "datagrams",
-            "ICMP errors",
-        ];
-        if multi {
-            header.insert(0, "input");
-        }
-        t.set_header(header);
+        let mut t = PerInputTable::new(
+            multi,
+            &[
+                "client",
+                "server",
+                "user",
+                "verdict",
+                "registration",
+                "callback",
+                "datagrams",
+                "ICMP errors",
+            ],
+        );
         for s in &r.sessions {
             let reg = s.registrations.last();
-            let mut row = vec![
+            let row = vec![
                 s.client.clone(),
                 s.server.clone(),
                 or_dash(s.user.as_ref()),
@@ -217,10 +231,7 @@ pub fn analyze_table(out: &mut impl Write, r: &Report) -> io::Result<()> {
                 s.datagrams.len().to_string(),
                 s.icmp_errors.len().to_string(),
             ];
-            if multi {
-                row.insert(0, s.input.to_string());
-            }
-            t.add_row(row);
+            t.row(s.input, row);
         }
         writeln!(out, "{t}")?;
         for s in &r.sessions {
