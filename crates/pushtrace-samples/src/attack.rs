@@ -274,12 +274,7 @@ fn pdus() -> PduWriter {
 
 /// The EMSMDB context 0 proposed in every bind.
 fn emsmdb_context() -> Context {
-    Context {
-        id: 0,
-        interface: EMSMDB,
-        version: (0, 81),
-        transfer: NDR20,
-    }
+    Context::ndr20(0, EMSMDB, (0, 81))
 }
 
 /// Opens a connection from `client` and binds EMSMDB on it.

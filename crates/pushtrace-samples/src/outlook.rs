@@ -79,12 +79,7 @@ pub fn epm_lookup(
 ) -> CallFrames {
     let mut conn = net.tcp_connect(client, client_port, server, EPM_PORT);
     let pdu = PduWriter::new(true, None);
-    let ctx = Context {
-        id: 0,
-        interface: EPM,
-        version: (3, 0),
-        transfer: NDR20,
-    };
+    let ctx = Context::ndr20(0, EPM, (3, 0));
     let ack = pdu.bind_ack(1, "135", &[Some(NDR20)], false);
     bind_exchange(net, &mut conn, &pdu.bind(1, &[ctx], false), &ack);
     let ip = match server.ip {
@@ -140,21 +135,11 @@ impl EmsmdbConnection {
     ) -> (EmsmdbConnection, u64) {
         let mut conn = net.tcp_connect(client, opts.client_port, server, port);
         let pdu = PduWriter::new(true, opts.auth);
-        let emsmdb = |id| Context {
-            id,
-            interface: opts.interface.0,
-            version: opts.interface.1,
-            transfer: NDR20,
-        };
+        let emsmdb = |id| Context::ndr20(id, opts.interface.0, opts.interface.1);
         let sec_addr = port.to_string();
         let ack = |call_id, addr: &str, alter| pdu.bind_ack(call_id, addr, &[Some(NDR20)], alter);
         let ack_frame = if opts.nspi_first {
-            let nspi = Context {
-                id: 0,
-                interface: NSPI,
-                version: (56, 0),
-                transfer: NDR20,
-            };
+            let nspi = Context::ndr20(0, NSPI, (56, 0));
             bind_exchange(
                 net,
                 &mut conn,
@@ -202,12 +187,7 @@ impl EmsmdbConnection {
     ) -> u64 {
         let mut conn = net.tcp_connect(client, client_port, server, port);
         let pdu = PduWriter::new(true, None);
-        let emsmdb = Context {
-            id: 0,
-            interface: EMSMDB,
-            version: (0, 81),
-            transfer: NDR20,
-        };
+        let emsmdb = Context::ndr20(0, EMSMDB, (0, 81));
         let nak = bind_exchange(
             net,
             &mut conn,

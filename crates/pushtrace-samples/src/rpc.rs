@@ -7,29 +7,24 @@
 use crate::net::Rng;
 use uuid::Uuid;
 
-/// The NDR transfer syntax 8a885d04-1ceb-11c9-9fe8-08002b104860 v2.
-pub const NDR20: Uuid = Uuid::from_u128(0x8a885d04_1ceb_11c9_9fe8_08002b104860);
-/// The NDR64 transfer syntax 71710533-beba-4937-8319-b5dbef9ccc36 v1.
-pub const NDR64: Uuid = Uuid::from_u128(0x71710533_beba_4937_8319_b5dbef9ccc36);
-/// EMSMDB a4f1db00-ca47-1067-b31f-00dd010662da.
-pub const EMSMDB: Uuid = Uuid::from_u128(0xa4f1db00_ca47_1067_b31f_00dd010662da);
-/// AsyncEMSMDB 5261574a-4572-206e-b268-6b199213b4e4.
-pub const ASYNC_EMSMDB: Uuid = Uuid::from_u128(0x5261574a_4572_206e_b268_6b199213b4e4);
-/// NSPI f5cc5a18-4264-101a-8c59-08002b2f8426.
-pub const NSPI: Uuid = Uuid::from_u128(0xf5cc5a18_4264_101a_8c59_08002b2f8426);
-/// The endpoint mapper e1af8308-5d1f-11c9-91a4-08002b14a0fa.
-pub const EPM: Uuid = Uuid::from_u128(0xe1af8308_5d1f_11c9_91a4_08002b14a0fa);
+// The interface and transfer-syntax UUIDs, PTYPEs and flags are the engine's own constants,
+// so the samples cannot drift from what the decoder recognises.
+pub use pushtrace_core::dcerpc::interfaces::{
+    ASYNC_EMSMDB_UUID as ASYNC_EMSMDB, EMSMDB_UUID as EMSMDB, EPM_UUID as EPM, NSPI_UUID as NSPI,
+};
+use pushtrace_core::dcerpc::pdu::{PacketType, PfcFlags};
+pub use pushtrace_core::dcerpc::pdu::{NDR20_UUID as NDR20, NDR64_UUID as NDR64};
 
-const PTYPE_REQUEST: u8 = 0;
-const PTYPE_RESPONSE: u8 = 2;
-const PTYPE_FAULT: u8 = 3;
-const PTYPE_BIND: u8 = 11;
-const PTYPE_BIND_ACK: u8 = 12;
-const PTYPE_BIND_NAK: u8 = 13;
-const PTYPE_ALTER_CONTEXT: u8 = 14;
-const PTYPE_ALTER_CONTEXT_RESP: u8 = 15;
-const PFC_FIRST: u8 = 0x01;
-const PFC_LAST: u8 = 0x02;
+const PTYPE_REQUEST: u8 = PacketType::Request as u8;
+const PTYPE_RESPONSE: u8 = PacketType::Response as u8;
+const PTYPE_FAULT: u8 = PacketType::Fault as u8;
+const PTYPE_BIND: u8 = PacketType::Bind as u8;
+const PTYPE_BIND_ACK: u8 = PacketType::BindAck as u8;
+const PTYPE_BIND_NAK: u8 = PacketType::BindNak as u8;
+const PTYPE_ALTER_CONTEXT: u8 = PacketType::AlterContext as u8;
+const PTYPE_ALTER_CONTEXT_RESP: u8 = PacketType::AlterContextResp as u8;
+const PFC_FIRST: u8 = PfcFlags::FIRST_FRAG;
+const PFC_LAST: u8 = PfcFlags::LAST_FRAG;
 
 /// One presentation context proposed in a bind.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +37,18 @@ pub struct Context {
     pub version: (u16, u16),
     /// Transfer syntax offered.
     pub transfer: Uuid,
+}
+
+impl Context {
+    /// Context `id` proposing `interface` at `version` with NDR20.
+    pub fn ndr20(id: u16, interface: Uuid, version: (u16, u16)) -> Context {
+        Context {
+            id,
+            interface,
+            version,
+            transfer: NDR20,
+        }
+    }
 }
 
 /// The authentication a connection uses.
