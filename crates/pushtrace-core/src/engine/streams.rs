@@ -332,8 +332,7 @@ impl Streams {
                 input: self.input,
                 frame: call.response_frame.unwrap_or(call.request_frame),
                 server: ip.to_string(),
-                interface: interfaces::interface_by_uuid(&iface.uuid)
-                    .map_or_else(|| iface.uuid.to_string(), |k| k.name.to_string()),
+                interface: interface_name(&iface.uuid),
                 protocol: match tower.protocol {
                     Some(TowerProtocol::Tcp) => "tcp".into(),
                     Some(TowerProtocol::Udp) => "udp".into(),
