@@ -505,6 +505,7 @@ fn next_record<'a>(
                     Step::Frame(meta) => {
                         let start = *pos;
                         *pos += meta.record_len;
+                        crate::mmap::prefetch_start(bytes.get(*pos..).unwrap_or_default());
                         return frame_in(bytes.get(start..)?, &meta);
                     }
                     Step::Skip { len } if len <= rest.len() as u64 => *pos += len as usize,

@@ -440,6 +440,9 @@ impl NetMonReader {
                         self.phase = Phase::Done;
                         continue;
                     };
+                    if let Some(ahead) = table_entry(file, self.table_offset, next + 1) {
+                        crate::mmap::prefetch_start(file.get(ahead..).unwrap_or_default());
+                    }
                     match self.parse_record(file, record_offset, file.len()) {
                         Ok(record) => {
                             self.furthest_end = self.furthest_end.max(record.end);
