@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Bounded memory under attack, full size: writes each hostile capture of
 # pushtrace_samples::attack (a million connections holding half a DCE/RPC PDU, endless
-# out-of-order segments, a call that never ends, a million registrations, a UDP flood, an
-# ICMP flood) into a temporary directory, runs the release `pushtrace analyze --format json`
+# out-of-order segments, calls that never end, a million registrations, a UDP flood, an
+# ICMP flood, IP fragments that never complete, and all of these in one capture) into a
+# temporary directory, runs the release `pushtrace analyze --format json`
 # on it and checks that
 #   * peak anonymous memory (RssAnon, polled every 10 ms from /proc/PID/status while the
 #     file is read memory-mapped: the mapped capture's pages do not count) stays under
@@ -36,6 +37,8 @@ cases=(
     "registrations 1000000 dcerpc_pending_call_total_cap,correlation_item_cap"
     "udp-flood 1000000 datagram_pool_cap,session_cap"
     "icmp-flood 1000000 icmp_cap"
+    "ip-fragments 200000 ip_defrag_byte_cap"
+    "combined 200000 tcp_connection_table_full,dcerpc_unfinished_pdu,tcp_reorder_buffer_full,dcerpc_stub_truncated,dcerpc_pending_call_total_cap,correlation_item_cap,datagram_pool_cap,icmp_cap,ip_defrag_byte_cap"
 )
 
 # measure OUT ERR COMMAND...: runs COMMAND with its output in OUT and ERR; prints

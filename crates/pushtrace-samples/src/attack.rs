@@ -6,18 +6,23 @@
 //! | attack | what the capture holds | caps it aims at |
 //! |---|---|---|
 //! | `half-pdus` | N TCP connections (SYN + one segment), each holding the first half of a DCE/RPC request | TCP connection table, DCE/RPC partial-PDU buffers |
-//! | `out-of-order` | one connection; N segments each after a hole that never fills | TCP out-of-order buffer |
-//! | `endless-fragments` | one bound EMSMDB connection; a request's FIRST fragment, then N middle fragments, never the LAST | DCE/RPC stub cap |
+//! | `out-of-order` | 64 connections; N segments in turn, each after a hole that never fills | TCP out-of-order buffers, per direction and in all |
+//! | `endless-fragments` | 64 bound EMSMDB connections; a request's FIRST fragment on each, then N middle fragments in turn, never the LAST | DCE/RPC stub caps, per connection and in all |
 //! | `registrations` | N `EcRRegisterPushNotification` calls over 64 client connections; only every other one is answered | pending calls per connection, correlation items |
 //! | `udp-flood` | one registered session, then N small datagrams from its server to N other clients | pending-datagram pool, sessions |
 //! | `icmp-flood` | one registered session, then N ICMP port-unreachable errors quoting datagrams | ICMP error pool |
+//! | `ip-fragments` | N IPv4 fragments of 65,000-byte UDP datagrams, each datagram missing its first fragment | IP reassembly pool |
+//! | `combined` | every attack above at scale N, one after the other in one capture, so that each one's state is still held when the next begins | all of them at once |
 //!
 //! Frames are 10 µs apart, so no connection is ever idle long enough to be evicted by time:
 //! only the caps can bound the state. The output is deterministic.
 
 use crate::net::Rng;
 use crate::rpc::{Context, PduWriter, EMSMDB, NDR20};
-use etherparse::{icmpv4::DestUnreachableHeader, Icmpv4Type, PacketBuilder};
+use etherparse::{
+    icmpv4::DestUnreachableHeader, EtherType, Ethernet2Header, Icmpv4Type, IpFragOffset, IpNumber,
+    Ipv4Header, PacketBuilder,
+};
 use pushtrace_capture::write::{PcapOptions, PcapWriter};
 use pushtrace_core::emsmdb::{self, CallbackAddress, NdrFormat};
 use std::io::{self, Write};
@@ -28,9 +33,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 pub enum Attack {
     /// N connections, each holding half a DCE/RPC PDU.
     HalfPdus,
-    /// Endless out-of-order segments on one connection.
+    /// Endless out-of-order segments on many connections.
     OutOfOrder,
-    /// A fragmented request that never ends.
+    /// Fragmented requests that never end, on many connections.
     EndlessFragments,
     /// N registrations (opnum 4), every other one unanswered.
     Registrations,
@@ -38,17 +43,23 @@ pub enum Attack {
     UdpFlood,
     /// N ICMP port-unreachable errors.
     IcmpFlood,
+    /// N IP fragments of UDP datagrams that never complete.
+    IpFragments,
+    /// Every other attack at scale N, in one capture.
+    Combined,
 }
 
 impl Attack {
     /// Every attack.
-    pub const ALL: [Attack; 6] = [
+    pub const ALL: [Attack; 8] = [
         Attack::HalfPdus,
         Attack::OutOfOrder,
         Attack::EndlessFragments,
         Attack::Registrations,
         Attack::UdpFlood,
         Attack::IcmpFlood,
+        Attack::IpFragments,
+        Attack::Combined,
     ];
 
     /// The attack's command-line name, e.g. `half-pdus`.
@@ -60,6 +71,8 @@ impl Attack {
             Attack::Registrations => "registrations",
             Attack::UdpFlood => "udp-flood",
             Attack::IcmpFlood => "icmp-flood",
+            Attack::IpFragments => "ip-fragments",
+            Attack::Combined => "combined",
         }
     }
 
@@ -71,16 +84,31 @@ impl Attack {
     /// Writes the attack at scale `n` as a pcap file into `out`; returns the frames written.
     pub fn write<W: Write>(self, n: u64, out: W) -> io::Result<u64> {
         let mut wire = Wire::new(out)?;
-        match self {
-            Attack::HalfPdus => half_pdus(&mut wire, n)?,
-            Attack::OutOfOrder => out_of_order(&mut wire, n)?,
-            Attack::EndlessFragments => endless_fragments(&mut wire, n)?,
-            Attack::Registrations => registrations(&mut wire, n)?,
-            Attack::UdpFlood => udp_flood(&mut wire, n)?,
-            Attack::IcmpFlood => icmp_flood(&mut wire, n)?,
-        }
+        self.play(&mut wire, n)?;
         wire.out.into_inner().flush()?;
         Ok(wire.frames)
+    }
+
+    /// Writes the attack's frames at scale `n` onto `wire`.
+    fn play<W: Write>(self, wire: &mut Wire<W>, n: u64) -> io::Result<()> {
+        match self {
+            Attack::HalfPdus => half_pdus(wire, n)?,
+            Attack::OutOfOrder => out_of_order(wire, n)?,
+            Attack::EndlessFragments => endless_fragments(wire, n)?,
+            Attack::Registrations => registrations(wire, n)?,
+            Attack::UdpFlood => udp_flood(wire, n)?,
+            Attack::IcmpFlood => icmp_flood(wire, n)?,
+            Attack::IpFragments => ip_fragments(wire, n)?,
+            Attack::Combined => {
+                // Each part's own connection gets a port of its own, so that no part
+                // continues (or reopens) the connection of another.
+                for part in Attack::ALL.into_iter().filter(|a| *a != Attack::Combined) {
+                    part.play(wire, n)?;
+                    wire.client_port += 1;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -92,8 +120,10 @@ const SERVER_PORT: u16 = 6001;
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 21);
 /// The port the registered client listens on for notification datagrams.
 const CALLBACK_PORT: u16 = 3333;
-/// Clients of the `registrations` attack.
-const REGISTERING_CLIENTS: u64 = 64;
+/// Connections the `out-of-order`, `endless-fragments` and `registrations` attacks spread
+/// their segments over (more than enough for the shared caps to bite before the
+/// per-connection ones).
+const SPREAD: u64 = 64;
 
 /// The `n`-th address of a /8 used for the many clients of an attack (never the server's).
 fn many(first_octet: u8, n: u64) -> Ipv4Addr {
@@ -129,6 +159,8 @@ struct Wire<W: Write> {
     ts_ns: i64,
     frames: u64,
     buf: Vec<u8>,
+    /// The port [`CLIENT`] connects from.
+    client_port: u16,
 }
 
 const CLIENT_MAC: [u8; 6] = [0x00, 0x15, 0x5d, 0x01, 0x00, 0x01];
@@ -145,6 +177,7 @@ impl<W: Write> Wire<W> {
             ts_ns: 1_700_000_000_000_000_000,
             frames: 0,
             buf: Vec::with_capacity(2048),
+            client_port: 50_000,
         })
     }
 
@@ -248,6 +281,41 @@ impl<W: Write> Wire<W> {
         self.emit()
     }
 
+    /// An IPv4 fragment of a UDP datagram of identification `id` from `src` to `dst`:
+    /// `payload` at byte offset `at.0` (a multiple of 8), with More Fragments set when `at.1`.
+    fn ipv4_fragment(
+        &mut self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        id: u16,
+        at: (usize, bool),
+        payload: &[u8],
+    ) -> io::Result<()> {
+        let invalid = |e: &dyn std::fmt::Display| io::Error::other(e.to_string());
+        let mut ip = Ipv4Header::new(
+            payload.len() as u16,
+            64,
+            IpNumber::UDP,
+            src.octets(),
+            dst.octets(),
+        )
+        .map_err(|e| invalid(&e))?;
+        ip.identification = id;
+        ip.more_fragments = at.1;
+        ip.fragment_offset = IpFragOffset::try_new((at.0 / 8) as u16).map_err(|e| invalid(&e))?;
+        ip.header_checksum = ip.calc_header_checksum();
+        self.buf.clear();
+        Ethernet2Header {
+            source: SERVER_MAC,
+            destination: CLIENT_MAC,
+            ether_type: EtherType::IPV4,
+        }
+        .write(&mut self.buf)?;
+        ip.write(&mut self.buf)?;
+        self.buf.extend_from_slice(payload);
+        self.emit()
+    }
+
     /// An ICMP port-unreachable error from `from` to `to` quoting `quoted` (an IP packet).
     fn icmp_port_unreachable(
         &mut self,
@@ -330,7 +398,7 @@ fn call<W: Write>(
 /// A client that registers its callback once, answered: makes [`SERVER`] a known Exchange
 /// server and [`CLIENT`] a session, so later datagrams and ICMP errors are relevant.
 fn registered_session<W: Write>(wire: &mut Wire<W>, rng: &mut Rng) -> io::Result<()> {
-    let mut conn = bound_connection(wire, (CLIENT, 50_000), 1_000)?;
+    let mut conn = bound_connection(wire, (CLIENT, wire.client_port), 1_000)?;
     let callback = SocketAddr::from((CLIENT, CALLBACK_PORT));
     let (request, response) = registration_stubs(callback, &[0xc0, 0xff, 0xee, 0, 0, 0, 0, 1]);
     call(wire, &mut conn, 3, (&request, &response), true, rng)
@@ -366,18 +434,28 @@ fn half_pdus<W: Write>(wire: &mut Wire<W>, n: u64) -> io::Result<()> {
     Ok(())
 }
 
+/// Opens up to [`SPREAD`] bound connections (never more than `n`) from clients numbered
+/// from `first` in the attack range.
+fn spread_connections<W: Write>(wire: &mut Wire<W>, n: u64, first: u64) -> io::Result<Vec<Tcp>> {
+    (0..SPREAD.min(n.max(1)))
+        .map(|c| bound_connection(wire, (many(10, first + c), 50_000), c as u32))
+        .collect()
+}
+
 fn out_of_order<W: Write>(wire: &mut Wire<W>, n: u64) -> io::Result<()> {
     let mut rng = Rng::new(2);
-    let mut conn = bound_connection(wire, (CLIENT, 50_000), 1_000)?;
+    let mut conns = spread_connections(wire, n, 0x6_0000)?;
     // Segments of PDU bytes, each after a 1000-byte hole that is never sent; the server never
-    // acknowledges past the first hole.
+    // acknowledges past the first hole. The segments go to the connections in turn.
     let request = pdus().request(7, 0, 11, &rng.bytes(976), 4096, &mut rng);
     let payload = &request[0];
-    let base = conn.client.seq;
+    let bases: Vec<u32> = conns.iter().map(|c| c.client.seq).collect();
     for k in 0..n {
-        let offset = (k * 2 + 1) * 1000;
-        conn.client.seq = base.wrapping_add(offset as u32);
-        let mut sent = conn;
+        let c = (k % conns.len() as u64) as usize;
+        let round = k / conns.len() as u64;
+        let offset = (round * 2 + 1) * 1000;
+        conns[c].client.seq = bases[c].wrapping_add(offset as u32);
+        let mut sent = conns[c];
         wire.send(&mut sent, true, payload)?;
     }
     Ok(())
@@ -385,27 +463,24 @@ fn out_of_order<W: Write>(wire: &mut Wire<W>, n: u64) -> io::Result<()> {
 
 fn endless_fragments<W: Write>(wire: &mut Wire<W>, n: u64) -> io::Result<()> {
     let mut rng = Rng::new(3);
-    let mut conn = bound_connection(wire, (CLIENT, 50_000), 1_000)?;
-    // A three-fragment request: its FIRST fragment, then its middle fragment forever.
+    let mut conns = spread_connections(wire, n, 0x7_0000)?;
+    // A three-fragment request: its FIRST fragment on every connection, then its middle
+    // fragment forever, on the connections in turn.
     let fragments = pdus().request(3, 0, 11, &rng.bytes(3000), 1000, &mut rng);
-    wire.send(&mut conn, true, &fragments[0])?;
-    for _ in 0..n {
-        wire.send(&mut conn, true, &fragments[1])?;
+    for conn in &mut conns {
+        wire.send(conn, true, &fragments[0])?;
+    }
+    for k in 0..n {
+        let c = (k % conns.len() as u64) as usize;
+        wire.send(&mut conns[c], true, &fragments[1])?;
     }
     Ok(())
 }
 
 fn registrations<W: Write>(wire: &mut Wire<W>, n: u64) -> io::Result<()> {
     let mut rng = Rng::new(4);
-    let clients = REGISTERING_CLIENTS.min(n.max(1));
-    let mut conns = Vec::new();
-    for c in 0..clients {
-        conns.push(bound_connection(
-            wire,
-            (many(10, c + 0x2_0000), 50_000),
-            c as u32,
-        )?);
-    }
+    let mut conns = spread_connections(wire, n, 0x2_0000)?;
+    let clients = conns.len() as u64;
     let mut stubs = Vec::new();
     for conn in &conns {
         stubs.push(registration_stubs(
@@ -452,6 +527,26 @@ fn icmp_flood<W: Write>(wire: &mut Wire<W>, n: u64) -> io::Result<()> {
             .write(&mut quoted, &i.to_le_bytes())
             .map_err(|e| io::Error::other(e.to_string()))?;
         wire.icmp_port_unreachable(client, SERVER, &quoted)?;
+    }
+    Ok(())
+}
+
+fn ip_fragments<W: Write>(wire: &mut Wire<W>, n: u64) -> io::Result<()> {
+    // A 65,000-byte UDP datagram cut into 1480-byte fragments, sent without its first
+    // fragment (offset 0), so it can never be reassembled. Every datagram carries the same
+    // bytes; each has its own source and identification.
+    const FRAGMENT: usize = 1480;
+    const DATAGRAM: usize = 65_000;
+    let payload = [0x5a; FRAGMENT];
+    let offsets = (FRAGMENT..DATAGRAM).step_by(FRAGMENT);
+    let per_datagram = offsets.len() as u64;
+    for k in 0..n {
+        let datagram = k / per_datagram;
+        let offset = FRAGMENT * (1 + (k % per_datagram) as usize);
+        let len = FRAGMENT.min(DATAGRAM - offset);
+        let more = offset + len < DATAGRAM;
+        let src = many(10, datagram + 0x5_0000);
+        wire.ipv4_fragment(src, CLIENT, datagram as u16, (offset, more), &payload[..len])?;
     }
     Ok(())
 }
@@ -506,12 +601,41 @@ mod tests {
 
     #[test]
     fn endless_fragments_repeat_a_middle_fragment() {
-        let (_, frames) = frames(Attack::EndlessFragments, 4);
-        // Handshake 3 + bind + bind_ack, FIRST, then 4 middle fragments.
-        assert_eq!(frames.len(), 3 + 2 + 1 + 4);
-        assert_eq!(frames[5][54 + 3], 1, "PFC_FIRST_FRAG only");
-        for f in &frames[6..] {
+        let (_, frames) = frames(Attack::EndlessFragments, 2);
+        // Two connections (handshake 3 + bind + bind_ack each), a FIRST fragment on each,
+        // then 2 middle fragments.
+        assert_eq!(frames.len(), 2 * (3 + 2) + 2 + 2);
+        for f in &frames[10..12] {
+            assert_eq!(f[54 + 3], 1, "PFC_FIRST_FRAG only");
+        }
+        for f in &frames[12..] {
             assert_eq!(f[54 + 3], 0, "neither FIRST nor LAST");
         }
+        assert_ne!(frames[12][26..30], frames[13][26..30], "connections in turn");
+    }
+
+    #[test]
+    fn ip_fragments_never_carry_the_first_fragment() {
+        let (_, frames) = frames(Attack::IpFragments, 2 * 43);
+        // 65,000 bytes in 1480-byte fragments: 44 fragments, the first one missing.
+        assert_eq!(frames.len(), 2 * 43);
+        for f in &frames {
+            let flags_offset = u16::from_be_bytes([f[20], f[21]]);
+            assert_ne!(flags_offset & 0x1fff, 0, "no fragment at offset 0");
+        }
+        let last = u16::from_be_bytes([frames[42][20], frames[42][21]]);
+        assert_eq!(last & 0x2000, 0, "the last fragment ends the datagram");
+        assert_eq!((last & 0x1fff) as usize * 8, 43 * 1480);
+    }
+
+    #[test]
+    fn combined_plays_every_other_attack_in_turn() {
+        let (written, _) = frames(Attack::Combined, 3);
+        let parts: u64 = Attack::ALL
+            .into_iter()
+            .filter(|a| *a != Attack::Combined)
+            .map(|a| frames(a, 3).0)
+            .sum();
+        assert_eq!(written, parts);
     }
 }
