@@ -33,12 +33,12 @@ gen=target/release/pushtrace-attack
 cases=(
     "half-pdus 1000000 tcp_connection_table_full,dcerpc_unfinished_pdu"
     "out-of-order 200000 tcp_reorder_buffer_full,dcerpc_gap"
-    "endless-fragments 200000 dcerpc_stub_truncated"
+    "endless-fragments 200000 dcerpc_held_bytes_total_cap"
     "registrations 1000000 dcerpc_pending_call_total_cap,correlation_item_cap"
     "udp-flood 1000000 datagram_pool_cap,session_cap"
     "icmp-flood 1000000 icmp_cap"
     "ip-fragments 200000 ip_defrag_byte_cap"
-    "combined 200000 tcp_connection_table_full,dcerpc_unfinished_pdu,tcp_reorder_buffer_full,dcerpc_stub_truncated,dcerpc_pending_call_total_cap,correlation_item_cap,datagram_pool_cap,icmp_cap,ip_defrag_byte_cap"
+    "combined 200000 tcp_connection_table_full,dcerpc_unfinished_pdu,tcp_reorder_buffer_full,dcerpc_held_bytes_total_cap,correlation_item_cap,correlation_call_cap,datagram_pool_cap,session_cap,icmp_cap,ip_defrag_byte_cap"
 )
 
 # measure OUT ERR COMMAND...: runs COMMAND with its output in OUT and ERR; prints

@@ -105,26 +105,41 @@ fn half_pdus_beyond_the_shared_byte_budget_are_dropped() {
 }
 
 #[test]
-fn endless_out_of_order_segments_stay_within_the_reorder_buffer() {
+fn endless_out_of_order_segments_stay_within_the_reorder_buffers() {
     let mut limits = Limits::default();
-    limits.tcp.max_ooo_bytes_per_direction = 64 << 10;
+    limits.tcp.max_ooo_bytes_per_direction = 16 << 10;
+    limits.tcp.max_buffered_bytes_total = 256 << 10;
     let report = analyze(Attack::OutOfOrder, 5_000, limits);
     assert_codes(&report, &["tcp_reorder_buffer_full", "dcerpc_gap"]);
-    assert!(counter(&report, "tcp", "ooo_cap_hits") >= 4_900);
-    // The per-direction cap on payload, plus 64 bytes of bookkeeping per 1000-byte piece.
+    assert_eq!(counter(&report, "tcp", "peak_live_connections"), 64);
+    // 64 directions of 16 KiB would hold 1 MiB: the shared budget bites first. It counts
+    // 64 bytes of bookkeeping per 1000-byte piece.
     let peak = counter(&report, "tcp", "peak_buffered_bytes");
-    assert!(peak <= (64 << 10) + 64 * 66, "{peak}");
-    assert_eq!(counter(&report, "tcp", "peak_live_connections"), 1);
+    assert!((250 << 10..=256 << 10).contains(&peak), "{peak}");
+    assert!(counter(&report, "tcp", "ooo_cap_hits") >= 4_000);
 }
 
 #[test]
 fn a_fragmented_call_that_never_ends_is_cut_at_the_stub_cap() {
     let mut limits = Limits::default();
-    limits.rpc.max_stub_len = 64 << 10;
+    limits.rpc.max_stub_len = 16 << 10;
     let report = analyze(Attack::EndlessFragments, 2_000, limits);
     assert_codes(&report, &["dcerpc_stub_truncated"]);
-    // The kept stub plus at most one partial fragment.
-    assert!(counter(&report, "dcerpc", "peak_held_bytes") <= (64 << 10) + 1024);
+    // 64 connections, each with its kept stub plus at most one partial fragment.
+    let peak = counter(&report, "dcerpc", "peak_held_bytes");
+    assert!(peak <= 64 * ((16 << 10) + 1024), "{peak}");
+    assert!(peak >= 64 * (16 << 10), "{peak}");
+}
+
+#[test]
+fn fragmented_calls_that_never_end_share_one_byte_budget() {
+    let mut limits = Limits::default();
+    limits.rpc.max_held_bytes_total = 256 << 10;
+    let report = analyze(Attack::EndlessFragments, 2_000, limits);
+    assert_codes(&report, &["dcerpc_held_bytes_total_cap"]);
+    // 64 calls of up to 1 MiB each would hold 2 MB here: the shared budget bites first.
+    let peak = counter(&report, "dcerpc", "peak_held_bytes");
+    assert!(peak <= (256 << 10) + 1024, "{peak}");
 }
 
 #[test]
@@ -174,4 +189,33 @@ fn an_icmp_flood_stays_within_the_error_pool() {
     assert_eq!(report["sessions"].as_array().unwrap().len(), 1);
     let errors = report["sessions"][0]["icmp_errors"].as_array().unwrap();
     assert!(errors.len() <= 1_000);
+}
+
+#[test]
+fn every_attack_in_one_capture_bites_every_shared_cap() {
+    let mut limits = Limits::default();
+    limits.tcp.max_connections = 500;
+    limits.tcp.max_buffered_bytes_total = 256 << 10;
+    limits.rpc.max_held_bytes_total = 256 << 10;
+    limits.defrag.max_bytes = 256 << 10;
+    limits.correlate.max_pending_datagrams = 1_000;
+    limits.correlate.max_icmp_errors = 1_000;
+    limits.correlate.max_sessions = 100;
+    let report = analyze(Attack::Combined, 3_000, limits);
+    assert_codes(
+        &report,
+        &[
+            "tcp_connection_table_full",
+            "tcp_reorder_buffer_full",
+            "dcerpc_held_bytes_total_cap",
+            "ip_defrag_byte_cap",
+            "datagram_pool_cap",
+            "session_cap",
+            "icmp_cap",
+        ],
+    );
+    assert!(counter(&report, "tcp", "peak_live_connections") <= 500);
+    assert!(counter(&report, "tcp", "peak_buffered_bytes") <= 256 << 10);
+    assert!(counter(&report, "dcerpc", "peak_held_bytes") <= (256 << 10) + 1024);
+    assert_eq!(report["sessions"].as_array().unwrap().len(), 100);
 }

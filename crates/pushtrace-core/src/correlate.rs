@@ -24,30 +24,33 @@ const NS_PER_S: f64 = 1e9;
 /// Caps that keep the correlator's memory bounded whatever the capture holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CorrelateLimits {
-    /// Small datagrams from senders not (yet) known as EMSMDB servers kept for later.
+    /// Small datagrams from senders not (yet) known as EMSMDB servers kept for later
+    /// (default 16,384).
     pub max_pending_datagrams: usize,
-    /// ICMP errors kept for matching at the end.
+    /// ICMP errors kept for matching at the end (default 16,384).
     pub max_icmp_errors: usize,
-    /// Sessions (client, server pairs).
+    /// Sessions (client, server pairs; default 4,096). Each is judged and listed in the
+    /// report, which takes about 1.5 KB of memory per session.
     pub max_sessions: usize,
-    /// Datagrams, registrations and client calls kept per session (each).
+    /// Datagrams, registrations and client calls kept per session (each; default 16,384).
     pub max_items_per_session: usize,
-    /// Registrations and datagrams kept over all sessions together (each is listed in the
-    /// report, so this also bounds the report's size).
+    /// Registrations and datagrams kept over all sessions together (default 32,768; each is
+    /// listed in the report, so this also bounds the report's size).
     pub max_listed_items_total: usize,
-    /// Client calls kept over all sessions together (a frame number and a time each).
+    /// Client calls kept over all sessions together (a frame number and a time each;
+    /// default 65,536).
     pub max_calls_total: usize,
 }
 
 impl Default for CorrelateLimits {
     fn default() -> Self {
         CorrelateLimits {
-            max_pending_datagrams: 65_536,
-            max_icmp_errors: 65_536,
-            max_sessions: 16_384,
+            max_pending_datagrams: 16_384,
+            max_icmp_errors: 16_384,
+            max_sessions: 4_096,
             max_items_per_session: 16_384,
             max_listed_items_total: 32_768,
-            max_calls_total: 262_144,
+            max_calls_total: 65_536,
         }
     }
 }

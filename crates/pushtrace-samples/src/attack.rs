@@ -546,7 +546,13 @@ fn ip_fragments<W: Write>(wire: &mut Wire<W>, n: u64) -> io::Result<()> {
         let len = FRAGMENT.min(DATAGRAM - offset);
         let more = offset + len < DATAGRAM;
         let src = many(10, datagram + 0x5_0000);
-        wire.ipv4_fragment(src, CLIENT, datagram as u16, (offset, more), &payload[..len])?;
+        wire.ipv4_fragment(
+            src,
+            CLIENT,
+            datagram as u16,
+            (offset, more),
+            &payload[..len],
+        )?;
     }
     Ok(())
 }
@@ -611,7 +617,11 @@ mod tests {
         for f in &frames[12..] {
             assert_eq!(f[54 + 3], 0, "neither FIRST nor LAST");
         }
-        assert_ne!(frames[12][26..30], frames[13][26..30], "connections in turn");
+        assert_ne!(
+            frames[12][26..30],
+            frames[13][26..30],
+            "connections in turn"
+        );
     }
 
     #[test]

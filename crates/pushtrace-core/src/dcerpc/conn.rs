@@ -72,7 +72,7 @@ pub struct RpcLimits {
     /// Largest stub kept per call and direction; beyond it bytes are counted, not kept.
     /// Default 1 MiB (Suricata's cap).
     pub max_stub_len: usize,
-    /// Stub bytes held at once for all pending calls of the connection. Default 8 MiB.
+    /// Stub bytes held at once for all pending calls of the connection. Default 4 MiB.
     pub max_held_stub_bytes: usize,
     /// Calls waiting for their response; the oldest is emitted unanswered beyond it.
     /// Default 1024 (Suricata's cap).
@@ -87,7 +87,7 @@ pub struct RpcLimits {
     /// ([`RpcConnection::emit_oldest_pending`]).
     pub max_pending_calls_total: usize,
     /// Bytes held over all connections together ([`RpcConnection::held_bytes`]: partial PDUs
-    /// and kept stub bytes). Default 16 MiB. Applied by the engine like
+    /// and kept stub bytes). Default 8 MiB. Applied by the engine like
     /// [`RpcLimits::max_pending_calls_total`]: the connection that goes beyond it emits its
     /// pending calls, then drops its partial PDUs ([`RpcConnection::drop_partial_pdus`]).
     pub max_held_bytes_total: usize,
@@ -98,12 +98,12 @@ impl Default for RpcLimits {
         RpcLimits {
             max_pdu_len: usize::from(u16::MAX),
             max_stub_len: 1 << 20,
-            max_held_stub_bytes: 8 << 20,
+            max_held_stub_bytes: 4 << 20,
             max_pending_calls: 1024,
             max_contexts: 256,
             max_pending_binds: 16,
             max_pending_calls_total: 16_384,
-            max_held_bytes_total: 16 << 20,
+            max_held_bytes_total: 8 << 20,
         }
     }
 }

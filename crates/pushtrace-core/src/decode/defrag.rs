@@ -37,11 +37,12 @@ pub struct DefragLimits {
 }
 
 impl Default for DefragLimits {
-    /// 1024 datagrams, 16 MiB, 30 s (the Linux `ipfrag_time`).
+    /// 1024 datagrams, 4 MiB, 30 s (the Linux `ipfrag_time`). Push notifications are never
+    /// fragmented; the pool only serves the odd fragmented datagram or segment.
     fn default() -> Self {
         DefragLimits {
             max_datagrams: 1024,
-            max_bytes: 16 << 20,
+            max_bytes: 4 << 20,
             timeout_ns: 30_000_000_000,
         }
     }
