@@ -14,7 +14,7 @@ use pushtrace_core::capture::{CaptureError, CaptureReader};
 use pushtrace_core::decode::{Decoded, Decoder, Transport};
 use pushtrace_core::engine::{analyze_path, AnalyzeOptions, Analyzer};
 use pushtrace_core::flow::{ConnEndpoints, ConnId, Direction};
-use pushtrace_core::tcp::{CloseReason, StreamSink, TcpLimits, TcpReassembler};
+use pushtrace_core::tcp::{CloseReason, Interest, StreamSink, TcpLimits, TcpReassembler};
 use pushtrace_core::Warning;
 use std::path::Path;
 
@@ -80,8 +80,9 @@ impl StreamSink for CountingSink {
     fn opened(&mut self, _: ConnId, _: &ConnEndpoints) {
         self.events += 1;
     }
-    fn data(&mut self, _: ConnId, _: Direction, bytes: &[u8], _: u64, _: i64) {
+    fn data(&mut self, _: ConnId, _: Direction, bytes: &[u8], _: u64, _: i64) -> Interest {
         self.bytes += bytes.len() as u64;
+        Interest::More
     }
     fn gap(&mut self, _: ConnId, _: Direction, missing: u64, _: u64) {
         self.bytes += missing;

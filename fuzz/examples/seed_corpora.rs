@@ -17,7 +17,7 @@ use pushtrace_capture::{CaptureReader, Format, ReadOptions};
 use pushtrace_core::dcerpc::pdu::{frame_pdu, parse_pdu, Body, Framing};
 use pushtrace_core::decode::{Decoded, Decoder, Transport};
 use pushtrace_core::flow::{ConnEndpoints, ConnId, Direction};
-use pushtrace_core::tcp::{CloseReason, StreamSink, TcpLimits, TcpReassembler};
+use pushtrace_core::tcp::{CloseReason, Interest, StreamSink, TcpLimits, TcpReassembler};
 use pushtrace_core::Warning;
 use pushtrace_fuzz::{join_chunks, CLOCK_MARGIN, NETMON_MAGICS, PCAPNG_SHB, PCAP_MAGICS};
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,12 +37,20 @@ impl StreamSink for Conversations {
         self.runs.entry(conn).or_default();
     }
 
-    fn data(&mut self, conn: ConnId, dir: Direction, bytes: &[u8], _frame: u64, _ts_ns: i64) {
+    fn data(
+        &mut self,
+        conn: ConnId,
+        dir: Direction,
+        bytes: &[u8],
+        _frame: u64,
+        _ts_ns: i64,
+    ) -> Interest {
         let runs = self.runs.entry(conn).or_default();
         match runs.last_mut() {
             Some((last, run)) if *last == dir => run.extend_from_slice(bytes),
             _ => runs.push((dir, bytes.to_vec())),
         }
+        Interest::More
     }
 
     fn gap(&mut self, _conn: ConnId, _dir: Direction, _missing: u64, _frame: u64) {}

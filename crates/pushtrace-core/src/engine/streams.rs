@@ -19,7 +19,7 @@ use crate::dcerpc::{BindKind, RpcCall, RpcConnection, RpcEvent, RpcLimits, Stub,
 use crate::emsmdb::{self, NdrFormat};
 use crate::flow::{ConnEndpoints, ConnId, ConnIdMap, Direction};
 use crate::report::{format_time, BindRecord, CallRecord, EndpointRecord, OperationStats};
-use crate::tcp::{CloseReason, StreamSink};
+use crate::tcp::{CloseReason, Interest, StreamSink};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -56,10 +56,9 @@ pub struct RpcStats {
 }
 
 enum ConnState {
-    /// Not decided yet: bytes seen so far without a plausible header.
+    /// Not decided yet: bytes seen so far without a plausible header. (A connection found
+    /// not to be DCE/RPC is removed and declined to the reassembler.)
     Probing { seen: u64 },
-    /// Not DCE/RPC: ignored from now on.
-    Other,
     /// DCE/RPC.
     Rpc(Box<RpcState>),
 }
@@ -724,9 +723,16 @@ impl StreamSink for Streams {
         );
     }
 
-    fn data(&mut self, id: ConnId, dir: Direction, bytes: &[u8], frame: u64, ts_ns: i64) {
+    fn data(
+        &mut self,
+        id: ConnId,
+        dir: Direction,
+        bytes: &[u8],
+        frame: u64,
+        ts_ns: i64,
+    ) -> Interest {
         let Some(conn) = self.conns.get_mut(&id) else {
-            return;
+            return Interest::Declined;
         };
         if let ConnState::Probing { seen } = &mut conn.state {
             // DCE/RPC is recognised by content (Wireshark's heuristic), on any port. With the
@@ -747,14 +753,17 @@ impl StreamSink for Streams {
                     inferred: HashSet::new(),
                 }));
             } else if conn.ends.saw_syn || *seen >= PROBE_BYTES {
+                // Not DCE/RPC: forget it, and let the reassembler stop following its bytes.
                 self.stats.other_connections += 1;
-                conn.state = ConnState::Other;
+                self.conns.remove(&id);
+                return Interest::Declined;
             }
         }
         if let ConnState::Rpc(state) = &mut conn.state {
             state.rpc.feed(dir, bytes, frame, ts_ns, &mut self.events);
             self.charge(id, frame);
         }
+        Interest::More
     }
 
     fn gap(&mut self, id: ConnId, dir: Direction, missing: u64, frame: u64) {

@@ -74,6 +74,16 @@
 //! of one connection pays for the hash once. The in-order path costs at most one lookup and
 //! no allocation per segment.
 //!
+//! # Declined connections
+//!
+//! The sink answers every `data` call with an [`Interest`]. Once it declines a connection
+//! (the engine does so as soon as the first bytes show it is not DCE/RPC), the connection's
+//! buffered pieces are dropped and their bytes returned to the shared budget, and nothing more
+//! of it is delivered: no data, no gaps. The 4-tuple stays tracked, cheaply, so that its later
+//! segments do not open a new connection; it closes at an RST, once both directions sent a
+//! FIN, or by eviction, and `closed` is still called. Most of a busy capture is such traffic,
+//! so it neither costs reassembly work nor takes the buffer space DCE/RPC connections need.
+//!
 //! Input is never trusted: every length is checked, nothing panics, and every loop advances
 //! through a finite buffer.
 
@@ -102,8 +112,16 @@ pub trait StreamSink {
     /// A new connection was seen (before any other event about it).
     fn opened(&mut self, conn: ConnId, ends: &ConnEndpoints);
     /// The next bytes of one direction of a connection, captured in frame `frame` at
-    /// `ts_ns`. The slice is only borrowed for the duration of the call.
-    fn data(&mut self, conn: ConnId, dir: Direction, bytes: &[u8], frame: u64, ts_ns: i64);
+    /// `ts_ns`. The slice is only borrowed for the duration of the call. The answer says
+    /// whether the sink wants more of this connection (see the module documentation).
+    fn data(
+        &mut self,
+        conn: ConnId,
+        dir: Direction,
+        bytes: &[u8],
+        frame: u64,
+        ts_ns: i64,
+    ) -> Interest;
     /// The next `missing` bytes of one direction were on the wire but are not in the capture;
     /// `frame` is the frame whose processing revealed it.
     fn gap(&mut self, conn: ConnId, dir: Direction, missing: u64, frame: u64);
@@ -111,6 +129,15 @@ pub trait StreamSink {
     fn closed(&mut self, conn: ConnId, reason: CloseReason);
     /// A cap bit or the input looked wrong (see [`TcpStats`] for the counts).
     fn warning(&mut self, warning: Warning);
+}
+
+/// Whether a sink wants more of a connection's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interest {
+    /// Keep delivering both directions.
+    More,
+    /// Deliver nothing more of this connection; drop what is buffered for it.
+    Declined,
 }
 
 /// Why a connection ended.
@@ -229,6 +256,9 @@ pub struct TcpStats {
     pub bytes_after_fin: u64,
     /// FINs ignored because they contradicted an earlier FIN or buffered data.
     pub conflicting_fins: u64,
+    /// Connections the sink declined (not DCE/RPC): followed until they close, their
+    /// bytes neither buffered nor delivered.
+    pub connections_declined: u64,
 }
 
 /// Turns TCP segments into ordered per-direction byte streams; see the module documentation
@@ -321,6 +351,7 @@ impl TcpReassembler {
             to_responder: HalfStream::default(),
             to_initiator: HalfStream::default(),
             last_seen_ns: ts_ns,
+            declined: None,
         };
         let outcome = conn.feed(
             &mut self.shared,
@@ -661,6 +692,8 @@ struct Connection {
     to_responder: HalfStream,
     to_initiator: HalfStream,
     last_seen_ns: i64,
+    /// Declined by the sink: which directions have sent a FIN, else `None`.
+    declined: Option<[bool; 2]>,
 }
 
 impl Connection {
@@ -703,6 +736,16 @@ impl Connection {
         if seg.flags.rst {
             return Outcome::Reset;
         }
+        if let Some(fins) = &mut self.declined {
+            if seg.flags.fin {
+                fins[usize::from(from != self.ends.initiator)] = true;
+            }
+            return if fins[0] && fins[1] {
+                Outcome::BothFinished
+            } else {
+                Outcome::Open
+            };
+        }
         let wire_len = u64::from(seg.wire_payload_len)
             .max(seg.payload.len() as u64)
             .min(MAX_SEQ_AHEAD as u64);
@@ -729,11 +772,16 @@ impl Connection {
             dir,
             frame,
             ts_ns,
+            declined: false,
         };
         self.half_mut(dir).on_segment(&view, &mut out);
-        if seg.flags.ack {
+        if seg.flags.ack && !out.declined {
             out.dir = dir.reverse();
             self.half_mut(dir.reverse()).on_peer_ack(seg.ack, &mut out);
+        }
+        if out.declined {
+            self.decline(shared);
+            return Outcome::Open;
         }
         if self.to_responder.is_finished() && self.to_initiator.is_finished() {
             Outcome::BothFinished
@@ -742,7 +790,19 @@ impl Connection {
         }
     }
 
-    /// Delivers everything both directions still hold (see [`HalfStream::flush`]).
+    /// Stops reassembling: drops both directions' buffered pieces (returning their bytes to
+    /// the shared budget) and from now on only watches for RST and FINs.
+    fn decline(&mut self, shared: &mut Shared) {
+        let fins = [self.to_responder.discard(), self.to_initiator.discard()];
+        shared.buffered_total = shared
+            .buffered_total
+            .saturating_sub(fins.iter().map(|(freed, _)| freed).sum());
+        shared.stats.connections_declined += 1;
+        self.declined = Some(fins.map(|(_, fin)| fin));
+    }
+
+    /// Delivers everything both directions still hold (see [`HalfStream::flush`]); nothing
+    /// for a declined connection.
     fn flush<S: StreamSink>(
         &mut self,
         shared: &mut Shared,
@@ -750,6 +810,9 @@ impl Connection {
         frame: u64,
         sink: &mut S,
     ) {
+        if self.declined.is_some() {
+            return;
+        }
         for dir in [Direction::ToResponder, Direction::ToInitiator] {
             let mut out = Out {
                 sink: &mut *sink,
@@ -759,8 +822,14 @@ impl Connection {
                 dir,
                 frame,
                 ts_ns: self.last_seen_ns,
+                declined: false,
             };
             self.half_mut(dir).flush(&mut out);
+            if out.declined {
+                // Declined during the flush: the rest is not wanted.
+                self.decline(shared);
+                return;
+            }
         }
     }
 }
@@ -836,22 +905,28 @@ struct Out<'a, S> {
     frame: u64,
     /// That frame's time.
     ts_ns: i64,
+    /// The sink declined the connection during this call: nothing more is delivered.
+    declined: bool,
 }
 
 impl<S: StreamSink> Out<'_, S> {
-    /// Delivers bytes made available by the current frame (nothing for an empty slice).
+    /// Delivers bytes made available by the current frame (nothing for an empty slice, or
+    /// once the sink declined the connection).
     fn data(&mut self, bytes: &[u8]) {
-        if bytes.is_empty() {
+        if bytes.is_empty() || self.declined {
             return;
         }
         self.shared.stats.bytes_delivered += bytes.len() as u64;
-        self.sink
+        let interest = self
+            .sink
             .data(self.conn, self.dir, bytes, self.frame, self.ts_ns);
+        self.declined = interest == Interest::Declined;
     }
 
-    /// Reports `missing` bytes as a gap revealed by `frame` (nothing for zero).
+    /// Reports `missing` bytes as a gap revealed by `frame` (nothing for zero, or once the
+    /// sink declined the connection).
     fn gap(&mut self, missing: u64, frame: u64) {
-        if missing == 0 {
+        if missing == 0 || self.declined {
             return;
         }
         self.shared.stats.gaps += 1;

@@ -125,6 +125,15 @@ impl HalfStream {
         }
     }
 
+    /// Drops the buffered pieces; returns the bytes they were charged against the shared
+    /// budget and whether this direction's FIN was seen.
+    pub(super) fn discard(&mut self) -> (usize, bool) {
+        let freed = self.buffered_bytes + self.pieces.len() * PIECE_OVERHEAD;
+        self.pieces = BTreeMap::new();
+        self.buffered_bytes = 0;
+        (freed, self.fin.is_some())
+    }
+
     /// Hands on everything left: buffered pieces with gaps for the holes between them, then a
     /// gap up to the FIN, or up to the other side's acknowledgement when no FIN was seen.
     pub(super) fn flush<S: StreamSink>(&mut self, out: &mut Out<'_, S>) {

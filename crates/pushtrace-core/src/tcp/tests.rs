@@ -25,15 +25,29 @@ enum Event {
 #[derive(Debug, Default)]
 struct Recorder {
     events: Vec<Event>,
+    /// Connections whose bytes the recorder declines (after recording the first delivery).
+    decline: Vec<ConnId>,
 }
 
 impl StreamSink for Recorder {
     fn opened(&mut self, conn: ConnId, ends: &ConnEndpoints) {
         self.events.push(Event::Opened(conn, *ends));
     }
-    fn data(&mut self, conn: ConnId, dir: Direction, bytes: &[u8], frame: u64, _ts_ns: i64) {
+    fn data(
+        &mut self,
+        conn: ConnId,
+        dir: Direction,
+        bytes: &[u8],
+        frame: u64,
+        _ts_ns: i64,
+    ) -> Interest {
         self.events
             .push(Event::Data(conn, dir, bytes.to_vec(), frame));
+        if self.decline.contains(&conn) {
+            Interest::Declined
+        } else {
+            Interest::More
+        }
     }
     fn gap(&mut self, conn: ConnId, dir: Direction, missing: u64, frame: u64) {
         self.events.push(Event::Gap(conn, dir, missing, frame));
@@ -1195,6 +1209,7 @@ fn table_conn(id: u64) -> Connection {
         to_responder: HalfStream::default(),
         to_initiator: HalfStream::default(),
         last_seen_ns: 0,
+        declined: None,
     }
 }
 
@@ -1230,4 +1245,64 @@ fn connection_table_finds_reuses_and_forgets() {
     let mut ids: Vec<u64> = table.iter().map(|(_, c)| c.id.0).collect();
     ids.sort_unstable();
     assert_eq!(ids, [2, 3]);
+}
+
+#[test]
+fn a_declined_connection_gets_nothing_more_and_closes_on_its_fins() {
+    let mut h = Harness::new();
+    h.sink.decline.push(C);
+    h.handshake(1000, 5000);
+    h.send(Side::Client, "A", 1005, 5001, b"LATE");
+    h.send(Side::Client, "A", 1001, 5001, b"GET ");
+    // Only the first delivery reached the sink; the buffered piece was dropped with it.
+    assert_eq!(h.stream(TO_SERVER), vec![bytes(b"GET ")]);
+    assert_eq!(h.stats().connections_declined, 1);
+    h.send(Side::Server, "A", 5001, 1009, b"HTTP/1.1 200 OK");
+    h.send(Side::Client, "A", 2000, 5016, b"out of order, not buffered");
+    assert_eq!(h.stream(TO_CLIENT), vec![]);
+    assert_eq!(
+        h.stats().ooo_segments,
+        1,
+        "only the piece buffered before declining"
+    );
+    h.send(Side::Client, "FA", 1009, 5016, b"");
+    assert_eq!(h.sink.closes(), vec![]);
+    h.send(Side::Server, "FA", 5016, 1010, b"");
+    assert_eq!(h.sink.closes(), vec![(C, CloseReason::Fin)]);
+    // The final ACK falls in time-wait instead of opening a connection.
+    h.send(Side::Client, "A", 1010, 5017, b"");
+    assert_eq!(h.reassembler.live_connections(), 0);
+    assert_eq!(h.stats().connections, 1);
+}
+
+#[test]
+fn declining_a_connection_returns_its_buffered_bytes_to_the_shared_budget() {
+    let limits = TcpLimits {
+        max_buffered_bytes_total: 200,
+        ..TcpLimits::default()
+    };
+    let mut h = Harness::with_limits(limits);
+    h.sink.decline.push(C);
+    h.handshake(1000, 5000);
+    // 100 bytes (+64 of bookkeeping) wait behind a hole, then the hole fills and the sink
+    // declines the connection at its first bytes.
+    h.send(Side::Client, "A", 1101, 5001, &[b'x'; 100]);
+    h.send(Side::Client, "A", 1001, 5001, &[b'y'; 100]);
+    assert_eq!(h.stats().connections_declined, 1);
+    // A second connection can now use the whole budget.
+    let other = CLIENT_PORT + 1;
+    h.send_between(Side::Client, other, "S", 7000, 0, b"", 0);
+    h.send_between(Side::Client, other, "A", 7101, 0, &[b'z'; 100], 100);
+    assert_eq!(h.stats().ooo_cap_hits, 0);
+    assert_eq!(h.stats().ooo_segments, 2);
+}
+
+#[test]
+fn a_declined_connection_ends_at_a_reset() {
+    let mut h = Harness::new();
+    h.sink.decline.push(C);
+    h.handshake(1000, 5000);
+    h.send(Side::Client, "A", 1001, 5001, b"SSH-2.0");
+    h.send(Side::Server, "RA", 5001, 1008, b"");
+    assert_eq!(h.sink.closes(), vec![(C, CloseReason::Rst)]);
 }
