@@ -2,17 +2,23 @@
 //!
 //! Records are parsed in place inside one buffer. When the record at the window start needs
 //! more bytes than the buffer holds past it, the unconsumed tail is moved to the front
-//! (compaction) and the buffer is refilled; it grows only up to [`MAX_WINDOW`], the largest
-//! record a parser accepts (`record.rs`). Oversized records are skipped by reading them
-//! through the buffer without keeping them, so memory never depends on the input.
+//! (compaction) and the buffer is refilled. The buffer starts small ([`FIRST_WINDOW`], so a
+//! short input costs little) and doubles at each refill up to [`READ_WINDOW`], the size
+//! that keeps reads large on long streams; beyond that only a record longer than the buffer
+//! grows it, up to [`MAX_WINDOW`], the largest record a parser accepts (`record.rs`).
+//! Oversized records are skipped by reading them through the buffer without keeping them,
+//! so memory never depends on the input.
 
 use crate::record::MAX_PCAPNG_BLOCK;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// Initial buffer size; also the largest single read.
-const INITIAL_WINDOW: usize = 1 << 20;
+/// Initial buffer size.
+const FIRST_WINDOW: usize = 64 << 10;
+/// The size refills grow the buffer to; also the largest single read while no record needs
+/// more.
+const READ_WINDOW: usize = 1 << 20;
 /// The buffer never grows beyond this.
 pub(crate) const MAX_WINDOW: usize = MAX_PCAPNG_BLOCK as usize;
 
@@ -33,7 +39,7 @@ impl Window {
     /// A window over `reader` whose first bytes, `prefix`, were already read from it.
     pub(crate) fn new(reader: Box<dyn Read + Send>, mut prefix: Vec<u8>) -> Self {
         let end = prefix.len();
-        prefix.resize(INITIAL_WINDOW.max(end), 0);
+        prefix.resize(FIRST_WINDOW.max(end), 0);
         Window {
             reader,
             buf: prefix,
@@ -91,9 +97,12 @@ impl Window {
             self.end -= self.start;
             self.start = 0;
         }
-        if total > self.buf.len() {
-            let grown = total.max(self.buf.len().saturating_mul(2)).min(MAX_WINDOW);
-            self.buf.resize(grown, 0);
+        if total > self.buf.len() || self.buf.len() < READ_WINDOW {
+            let doubled = self.buf.len().saturating_mul(2);
+            let grown = total
+                .max(doubled.min(READ_WINDOW.max(total)))
+                .min(MAX_WINDOW);
+            self.buf.resize(grown.max(self.buf.len()), 0);
         }
         while self.end - self.start < total && !self.eof {
             let free = self.buf.get_mut(self.end..).unwrap_or_default();
@@ -210,13 +219,31 @@ mod tests {
     }
 
     #[test]
+    fn the_buffer_starts_small_and_doubles_at_each_refill_up_to_the_read_size() {
+        let mut w = Window::new(trickle(4 * READ_WINDOW, 1 << 20), Vec::new());
+        assert_eq!(w.buf.len(), FIRST_WINDOW);
+        let mut sizes = Vec::new();
+        while !w.at_eof() {
+            let n = w.available().len();
+            w.consume(n);
+            w.fill(1).unwrap();
+            sizes.push(w.buf.len());
+        }
+        assert_eq!(
+            &sizes[..6],
+            &[128 << 10, 256 << 10, 512 << 10, 1 << 20, 1 << 20, 1 << 20]
+        );
+        assert_eq!(w.offset(), 4 * READ_WINDOW as u64);
+    }
+
+    #[test]
     fn fill_compacts_and_grows_up_to_the_cap() {
-        let total = INITIAL_WINDOW + 10;
-        let mut w = Window::new(trickle(3 * INITIAL_WINDOW, 1 << 16), Vec::new());
+        let total = READ_WINDOW + 10;
+        let mut w = Window::new(trickle(3 * READ_WINDOW, 1 << 16), Vec::new());
         w.fill(100).unwrap();
         w.consume(50);
         w.fill(total).unwrap();
-        assert!(w.buf.len() > INITIAL_WINDOW && w.buf.len() <= MAX_WINDOW);
+        assert!(w.buf.len() > READ_WINDOW && w.buf.len() <= MAX_WINDOW);
         assert!(w.available().len() >= total);
         assert_eq!(w.available()[0], 50);
         assert!(w.fill(MAX_WINDOW + 1).is_err());
