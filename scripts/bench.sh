@@ -3,7 +3,7 @@
 # and against tshark, on generated captures of several sizes. See benches/README.md.
 #
 #   scripts/bench.sh [--sizes "0.25G 1G 2G"] [--runs 3] [--dir target/bench-captures]
-#                    [--tshark-max 0.25G] [--no-tshark] [--format pcap|pcapng]
+#                    [--tshark-max 2G] [--no-tshark] [--format pcap|pcapng]
 #
 # Needs the Rust toolchain, python3 (for exact timing and memory sampling: scripts/measure.py)
 # and, for the comparison, tshark (installed with apt-get when missing and running as root).
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 sizes="0.25G 1G 2G"
 runs=3
 dir=target/bench-captures
-tshark_max=0.25G
+tshark_max=2G
 use_tshark=1
 format=pcap
 while [ $# -gt 0 ]; do
