@@ -227,6 +227,14 @@ impl PcapNgParser {
     ///
     /// The framing (type, length, trailing length) is checked here before pcap-parser sees
     /// the block, for the reasons given in the module documentation.
+    /// Where the block at the start of `buf` says it ends, read with the current section's
+    /// byte order without any check: a hint for prefetching the trailing length that
+    /// [`Self::step`] will compare, never a basis for parsing.
+    pub(crate) fn block_len_hint(&self, buf: &[u8]) -> Option<usize> {
+        let len = self.endian?.u32(buf, 4)?;
+        usize::try_from(len).ok()
+    }
+
     pub(crate) fn step(&mut self, buf: &[u8], offset: u64, diag: &mut Diagnostics) -> Step {
         let Some(le_type) = Endian::Little.u32(buf, 0) else {
             return Step::NeedMore { total: 8 };
