@@ -344,7 +344,8 @@ pub struct CallRecord {
     pub operation: Option<String>,
     /// auth_level (1 none … 6 privacy), null without an auth trailer.
     pub auth_level: Option<u8>,
-    /// Its name (`none`, `connect`, `call`, `packet`, `integrity`, `privacy`).
+    /// Its name (`none`, `connect`, `call`, `packet`, `integrity`, `privacy`), or
+    /// `not captured` when the PDUs announce an auth trailer that the snap length cut off.
     pub auth_level_name: String,
     /// `ok`, `fault 0x…`, `no response`, or the EMSMDB return code for EMSMDB calls.
     pub status: String,

@@ -233,6 +233,9 @@ pub struct RpcCall {
     pub auth_type: Option<u8>,
     /// auth_level of the call's sec_trailer (6 = packet privacy), if it had one.
     pub auth_level: Option<u8>,
+    /// The call's PDUs announce an auth trailer (auth_length > 0) but none was captured (the
+    /// snap length cut it): `auth_type` and `auth_level` are unknown, not absent.
+    pub auth_not_captured: bool,
 }
 
 impl RpcCall {
@@ -1257,6 +1260,7 @@ impl RpcConnection {
                 fault_status: None,
                 auth_type: fragment.auth.map(|a| a.auth_type),
                 auth_level: fragment.auth.map(|a| a.auth_level),
+                auth_not_captured: fragment.auth_not_captured(),
             };
             self.insert_call(key, call, at, out);
         }
@@ -1359,6 +1363,7 @@ impl RpcConnection {
         if pending.call.auth_level.is_none() {
             pending.call.auth_type = fragment.auth.map(|a| a.auth_type);
             pending.call.auth_level = fragment.auth.map(|a| a.auth_level);
+            pending.call.auth_not_captured |= fragment.auth_not_captured();
         }
         let mut cut = false;
         if let Some(response) = &mut pending.call.response {
@@ -1437,6 +1442,11 @@ impl Fragment<'_> {
     fn is_sealed(&self) -> bool {
         self.auth
             .is_some_and(|a| a.auth_level == AUTH_LEVEL_PRIVACY)
+    }
+
+    /// The fragment announces an auth trailer that the capture did not hold.
+    fn auth_not_captured(&self) -> bool {
+        self.auth.is_none() && self.header.auth_length > 0
     }
 }
 
@@ -2066,6 +2076,40 @@ mod tests {
         assert_eq!(call.auth_level, Some(6));
         assert!(call.request.encrypted && call.request.bytes.is_empty());
         assert_eq!(call.request.len, 24);
+    }
+
+    #[test]
+    fn a_request_cut_before_its_trailer_has_an_unknown_not_an_absent_auth_level() {
+        // Level 5 (integrity), stub 24, pad 0: sec_trailer at 48..56, auth_value 56..72.
+        let signed = PduBuilder::request(5, 0, 0, &[0x55; 24])
+            .auth(10, 5, 0, 16)
+            .build();
+        let run = |response: Option<Vec<u8>>| {
+            let mut conn = RpcConnection::new(RpcLimits::default());
+            let mut out = Vec::new();
+            feed_cut(&mut conn, CLIENT, &signed, 40, 0, 1, &mut out);
+            if let Some(response) = response {
+                conn.feed(SERVER, &response, 2, 2000, &mut out);
+            }
+            conn.finish(&mut out);
+            calls(&out)[0].clone()
+        };
+        let call = run(None);
+        assert_eq!((call.auth_type, call.auth_level), (None, None));
+        assert!(call.auth_not_captured);
+        // The response's trailer, captured whole, tells the level.
+        let response = PduBuilder::response(5, 0, &[0; 8])
+            .auth(10, 5, 0, 16)
+            .build();
+        let call = run(Some(response));
+        assert_eq!(call.auth_level, Some(5));
+        // A PDU without an auth trailer is not "not captured".
+        let mut conn = RpcConnection::new(RpcLimits::default());
+        let mut out = Vec::new();
+        let plain = PduBuilder::request(6, 0, 0, &[0x55; 24]).build();
+        feed_cut(&mut conn, CLIENT, &plain, 40, 0, 1, &mut out);
+        conn.finish(&mut out);
+        assert!(!calls(&out)[0].auth_not_captured);
     }
 
     #[test]

@@ -590,8 +590,9 @@ fn bind_record(
     })
 }
 
-fn auth_level_name(level: Option<u8>) -> &'static str {
+fn auth_level_name(level: Option<u8>, not_captured: bool) -> &'static str {
     match level {
+        None if not_captured => "not captured",
         None | Some(1) => "none",
         Some(2) => "connect",
         Some(3) => "call",
@@ -667,7 +668,7 @@ fn call_record(
         opnum: call.opnum,
         operation: operation.map(str::to_string),
         auth_level: call.auth_level,
-        auth_level_name: auth_level_name(call.auth_level).to_string(),
+        auth_level_name: auth_level_name(call.auth_level, call.auth_not_captured).to_string(),
         status,
         response_time_ms: call
             .response_ts_ns
@@ -842,6 +843,14 @@ mod tests {
             .collect()
     }
 
+    #[test]
+    fn auth_level_names_tell_an_absent_level_from_one_the_capture_lost() {
+        assert_eq!(auth_level_name(None, false), "none");
+        assert_eq!(auth_level_name(None, true), "not captured");
+        assert_eq!(auth_level_name(Some(6), true), "privacy");
+        assert_eq!(auth_level_name(Some(2), false), "connect");
+        assert_eq!(auth_level_name(Some(9), false), "unknown");
+    }
     #[test]
     fn pending_calls_of_all_connections_stay_within_the_shared_cap() {
         let mut s = streams(RpcLimits {
