@@ -324,6 +324,10 @@ enum SearchCause {
 enum SyncState {
     /// The buffer, if any, holds the start of the next PDU.
     InSync,
+    /// The next `remaining` bytes are the captured end of a PDU whose middle the capture
+    /// lost (it was decoded as far as the bytes before the hole went); the next PDU starts
+    /// right after them.
+    SkipTail { remaining: usize },
     /// Scanning for a plausible header; `skipped` bytes discarded so far.
     Searching { cause: SearchCause, skipped: u64 },
 }
@@ -633,17 +637,27 @@ impl RpcConnection {
             let used = match self.dirs[dir.index()].sync {
                 SyncState::InSync => self.step_in_sync(dir, input, at, out),
                 SyncState::Searching { .. } => self.step_searching(dir, input, at, out),
+                SyncState::SkipTail { remaining } => {
+                    let skipped = remaining.min(input.len());
+                    self.dirs[dir.index()].sync = match remaining - skipped {
+                        0 => SyncState::InSync,
+                        remaining => SyncState::SkipTail { remaining },
+                    };
+                    skipped
+                }
             };
             input = input.get(used..).unwrap_or_default();
         }
     }
 
     /// Reports that `missing` bytes of direction `dir` were not captured before the next
-    /// fed bytes. When they hold the end of the buffered PDU (its header complete and
-    /// plausible), that PDU is decoded as far as its bytes go, and if the gap ends exactly
-    /// where the PDU ends the direction stays in sync. Otherwise the partial PDU is dropped,
-    /// fragments being joined in that direction are flagged, and the direction searches for
-    /// the next plausible header.
+    /// fed bytes. When they lie within the buffered PDU (its header complete and
+    /// plausible), that PDU is decoded as far as the bytes before the gap go; if the gap ends
+    /// inside the PDU, the rest of it is skipped when it arrives, and if it ends exactly
+    /// where the PDU ends, the direction stays in sync either way. A gap within the captured
+    /// end of such a PDU, still being skipped, only shortens what is left to skip.
+    /// Otherwise the partial PDU is dropped, fragments being joined in that direction are
+    /// flagged, and the direction searches for the next plausible header.
     pub fn gap(&mut self, dir: Direction, missing: u64, frame: u64, out: &mut Vec<RpcEvent>) {
         self.last_frame = frame;
         let i = dir.index();
@@ -653,8 +667,29 @@ impl RpcConnection {
             self.dirs[i].sync,
             classify_start(&self.dirs[i].buf, self.limits.max_pdu_len),
         ) {
-            (SyncState::InSync, Start::Pdu(len)) if buffered < len && through >= len as u64 => {
-                Some(len)
+            (SyncState::InSync, Start::Pdu(len)) if buffered < len => Some(len),
+            (SyncState::SkipTail { remaining }, _) => {
+                let Some(left) = (remaining as u64).checked_sub(missing) else {
+                    self.lose_position(dir);
+                    out.push(warning(
+                        "dcerpc_gap",
+                        format!(
+                            "{missing} bytes missing from the {} stream, {} of them beyond \
+                             the end of a PDU already cut by an earlier gap",
+                            dir_name(dir),
+                            missing - remaining as u64
+                        ),
+                        frame,
+                    ));
+                    return;
+                };
+                self.dirs[i].sync = match left {
+                    0 => SyncState::InSync,
+                    left => SyncState::SkipTail {
+                        remaining: left as usize,
+                    },
+                };
+                return;
             }
             _ => None,
         };
@@ -666,6 +701,23 @@ impl RpcConnection {
             let mut reuse = bytes;
             reuse.clear();
             self.dirs[i].buf = reuse;
+            if let Some(tail) = (len as u64).checked_sub(through).filter(|t| *t > 0) {
+                // The gap ends inside the PDU: its captured end is skipped when it comes.
+                self.dirs[i].sync = SyncState::SkipTail {
+                    remaining: tail as usize,
+                };
+                out.push(warning(
+                    "dcerpc_gap",
+                    format!(
+                        "{missing} bytes missing from the {} stream inside a PDU of {len} \
+                         bytes: decoded as far as the {buffered} bytes before the gap, its \
+                         last {tail} bytes skipped",
+                        dir_name(dir)
+                    ),
+                    frame,
+                ));
+                return;
+            }
             let beyond = through - len as u64;
             if beyond == 0 {
                 // The next fed byte starts the next PDU; no fragment was lost.
@@ -742,6 +794,15 @@ impl RpcConnection {
                         frame,
                     ));
                 }
+                SyncState::SkipTail { remaining } => out.push(warning(
+                    "dcerpc_unfinished_pdu",
+                    format!(
+                        "the {} stream ended {remaining} bytes before the end of a PDU whose \
+                         middle was not captured",
+                        dir_name(dir)
+                    ),
+                    frame,
+                )),
                 SyncState::InSync if buffered > 0 => out.push(warning(
                     "dcerpc_unfinished_pdu",
                     format!(
@@ -1808,36 +1869,98 @@ mod tests {
         );
     }
 
-    #[test]
-    fn gap_drops_the_partial_pdu_and_resyncs_on_the_next_header() {
-        let lost = PduBuilder::request(2, 0, 11, &[0xee; 60]).build(); // 84 bytes
-        let mut after_gap = lost[50..].to_vec(); // the tail that survived the gap
-        after_gap.extend(PduBuilder::request(3, 0, 11, &[0xee; 8]).build());
+    /// Request 2 of [`calls_around_a_gap`]: 24 header bytes and a 60-byte stub 0, 1, … 59.
+    fn request_two() -> Vec<u8> {
+        PduBuilder::request(2, 0, 11, &(0..60).collect::<Vec<u8>>()).build()
+    }
+
+    /// Binds EMSMDB, then sends request 1 whole, the first `before` bytes of
+    /// [`request_two`], then for each of `gaps` a gap of that many bytes and the bytes that
+    /// survived after it, then request 3, and answers calls 1 to 3.
+    fn calls_around_a_gap(before: usize, gaps: &[(u64, &[u8])]) -> Vec<RpcEvent> {
+        let lost = request_two();
         let mut conn = RpcConnection::new(RpcLimits::default());
         let mut out = Vec::new();
         for (frame, (dir, bytes)) in bound(EMSMDB).into_iter().enumerate() {
             conn.feed(dir, &bytes, frame as u64 + 1, 0, &mut out);
         }
-        conn.feed(
-            CLIENT,
-            &PduBuilder::request(1, 0, 11, &[1; 8]).build(),
-            3,
-            0,
-            &mut out,
-        );
-        conn.feed(CLIENT, &lost[..20], 4, 0, &mut out);
-        conn.gap(CLIENT, 30, 5, &mut out);
-        conn.feed(CLIENT, &after_gap, 6, 0, &mut out);
+        let first = PduBuilder::request(1, 0, 11, &[1; 8]).build();
+        conn.feed(CLIENT, &first, 3, 0, &mut out);
+        conn.feed(CLIENT, &lost[..before], 4, 0, &mut out);
+        for (i, (missing, after)) in gaps.iter().enumerate() {
+            let frame = 5 + 2 * i as u64;
+            conn.gap(CLIENT, *missing, frame, &mut out);
+            conn.feed(CLIENT, after, frame + 1, 0, &mut out);
+        }
+        let next = PduBuilder::request(3, 0, 11, &[0xee; 8]).build();
+        conn.feed(CLIENT, &next, 20, 0, &mut out);
         for call_id in 1..=3 {
-            conn.feed(
-                SERVER,
-                &PduBuilder::response(call_id, 0, &[0; 8]).build(),
-                7,
-                0,
-                &mut out,
-            );
+            let response = PduBuilder::response(call_id, 0, &[0; 8]).build();
+            conn.feed(SERVER, &response, 21, 0, &mut out);
         }
         conn.finish(&mut out);
+        out
+    }
+
+    #[test]
+    fn a_gap_inside_a_pdu_keeps_its_start_and_skips_its_end() {
+        // Request 2: 24 header bytes and 16 stub bytes captured, 30 lost, 14 captured.
+        let lost = request_two();
+        let out = calls_around_a_gap(40, &[(30, &lost[70..])]);
+        assert_eq!(codes(&out), vec!["dcerpc_pdu_cut", "dcerpc_gap"]);
+        let w = warnings(&out);
+        assert!(
+            w[1].message.contains("30 bytes missing")
+                && w[1].message.contains("its last 14 bytes skipped"),
+            "{}",
+            w[1].message
+        );
+        let calls = calls(&out);
+        let ids: Vec<u32> = calls.iter().map(|c| c.call_id).collect();
+        assert_eq!(ids, vec![1, 2, 3]);
+        assert!(calls.iter().all(|c| c.answered()));
+        let cut = &calls[1].request;
+        assert_eq!(cut.bytes, (0..16).collect::<Vec<u8>>());
+        assert!(cut.cut_by_capture);
+        assert_eq!(cut.complete_bytes(), None);
+    }
+
+    #[test]
+    fn gaps_within_the_skipped_end_keep_the_stream_in_sync() {
+        let lost = request_two();
+        // 40 captured, 10 lost, 10 captured, 10 lost, the last 14 captured.
+        let out = calls_around_a_gap(40, &[(10, &lost[50..60]), (10, &lost[70..])]);
+        assert_eq!(codes(&out), vec!["dcerpc_pdu_cut", "dcerpc_gap"]);
+        let ids: Vec<u32> = calls(&out).iter().map(|c| c.call_id).collect();
+        assert_eq!(ids, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn a_gap_running_past_the_end_of_a_holed_pdu_resyncs() {
+        let lost = request_two();
+        // 40 captured, 10 lost, 10 captured, then 34 lost: the last 24 bytes of request 2
+        // and 10 more (of a PDU that never shows).
+        let out = calls_around_a_gap(40, &[(10, &lost[50..60]), (34, &[])]);
+        assert_eq!(
+            codes(&out),
+            vec!["dcerpc_pdu_cut", "dcerpc_gap", "dcerpc_gap"]
+        );
+        let w = warnings(&out);
+        assert!(
+            w[2].message.contains("10 of them beyond"),
+            "{}",
+            w[2].message
+        );
+        // The direction searched and found request 3.
+        let ids: Vec<u32> = calls(&out).iter().map(|c| c.call_id).collect();
+        assert_eq!(ids, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn a_gap_before_a_whole_header_drops_the_partial_pdu_and_resyncs() {
+        let lost = request_two();
+        // Only 10 bytes of request 2's header, 40 lost, then its last 34 bytes.
+        let out = calls_around_a_gap(10, &[(40, &lost[50..])]);
         assert_eq!(
             codes(&out),
             vec![
@@ -1848,20 +1971,13 @@ mod tests {
         );
         let w = warnings(&out);
         assert!(
-            w[0].message.contains("30 bytes missing"),
-            "{}",
-            w[0].message
-        );
-        assert!(
-            w[0].message.contains("20 buffered bytes"),
+            w[0].message.contains("40 bytes missing") && w[0].message.contains("10 buffered bytes"),
             "{}",
             w[0].message
         );
         assert!(w[1].message.contains("34 bytes"), "{}", w[1].message);
-        assert_eq!(w[1].frame, Some(6));
         let ids: Vec<u32> = calls(&out).iter().map(|c| c.call_id).collect();
         assert_eq!(ids, vec![1, 3]);
-        assert!(calls(&out).iter().all(|c| c.answered()));
     }
 
     /// Feeds the first `captured` bytes of `pdu` in `frame` (time `frame` µs) and reports the
