@@ -223,10 +223,6 @@ impl PcapNgParser {
         }
     }
 
-    /// Judges the block at the start of `buf`, which sits at file offset `offset`.
-    ///
-    /// The framing (type, length, trailing length) is checked here before pcap-parser sees
-    /// the block, for the reasons given in the module documentation.
     /// Where the block at the start of `buf` says it ends, read with the current section's
     /// byte order without any check: a hint for prefetching the trailing length that
     /// [`Self::step`] will compare, never a basis for parsing.
@@ -235,6 +231,10 @@ impl PcapNgParser {
         usize::try_from(len).ok()
     }
 
+    /// Judges the block at the start of `buf`, which sits at file offset `offset`.
+    ///
+    /// The framing (type, length, trailing length) is checked here before pcap-parser sees
+    /// the block, for the reasons given in the module documentation.
     pub(crate) fn step(&mut self, buf: &[u8], offset: u64, diag: &mut Diagnostics) -> Step {
         let Some(le_type) = Endian::Little.u32(buf, 0) else {
             return Step::NeedMore { total: 8 };

@@ -75,10 +75,10 @@ impl RecordParser {
     /// and, for a pcapng block, the trailing length at its end (a read that otherwise waits
     /// for memory at every block).
     fn prefetch(&self, next: &[u8]) {
-        crate::mmap::prefetch_start(next);
+        mmap::prefetch(next, mmap::RECORD_START_LINES);
         if let RecordParser::PcapNg(p) = self {
             if let Some(tail) = p.block_len_hint(next).and_then(|len| len.checked_sub(4)) {
-                crate::mmap::prefetch_start(next.get(tail..).unwrap_or_default());
+                mmap::prefetch(next.get(tail..).unwrap_or_default(), 1);
             }
         }
     }

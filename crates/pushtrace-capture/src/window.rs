@@ -97,12 +97,10 @@ impl Window {
             self.end -= self.start;
             self.start = 0;
         }
-        if total > self.buf.len() || self.buf.len() < READ_WINDOW {
-            let doubled = self.buf.len().saturating_mul(2);
-            let grown = total
-                .max(doubled.min(READ_WINDOW.max(total)))
-                .min(MAX_WINDOW);
-            self.buf.resize(grown.max(self.buf.len()), 0);
+        // Double up to READ_WINDOW at each refill, and always hold `total` (≤ MAX_WINDOW).
+        let wanted = self.buf.len().saturating_mul(2).min(READ_WINDOW).max(total);
+        if wanted > self.buf.len() {
+            self.buf.resize(wanted, 0);
         }
         while self.end - self.start < total && !self.eof {
             let free = self.buf.get_mut(self.end..).unwrap_or_default();

@@ -441,7 +441,8 @@ impl NetMonReader {
                         continue;
                     };
                     if let Some(ahead) = table_entry(file, self.table_offset, next + 1) {
-                        crate::mmap::prefetch_start(file.get(ahead..).unwrap_or_default());
+                        let next = file.get(ahead..).unwrap_or_default();
+                        crate::mmap::prefetch(next, crate::mmap::RECORD_START_LINES);
                     }
                     match self.parse_record(file, record_offset, file.len()) {
                         Ok(record) => {

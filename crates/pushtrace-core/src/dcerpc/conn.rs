@@ -663,34 +663,15 @@ impl RpcConnection {
         let i = dir.index();
         let buffered = self.dirs[i].buf.len();
         let through = (buffered as u64).saturating_add(missing);
+        if let SyncState::SkipTail { remaining } = self.dirs[i].sync {
+            self.gap_in_skipped_tail(dir, remaining, missing, frame, out);
+            return;
+        }
         let cut_len = match (
             self.dirs[i].sync,
             classify_start(&self.dirs[i].buf, self.limits.max_pdu_len),
         ) {
             (SyncState::InSync, Start::Pdu(len)) if buffered < len => Some(len),
-            (SyncState::SkipTail { remaining }, _) => {
-                let Some(left) = (remaining as u64).checked_sub(missing) else {
-                    self.lose_position(dir);
-                    out.push(warning(
-                        "dcerpc_gap",
-                        format!(
-                            "{missing} bytes missing from the {} stream, {} of them beyond \
-                             the end of a PDU already cut by an earlier gap",
-                            dir_name(dir),
-                            missing - remaining as u64
-                        ),
-                        frame,
-                    ));
-                    return;
-                };
-                self.dirs[i].sync = match left {
-                    0 => SyncState::InSync,
-                    left => SyncState::SkipTail {
-                        remaining: left as usize,
-                    },
-                };
-                return;
-            }
             _ => None,
         };
         let mut lost_beyond_cut = None;
@@ -739,6 +720,39 @@ impl RpcConnection {
             ),
             frame,
         ));
+    }
+
+    /// A gap while the captured end of a holed PDU is being skipped: within that end it only
+    /// shortens what is left to skip; past it, the position is lost.
+    fn gap_in_skipped_tail(
+        &mut self,
+        dir: Direction,
+        remaining: usize,
+        missing: u64,
+        frame: u64,
+        out: &mut Vec<RpcEvent>,
+    ) {
+        match (remaining as u64).checked_sub(missing) {
+            Some(0) => self.dirs[dir.index()].sync = SyncState::InSync,
+            Some(left) => {
+                self.dirs[dir.index()].sync = SyncState::SkipTail {
+                    remaining: left as usize,
+                }
+            }
+            None => {
+                self.lose_position(dir);
+                out.push(warning(
+                    "dcerpc_gap",
+                    format!(
+                        "{missing} bytes missing from the {} stream, {} of them beyond the end \
+                         of a PDU already cut by an earlier gap",
+                        dir_name(dir),
+                        missing - remaining as u64
+                    ),
+                    frame,
+                ));
+            }
+        }
     }
 
     /// Bytes of direction `dir` were lost: the partial PDU is dropped, the direction searches
