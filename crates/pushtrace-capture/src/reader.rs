@@ -299,8 +299,13 @@ impl CaptureReader {
             } => {
                 let bytes: &[u8] = Backing::as_ref(file);
                 let frame = reader.next_frame(bytes);
-                for warning in reader.take_warnings() {
-                    self.diag.warn(warning);
+                self.diag.skipped_records = reader.skipped_records();
+                if frame.is_none() {
+                    // Taken once, at the end: the reader sums each kind of damage into one
+                    // warning with its count and first occurrence.
+                    for warning in reader.take_warnings() {
+                        self.diag.warn(warning);
+                    }
                 }
                 if let Some(frame) = &frame {
                     // Progress: the end of this frame's bytes within the file.

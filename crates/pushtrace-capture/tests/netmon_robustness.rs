@@ -144,3 +144,33 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn scattered_bad_table_entries_make_one_warning_and_count_as_skipped_records() {
+    use pushtrace_capture::{CaptureReader, ReadOptions};
+    let start = 1_709_208_000_000_000_000;
+    let mut w = NetMonWriter::new((2, 0), media::ETHERNET, start).unwrap();
+    for n in 0..10u8 {
+        w.add_frame(start + i64::from(n), media::ETHERNET, &[n; 20], 20)
+            .unwrap();
+    }
+    let mut file = w.to_bytes();
+    let table = u32::from_le_bytes(file[24..28].try_into().unwrap()) as usize;
+    for entry in [1, 3, 5, 7] {
+        file[table + 4 * entry..table + 4 * entry + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    }
+    let mut reader = CaptureReader::from_bytes(file, &ReadOptions::default()).unwrap();
+    let mut numbers = Vec::new();
+    while let Some(frame) = reader.next_frame() {
+        numbers.push(frame.number);
+    }
+    assert_eq!(numbers, [1, 3, 5, 7, 9, 10]);
+    let past_end: Vec<_> = reader
+        .warnings()
+        .iter()
+        .filter(|w| w.code == "frame_offset_past_end")
+        .collect();
+    assert_eq!(past_end.len(), 1, "{:?}", reader.warnings());
+    assert!(past_end[0].message.contains('4'), "{}", past_end[0].message);
+    assert_eq!(reader.stats().skipped_records, 4);
+}

@@ -359,6 +359,8 @@ pub struct NetMonReader {
     /// Number given to the last frame (returned or skipped as damaged).
     last_number: u64,
     tallies: [Option<Tally>; Problem::ALL.len()],
+    /// Records that could not be returned, over the whole file.
+    skipped_records: u64,
     warnings: Vec<Warning>,
 }
 
@@ -405,6 +407,7 @@ impl NetMonReader {
             furthest_end: HEADER_LEN,
             last_number: 0,
             tallies: [None; Problem::ALL.len()],
+            skipped_records: 0,
             warnings,
         })
     }
@@ -491,6 +494,11 @@ impl NetMonReader {
         }
     }
 
+    /// Records that could not be returned (damaged or out of the file) so far.
+    pub fn skipped_records(&self) -> u64 {
+        self.skipped_records
+    }
+
     /// Warnings gathered so far (frame table past the end, bad records, ...), drained.
     ///
     /// Damaged records are reported as one warning per kind, carrying the count and the
@@ -527,6 +535,9 @@ impl NetMonReader {
 
     /// Counts one occurrence of `problem` for the frame numbered `last_number`.
     fn tally(&mut self, problem: Problem, record_offset: usize) {
+        if problem.skips_frame() {
+            self.skipped_records += 1;
+        }
         let frame = self.last_number;
         if let Some(slot) = self.tallies.get_mut(problem.index()) {
             match slot {
