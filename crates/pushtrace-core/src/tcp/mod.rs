@@ -178,9 +178,9 @@ pub struct TcpLimits {
     /// Buffered bytes for all connections together (default 8 MiB). Each piece is charged
     /// its payload plus 64 bytes of bookkeeping, so this bounds the buffers' real footprint.
     pub max_buffered_bytes_total: usize,
-    /// Connections tracked at once (default 14,000; zero counts as one). When full, the
-    /// least recently active sixteenth is evicted to make room. With every connection holding
-    /// a partial DCE/RPC PDU the default costs about 19 MiB (`scripts/attack.sh`); the hash
+    /// Connections tracked at once (default 14,000; zero counts as one). When full, a
+    /// sixteenth is evicted: declined connections first, then the least recently active.
+    /// With every connection holding a partial DCE/RPC PDU the default costs about 19 MiB (`scripts/attack.sh`); the hash
     /// tables of this stage and the next double past 14,336 entries.
     pub max_connections: usize,
     /// A connection with no segment for this long (capture time, ns) is flushed and evicted
@@ -272,6 +272,7 @@ pub struct TcpReassembler {
     next_id: u64,
     shared: Shared,
     last_sweep_ns: Option<i64>,
+    last_time_wait_sweep_ns: Option<i64>,
     last_frame: u64,
 }
 
@@ -285,6 +286,7 @@ impl TcpReassembler {
             next_id: 0,
             shared: Shared::default(),
             last_sweep_ns: None,
+            last_time_wait_sweep_ns: None,
             last_frame: 0,
         }
     }
@@ -380,6 +382,7 @@ impl TcpReassembler {
         }
         self.time_wait.clear();
         self.last_sweep_ns = None;
+        self.last_time_wait_sweep_ns = None;
     }
 
     /// What the reassembler has done so far.
@@ -464,8 +467,9 @@ impl TcpReassembler {
         self.limits.max_connections.max(1)
     }
 
-    /// Evicts the least recently active sixteenth of the connections when the table is full,
-    /// so that the cost of a full table is paid once per many new connections.
+    /// Evicts a sixteenth of the connections when the table is full, declined ones first,
+    /// then the least recently active, so that the cost of a full table is paid once per many
+    /// new connections.
     fn make_room<S: StreamSink>(&mut self, frame: u64, sink: &mut S) {
         let cap = self.connection_cap();
         if self.conns.len() < cap {
@@ -475,22 +479,24 @@ impl TcpReassembler {
         self.shared
             .warn(WarnKind::ConnectionTableFull, frame, sink, || {
                 format!(
-                    "more than {cap} TCP connections were open at once; the least recently active \
-                 ones were flushed and evicted (a later segment of one opens a new connection)"
+                    "more than {cap} TCP connections were open at once; declined (not DCE/RPC) \
+                 connections, then the least recently active ones, were flushed and evicted (a \
+                 later segment of one opens a new connection)"
                 )
             });
         let count = (self.conns.len() / 16).max(1);
-        let mut oldest: Vec<(i64, ConnId, FlowKey)> = self
+        // Declined connections go first: they cost nothing to lose.
+        let mut victims: Vec<((bool, i64, ConnId), FlowKey)> = self
             .conns
             .iter()
-            .map(|(k, c)| (c.last_seen_ns, c.id, k))
+            .map(|(k, c)| ((c.declined.is_none(), c.last_seen_ns, c.id), k))
             .collect();
-        if count < oldest.len() {
-            oldest.select_nth_unstable_by_key(count - 1, |(seen, id, _)| (*seen, *id));
-            oldest.truncate(count);
+        if count < victims.len() {
+            victims.select_nth_unstable_by_key(count - 1, |(order, _)| *order);
+            victims.truncate(count);
         }
-        oldest.sort_unstable_by_key(|(seen, id, _)| (*seen, *id));
-        for (_, _, key) in oldest {
+        victims.sort_unstable_by_key(|(order, _)| *order);
+        for (_, key) in victims {
             self.close(
                 key,
                 CloseReason::Evicted(EvictionCause::Capacity),
@@ -501,24 +507,22 @@ impl TcpReassembler {
         }
     }
 
-    /// Every eighth of the idle timeout (capture time), evicts idle connections and forgets
-    /// expired time-wait entries.
+    /// Every half time-wait (capture time), forgets expired time-wait entries, so that the
+    /// table, which stops taking entries when full, keeps room on a busy capture; every
+    /// eighth of the idle timeout, evicts idle connections.
     fn sweep_if_due<S: StreamSink>(&mut self, ts_ns: i64, frame: u64, sink: &mut S) {
-        let period = (self.limits.idle_timeout_ns / 8).max(1);
-        match self.last_sweep_ns {
-            Some(last) if ts_ns >= last && ts_ns.saturating_sub(last) < period => return,
-            Some(last) if ts_ns >= last => self.last_sweep_ns = Some(ts_ns),
-            // First segment, or the clock stepped back: the period starts (again) now, so a
-            // capture whose clock jitters back and forth is not swept at every segment.
-            _ => {
-                self.last_sweep_ns = Some(ts_ns);
-                return;
-            }
-        }
         let time_wait_ns = self.limits.time_wait_ns;
-        self.time_wait
-            .retain(|_, closed_at| ts_ns.saturating_sub(*closed_at) <= time_wait_ns);
-
+        if period_elapsed(&mut self.last_time_wait_sweep_ns, ts_ns, time_wait_ns / 2) {
+            self.time_wait
+                .retain(|_, closed_at| ts_ns.saturating_sub(*closed_at) <= time_wait_ns);
+        }
+        if !period_elapsed(
+            &mut self.last_sweep_ns,
+            ts_ns,
+            self.limits.idle_timeout_ns / 8,
+        ) {
+            return;
+        }
         let timeout = self.limits.idle_timeout_ns;
         let mut idle: Vec<(ConnId, FlowKey)> = self
             .conns
@@ -545,6 +549,24 @@ impl TcpReassembler {
                 ts_ns,
                 sink,
             );
+        }
+    }
+}
+
+/// Whether `period` (ns of capture time, at least 1) has passed since `*last`, which then
+/// moves to `ts_ns`. The first call, and a call whose clock stepped back, only start the
+/// period (again), so a capture whose clock jitters back and forth is not swept at every
+/// segment.
+fn period_elapsed(last: &mut Option<i64>, ts_ns: i64, period: i64) -> bool {
+    match *last {
+        Some(at) if ts_ns >= at && ts_ns.saturating_sub(at) < period.max(1) => false,
+        Some(at) if ts_ns >= at => {
+            *last = Some(ts_ns);
+            true
+        }
+        _ => {
+            *last = Some(ts_ns);
+            false
         }
     }
 }
@@ -736,15 +758,12 @@ impl Connection {
         if seg.flags.rst {
             return Outcome::Reset;
         }
-        if let Some(fins) = &mut self.declined {
-            if seg.flags.fin {
-                fins[usize::from(from != self.ends.initiator)] = true;
+        if self.declined.is_some() {
+            let dir = self.direction_of(from).index();
+            if let (Some(fins), true) = (&mut self.declined, seg.flags.fin) {
+                fins[dir] = true;
             }
-            return if fins[0] && fins[1] {
-                Outcome::BothFinished
-            } else {
-                Outcome::Open
-            };
+            return self.outcome();
         }
         let wire_len = u64::from(seg.wire_payload_len)
             .max(seg.payload.len() as u64)
@@ -781,9 +800,18 @@ impl Connection {
         }
         if out.declined {
             self.decline(shared);
-            return Outcome::Open;
         }
-        if self.to_responder.is_finished() && self.to_initiator.is_finished() {
+        self.outcome()
+    }
+
+    /// Whether both directions are over: delivered up to their FIN, or, once declined,
+    /// each sent one.
+    fn outcome(&self) -> Outcome {
+        let finished = match self.declined {
+            Some(fins) => fins == [true, true],
+            None => self.to_responder.is_finished() && self.to_initiator.is_finished(),
+        };
+        if finished {
             Outcome::BothFinished
         } else {
             Outcome::Open
@@ -793,10 +821,9 @@ impl Connection {
     /// Stops reassembling: drops both directions' buffered pieces (returning their bytes to
     /// the shared budget) and from now on only watches for RST and FINs.
     fn decline(&mut self, shared: &mut Shared) {
+        // In Direction::index order.
         let fins = [self.to_responder.discard(), self.to_initiator.discard()];
-        shared.buffered_total = shared
-            .buffered_total
-            .saturating_sub(fins.iter().map(|(freed, _)| freed).sum());
+        shared.buffered_total -= fins.iter().map(|(freed, _)| freed).sum::<usize>();
         shared.stats.connections_declined += 1;
         self.declined = Some(fins.map(|(_, fin)| fin));
     }

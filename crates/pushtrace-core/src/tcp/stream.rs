@@ -209,6 +209,10 @@ impl HalfStream {
             .min(captured.len());
         let captured = captured.get(..keep).unwrap_or_default();
         loop {
+            if out.declined {
+                // The sink gave the connection up: its bytes are not placed any more.
+                return;
+            }
             if end <= self.next {
                 out.stats().retransmitted_bytes_dropped += captured.len() as u64;
                 return;
@@ -245,7 +249,7 @@ impl HalfStream {
     ) {
         let captured_end = start + captured.len() as i64;
         let mut delivered = 0usize;
-        while self.next < end {
+        while self.next < end && !out.declined {
             let boundary = self
                 .pieces
                 .keys()
@@ -265,7 +269,9 @@ impl HalfStream {
             }
             self.drain_contiguous(out);
         }
-        out.stats().retransmitted_bytes_dropped += (captured.len() - delivered) as u64;
+        if !out.declined {
+            out.stats().retransmitted_bytes_dropped += (captured.len() - delivered) as u64;
+        }
     }
 
     /// Copies the parts of an out-of-order segment that no buffered piece covers into the
@@ -377,7 +383,7 @@ impl HalfStream {
     fn settle<S: StreamSink>(&mut self, out: &mut Out<'_, S>) {
         loop {
             self.drain_contiguous(out);
-            if self.finished {
+            if self.finished || out.declined {
                 return;
             }
             let Some(acked) = self.acked_position_of_peer() else {

@@ -1306,3 +1306,55 @@ fn a_declined_connection_ends_at_a_reset() {
     h.send(Side::Server, "RA", 5001, 1008, b"");
     assert_eq!(h.sink.closes(), vec![(C, CloseReason::Rst)]);
 }
+
+#[test]
+fn a_connection_declined_by_the_segment_that_ends_it_closes_at_once() {
+    let mut h = Harness::new();
+    h.sink.decline.push(C);
+    h.handshake(1000, 5000);
+    h.send(Side::Server, "FA", 5001, 1001, b"");
+    // The client's last data and FIN in one segment; the sink declines at that data.
+    h.send(Side::Client, "FA", 1001, 5002, b"QUIT");
+    assert_eq!(h.sink.closes(), vec![(C, CloseReason::Fin)]);
+    assert_eq!(h.reassembler.live_connections(), 0);
+}
+
+#[test]
+fn expired_time_wait_entries_make_room_on_a_busy_capture() {
+    let limits = TcpLimits {
+        max_connections: 4,
+        ..TcpLimits::default()
+    };
+    let mut h = Harness::with_limits(limits);
+    // Ten connections closed by FINs, 100 s apart (longer than the 60 s time-wait), each
+    // followed by its final ACK, which must land in time-wait, not open a connection.
+    for k in 0..10u16 {
+        let port = 41_000 + k;
+        h.ts_ns += 100_000_000_000;
+        h.send_between(Side::Client, port, "S", 100, 0, b"", 0);
+        h.send_between(Side::Server, port, "SA", 900, 101, b"", 0);
+        h.send_between(Side::Client, port, "FA", 101, 901, b"", 0);
+        h.send_between(Side::Server, port, "FA", 901, 102, b"", 0);
+        h.send_between(Side::Client, port, "A", 102, 902, b"", 0);
+    }
+    assert_eq!(h.stats().connections, 10);
+    assert_eq!(h.stats().closed_fin, 10);
+    assert_eq!(h.reassembler.live_connections(), 0);
+}
+
+#[test]
+fn a_full_table_evicts_declined_connections_first() {
+    let limits = TcpLimits {
+        max_connections: 2,
+        ..TcpLimits::default()
+    };
+    let mut h = Harness::with_limits(limits);
+    h.sink.decline.push(ConnId(1));
+    h.send_between(Side::Client, 40_000, "A", 100, 0, b"a", 1); // ConnId(0), followed
+    h.send_between(Side::Client, 40_001, "A", 100, 0, b"b", 1); // ConnId(1), declined
+    h.send_between(Side::Client, 40_002, "A", 100, 0, b"c", 1); // ConnId(2) evicts 1
+    assert_eq!(
+        h.sink.closes(),
+        vec![(ConnId(1), CloseReason::Evicted(EvictionCause::Capacity))]
+    );
+}
