@@ -34,8 +34,9 @@ pub struct CorrelateLimits {
     pub max_sessions: usize,
     /// Datagrams, registrations and client calls kept per session (each; default 16,384).
     pub max_items_per_session: usize,
-    /// Registrations and datagrams kept over all sessions together (default 32,768; each is
-    /// listed in the report, so this also bounds the report's size).
+    /// Registrations, unregistrations, datagrams, connections and bind rejections kept over
+    /// all sessions together (default 32,768; each is listed or cited in the report, so this
+    /// also bounds the report's size).
     pub max_listed_items_total: usize,
     /// Client calls kept over all sessions together (a frame number and a time each;
     /// default 65,536).
@@ -266,7 +267,7 @@ impl Correlator {
             (
                 &mut self.listed,
                 "correlation_item_cap",
-                "registrations and datagrams",
+                "registrations, unregistrations, datagrams, connections and bind rejections",
             )
         };
         if cap.take() {
@@ -316,8 +317,7 @@ impl Correlator {
         inferred: bool,
         frame: u64,
     ) {
-        if let Some(s) = self.session(client.ip(), server.ip(), frame) {
-            s.connections.insert((client, server));
+        if let Some(s) = self.session_with_connection(client, server, frame) {
             // A session is inferred only if none of its connections showed a bind.
             s.inferred = if s.connections.len() == 1 {
                 inferred
@@ -335,10 +335,44 @@ impl Correlator {
         frame: u64,
         why: String,
     ) {
-        if let Some(s) = self.session(client.ip(), server.ip(), frame) {
-            s.connections.insert((client, server));
-            s.bind_rejections.push((frame, why));
+        let cap = self.limits.max_items_per_session;
+        if self
+            .session_with_connection(client, server, frame)
+            .is_none()
+            || !self.take_shared(false, frame)
+        {
+            return;
         }
+        if let Some(s) = self.sessions.get_mut(&(client.ip(), server.ip())) {
+            SessionState::push_bounded(
+                &mut s.bind_rejections,
+                (frame, why),
+                cap,
+                &mut s.dropped_items,
+            );
+        }
+    }
+
+    /// The session of `client` and `server` (created if there is room), with the connection
+    /// between them noted when it is new and the shared cap on listed items allows.
+    fn session_with_connection(
+        &mut self,
+        client: SocketAddr,
+        server: SocketAddr,
+        frame: u64,
+    ) -> Option<&mut SessionState> {
+        let key = (client.ip(), server.ip());
+        let known = self
+            .session(key.0, key.1, frame)?
+            .connections
+            .contains(&(client, server));
+        if !known && self.take_shared(false, frame) {
+            self.sessions
+                .get_mut(&key)?
+                .connections
+                .insert((client, server));
+        }
+        self.sessions.get_mut(&key)
     }
 
     /// An `EcDoConnect(Ex)` call: the user DN and the poll interval when readable.
@@ -377,7 +411,10 @@ impl Correlator {
     /// An `EcRUnregisterPushNotification` call: the registration before it ends.
     pub fn unregistration(&mut self, client: IpAddr, server: IpAddr, frame: u64, ts_ns: i64) {
         let cap = self.limits.max_items_per_session;
-        if let Some(s) = self.session(client, server, frame) {
+        if self.session(client, server, frame).is_none() || !self.take_shared(false, frame) {
+            return;
+        }
+        if let Some(s) = self.sessions.get_mut(&(client, server)) {
             SessionState::push_bounded(
                 &mut s.unregistrations,
                 (frame, ts_ns),
@@ -611,6 +648,25 @@ fn judge(
 ) -> Session {
     // Datagrams held back until their sender was known arrive here out of capture order.
     s.datagrams.sort_by_key(|d| d.frame);
+    // Searched by time below (binary search: the lists can hold thousands of items each).
+    s.calls.sort_by_key(|c| c.ts_ns);
+    let mut unregistrations: Vec<(i64, u64)> = s
+        .unregistrations
+        .iter()
+        .map(|&(frame, ts)| (ts, frame))
+        .collect();
+    unregistrations.sort_unstable();
+    // The first unregistration at or after `ts_ns`: (time, frame).
+    let unregistration_after = |ts_ns: i64| {
+        let i = unregistrations.partition_point(|&(ts, _)| ts < ts_ns);
+        unregistrations.get(i).copied()
+    };
+    // When each registration ended, if it did.
+    let ends: Vec<Option<i64>> = s
+        .registrations
+        .iter()
+        .map(|r| unregistration_after(r.request_ts_ns).map(|(ts, _)| ts))
+        .collect();
     let mut evidence = Vec::new();
     let mut advice = Vec::new();
     let last_reg = s.registrations.last();
@@ -624,8 +680,10 @@ fn judge(
         let reg = s
             .registrations
             .iter()
+            .zip(&ends)
             .rev()
-            .find(|r| r.covers(d, client, ended(&s.unregistrations, r)));
+            .find(|(r, end)| r.covers(d, client, **end))
+            .map(|(r, _)| r);
         let matches_context = reg
             .and_then(|r| r.decoded())
             .map(|r| r.context == d.payload());
@@ -639,10 +697,11 @@ fn judge(
         if matches_context == Some(false) {
             wrong_payload.push(d.frame);
         }
+        let first_after = s.calls.partition_point(|c| c.ts_ns < d.ts_ns);
         let reaction = s
             .calls
-            .iter()
-            .find(|c| c.ts_ns >= d.ts_ns && c.ts_ns.abs_diff(d.ts_ns) <= REACTION_WINDOW_NS as u64);
+            .get(first_after)
+            .filter(|c| c.ts_ns.abs_diff(d.ts_ns) <= REACTION_WINDOW_NS as u64);
         datagrams.push(Datagram {
             frame: d.frame,
             time: format_time(d.ts_ns),
@@ -761,9 +820,8 @@ fn judge(
         advice.push("Push notifications reach the client; nothing to fix.".into());
         Verdict::Flowing
     } else if let Some(reg) = last_reg.filter(|r| r.succeeded()) {
-        let (end, frames, until) = match s.unregistrations.iter().find(|u| u.1 >= reg.request_ts_ns)
-        {
-            Some(&(frame, ts)) => (ts, vec![frame], "until the client unregistered"),
+        let (end, frames, until) = match unregistration_after(reg.request_ts_ns) {
+            Some((ts, frame)) => (ts, vec![frame], "until the client unregistered"),
             None => (last_ts_ns, vec![], "the capture ran after the registration"),
         };
         evidence.push(Evidence {
@@ -878,14 +936,6 @@ fn judge(
         advice,
         wireshark_filter,
     }
-}
-
-/// When registration `r` ended: the first unregistration after it, if any.
-fn ended(unregistrations: &[(u64, i64)], r: &RegistrationFacts) -> Option<i64> {
-    unregistrations
-        .iter()
-        .map(|u| u.1)
-        .find(|&ts| ts >= r.request_ts_ns)
 }
 
 fn reg_frames(r: &RegistrationFacts) -> Vec<u64> {
@@ -1295,5 +1345,64 @@ mod tests {
             .unwrap();
         assert_eq!(call_cap.frame, Some(45));
         assert_eq!(warnings.len(), 2, "{warnings:?}");
+    }
+
+    #[test]
+    fn thousands_of_registrations_unregistrations_and_datagrams_are_judged_quickly() {
+        // Each datagram is matched against the registrations and their ends: with
+        // unregistrations searched per pair this took minutes (cubic); now it is a sort and
+        // binary searches.
+        let mut c = base();
+        let (client, server) = (ip("10.0.0.21"), ip("10.0.0.5"));
+        let n = 3_000u64;
+        for k in 0..n {
+            c.unregistration(client, server, 100 + k, k as i64);
+        }
+        for k in 0..n {
+            let facts = reg(
+                10_000 + 2 * k,
+                (n + k) as i64 * S,
+                request("10.0.0.21:1088", &[1, 2, 3, 4]),
+                ResponseFacts::Status(0),
+            );
+            c.registration(client, server, facts);
+        }
+        for k in 0..n {
+            datagram(
+                &mut c,
+                20_000 + k,
+                (3 * n + k) as i64 * S,
+                "10.0.0.21:2000",
+                &[9],
+            );
+        }
+        let started = std::time::Instant::now();
+        let (sessions, _) = c.finish();
+        assert!(started.elapsed().as_secs() < 30);
+        assert_eq!(sessions.len(), 1);
+        assert_eq!(sessions[0].datagrams.len(), n as usize);
+        assert_eq!(sessions[0].registrations.len(), n as usize);
+    }
+
+    #[test]
+    fn unregistrations_and_bind_rejections_count_against_the_shared_cap() {
+        let limits = CorrelateLimits {
+            max_listed_items_total: 10,
+            ..CorrelateLimits::default()
+        };
+        let mut c = Correlator::new(0, limits);
+        let (client, server) = (sa("10.0.0.21:1070"), sa("10.0.0.5:1032"));
+        for k in 0..1_000 {
+            c.unregistration(client.ip(), server.ip(), k, k as i64);
+            c.bind_rejected(client, server, k, "reason".into());
+        }
+        let (sessions, warnings) = c.finish();
+        assert!(warnings.iter().any(|w| w.code == "correlation_item_cap"));
+        let cited = sessions[0]
+            .evidence
+            .iter()
+            .filter(|e| e.text.contains("rejected the bind"))
+            .count();
+        assert!(cited < 10, "{cited}");
     }
 }
