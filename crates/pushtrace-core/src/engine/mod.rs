@@ -87,7 +87,7 @@ impl std::fmt::Debug for AnalyzeOptions {
     }
 }
 
-/// Most call records kept per input for `pushtrace rpc`.
+/// Most call records kept per input for `pushtrace rpc` (and as many bind and endpoint records).
 pub const MAX_CALL_RECORDS: usize = 1_000_000;
 /// Progress is reported each time this many more bytes were read.
 const PROGRESS_STEP: u64 = 8 << 20;

@@ -21,7 +21,7 @@ use crate::flow::{ConnEndpoints, ConnId, ConnIdMap, Direction};
 use crate::report::{format_time, BindRecord, CallRecord, EndpointRecord, OperationStats};
 use crate::tcp::{CloseReason, Interest, StreamSink};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
 /// Without a captured SYN, this many bytes are searched for a DCE/RPC header before a
@@ -43,6 +43,8 @@ pub struct RpcStats {
     pub inferred_contexts: u64,
     /// Call records not kept beyond the cap.
     pub call_records_dropped: u64,
+    /// Bind and endpoint-mapper records not kept beyond the same cap.
+    pub other_records_dropped: u64,
     /// Most calls pending over all connections at once (after each segment).
     pub peak_pending_calls: u64,
     /// Most bytes (partial PDUs and kept stubs) held over all connections at once (after
@@ -67,8 +69,9 @@ struct RpcState {
     rpc: RpcConnection,
     /// This connection's share of [`Streams::pending_calls`] and [`Streams::held_bytes`].
     charged: (usize, usize),
-    /// call_id of binds/alter_contexts that proposed EMSMDB, awaiting their answer.
-    emsmdb_binds: HashSet<u32>,
+    /// call_id of binds/alter_contexts that proposed EMSMDB, awaiting their answer (at most
+    /// [`RpcLimits::max_pending_binds`], like the connection's own list).
+    emsmdb_binds: VecDeque<u32>,
     /// Contexts taken for EMSMDB without a captured bind.
     inferred: HashSet<u16>,
 }
@@ -222,7 +225,11 @@ impl Streams {
         let (client, server) = roles(&ends, state.rpc.client_direction());
         if self.collect_calls {
             if let Some(record) = bind_record(self.input, event, client, server) {
-                self.binds.push(record);
+                keep_record(
+                    &mut self.binds,
+                    record,
+                    &mut self.stats.other_records_dropped,
+                );
             }
         }
         match event {
@@ -230,7 +237,11 @@ impl Streams {
                 call_id, contexts, ..
             } => {
                 if contexts.iter().any(|c| c.interface.uuid == EMSMDB_UUID) {
-                    state.emsmdb_binds.insert(*call_id);
+                    // As many as the connection keeps waiting for an answer, oldest out first.
+                    if state.emsmdb_binds.len() >= self.limits.max_pending_binds.max(1) {
+                        state.emsmdb_binds.pop_front();
+                    }
+                    state.emsmdb_binds.push_back(*call_id);
                 }
             }
             RpcEvent::BindAck {
@@ -240,7 +251,7 @@ impl Streams {
                 kind,
                 ..
             } => {
-                state.emsmdb_binds.remove(call_id);
+                forget_bind(&mut state.emsmdb_binds, *call_id);
                 for r in results
                     .iter()
                     .filter(|r| r.interface.is_some_and(|i| i.uuid == EMSMDB_UUID))
@@ -264,7 +275,7 @@ impl Streams {
                 reason,
                 ..
             } => {
-                if state.emsmdb_binds.remove(call_id) {
+                if forget_bind(&mut state.emsmdb_binds, *call_id) {
                     self.correlator.bind_rejected(
                         client,
                         server,
@@ -295,17 +306,13 @@ impl Streams {
                     self.learn_endpoints(call, &map, server);
                 }
                 if self.collect_calls {
-                    if self.calls.len() < MAX_CALL_RECORDS {
-                        self.calls.push(call_record(
-                            self.input,
-                            call,
-                            client,
-                            server,
-                            emsmdb == Some(true),
-                        ));
-                    } else {
-                        self.stats.call_records_dropped += 1;
-                    }
+                    let record =
+                        call_record(self.input, call, client, server, emsmdb == Some(true));
+                    keep_record(
+                        &mut self.calls,
+                        record,
+                        &mut self.stats.call_records_dropped,
+                    );
                 }
             }
             RpcEvent::Warning(w) => self.warnings.push(w.clone()),
@@ -324,10 +331,16 @@ impl Streams {
                 Some(ip) if !ip.is_unspecified() => IpAddr::V4(ip),
                 _ => server.ip(),
             };
-            if iface.uuid == EMSMDB_UUID && tower.protocol == Some(TowerProtocol::Tcp) {
+            if iface.uuid == EMSMDB_UUID
+                && tower.protocol == Some(TowerProtocol::Tcp)
+                && self.emsmdb_endpoints.len() < MAX_EMSMDB_ENDPOINTS
+            {
                 self.emsmdb_endpoints.insert(SocketAddr::new(ip, port));
             }
-            self.endpoints.push(EndpointRecord {
+            if !self.collect_calls {
+                continue;
+            }
+            let record = EndpointRecord {
                 input: self.input,
                 frame: call.response_frame.unwrap_or(call.request_frame),
                 server: ip.to_string(),
@@ -341,8 +354,37 @@ impl Streams {
                     None => "unknown".into(),
                 },
                 port,
-            });
+            };
+            keep_record(
+                &mut self.endpoints,
+                record,
+                &mut self.stats.other_records_dropped,
+            );
         }
+    }
+}
+
+/// Most EMSMDB endpoints learnt from endpoint-mapper answers (each lets calls on its port be
+/// recognised without their bind).
+const MAX_EMSMDB_ENDPOINTS: usize = 4096;
+
+/// Adds a record for `pushtrace rpc`, or counts it when [`MAX_CALL_RECORDS`] are kept.
+fn keep_record<T>(list: &mut Vec<T>, record: T, dropped: &mut u64) {
+    if list.len() < MAX_CALL_RECORDS {
+        list.push(record);
+    } else {
+        *dropped += 1;
+    }
+}
+
+/// Forgets a bind that was answered; true when it was one proposing EMSMDB.
+fn forget_bind(binds: &mut VecDeque<u32>, call_id: u32) -> bool {
+    match binds.iter().position(|&id| id == call_id) {
+        Some(at) => {
+            binds.remove(at);
+            true
+        }
+        None => false,
     }
 }
 
@@ -750,7 +792,7 @@ impl StreamSink for Streams {
                 conn.state = ConnState::Rpc(Box::new(RpcState {
                     rpc: RpcConnection::new(self.limits),
                     charged: (0, 0),
-                    emsmdb_binds: HashSet::new(),
+                    emsmdb_binds: VecDeque::new(),
                     inferred: HashSet::new(),
                 }));
             } else if conn.ends.saw_syn || *seen >= PROBE_BYTES {
