@@ -234,7 +234,8 @@ pub struct RpcCall {
     /// auth_level of the call's sec_trailer (6 = packet privacy), if it had one.
     pub auth_level: Option<u8>,
     /// The call's PDUs announce an auth trailer (auth_length > 0) but none was captured (the
-    /// snap length cut it): `auth_type` and `auth_level` are unknown, not absent.
+    /// snap length or a lost segment cut it): `auth_type` and `auth_level` are unknown, not
+    /// absent. False once any fragment's trailer was captured.
     pub auth_not_captured: bool,
 }
 
@@ -1333,15 +1334,16 @@ impl RpcConnection {
                 response_ts_ns: None,
                 response: None,
                 fault_status: None,
-                auth_type: fragment.auth.map(|a| a.auth_type),
-                auth_level: fragment.auth.map(|a| a.auth_level),
-                auth_not_captured: fragment.auth_not_captured(),
+                auth_type: None,
+                auth_level: None,
+                auth_not_captured: false,
             };
             self.insert_call(key, call, at, out);
         }
         let Some(pending) = self.calls.get_mut(&key) else {
             return;
         };
+        fragment.note_auth(&mut pending.call);
         pending.call.request_frame = at.frame;
         pending.call.request_ts_ns = at.ts_ns;
         pending.request_complete = flags.last_frag();
@@ -1435,11 +1437,7 @@ impl RpcConnection {
             response.missing_fragment = !flags.first_frag();
             pending.call.response = Some(response);
         }
-        if pending.call.auth_level.is_none() {
-            pending.call.auth_type = fragment.auth.map(|a| a.auth_type);
-            pending.call.auth_level = fragment.auth.map(|a| a.auth_level);
-            pending.call.auth_not_captured |= fragment.auth_not_captured();
-        }
+        fragment.note_auth(&mut pending.call);
         let mut cut = false;
         if let Some(response) = &mut pending.call.response {
             cut = append_stub(response, &fragment, &self.limits, &mut self.held_stub_bytes);
@@ -1519,9 +1517,21 @@ impl Fragment<'_> {
             .is_some_and(|a| a.auth_level == AUTH_LEVEL_PRIVACY)
     }
 
-    /// The fragment announces an auth trailer that the capture did not hold.
-    fn auth_not_captured(&self) -> bool {
-        self.auth.is_none() && self.header.auth_length > 0
+    /// Records what this fragment, of the request or the response, shows of the call's
+    /// authentication, until a captured sec_trailer gives the level: then the level is
+    /// known and no longer "not captured".
+    fn note_auth(&self, call: &mut RpcCall) {
+        if call.auth_level.is_some() {
+            return;
+        }
+        match self.auth {
+            Some(trailer) => {
+                call.auth_type = Some(trailer.auth_type);
+                call.auth_level = Some(trailer.auth_level);
+                call.auth_not_captured = false;
+            }
+            None => call.auth_not_captured |= self.header.auth_length > 0,
+        }
     }
 }
 
@@ -2233,6 +2243,23 @@ mod tests {
             .build();
         let call = run(Some(response));
         assert_eq!(call.auth_level, Some(5));
+        assert!(!call.auth_not_captured);
+        // So does a later request fragment of the call whose trailer was captured.
+        let first = PduBuilder::request(7, 0, 0, &[0x55; 24])
+            .auth(10, 5, 0, 16)
+            .flags(0x01)
+            .build();
+        let last = PduBuilder::request(7, 0, 0, &[0x66; 8])
+            .auth(10, 5, 0, 16)
+            .flags(0x02)
+            .build();
+        let mut conn = RpcConnection::new(RpcLimits::default());
+        let mut out = Vec::new();
+        feed_cut(&mut conn, CLIENT, &first, 40, 0, 1, &mut out);
+        conn.feed(CLIENT, &last, 2, 2000, &mut out);
+        conn.finish(&mut out);
+        let call = calls(&out)[0];
+        assert_eq!((call.auth_level, call.auth_not_captured), (Some(5), false));
         // A PDU without an auth trailer is not "not captured".
         let mut conn = RpcConnection::new(RpcLimits::default());
         let mut out = Vec::new();
