@@ -12,12 +12,14 @@
 //!   header, as Suricata does, and reports how many bytes it skipped. PDUs may straddle feeds
 //!   and one feed may hold many; only an unfinished PDU is buffered (at most `max_pdu_len`).
 //! * **Cut PDUs**: a capture with a snap length keeps only the start of each segment, and the
-//!   TCP stage reports the rest as a gap. When a gap swallows the end of the buffered PDU
-//!   (its header complete and plausible), the PDU is decoded as far as its bytes go
-//!   ([`pdu::parse_cut_pdu`]): whole context elements and results, fault and bind_nak fields,
-//!   request and response headers with the captured start of the stub, flagged
-//!   [`Stub::cut_by_capture`]. When the gap ends exactly at the PDU's end (the usual snap
-//!   length case) the direction stays in sync; otherwise it searches from the next fed byte.
+//!   TCP stage reports the rest as a gap; a lost segment is a gap too. When a gap falls
+//!   within the buffered PDU (its header complete and plausible), the PDU is decoded as far
+//!   as the bytes before it go ([`pdu::parse_cut_pdu`]): whole context elements and results,
+//!   fault and bind_nak fields, request and response headers with the captured start of the
+//!   stub, flagged [`Stub::cut_by_capture`]. When the gap ends inside the PDU, the PDU's
+//!   captured end is skipped when it arrives; when it ends exactly at the PDU's end (the
+//!   usual snap length case) the direction stays in sync at once; when it runs past the end,
+//!   the direction searches from the next fed byte.
 //! * **Contexts** (§1.4–§1.8): a context proposed in a bind or alter_context becomes usable
 //!   only when the i-th result of the ack with the same call_id accepts the i-th element. The
 //!   accepted transfer syntax is kept (NDR20 or NDR64); bind time feature negotiation elements
@@ -36,7 +38,7 @@
 //! | code | meaning |
 //! |---|---|
 //! | `dcerpc_stream_starts_mid_pdu` | bytes skipped before a direction's first plausible header |
-//! | `dcerpc_gap` | the TCP stage reported missing bytes; a partial PDU was dropped, or bytes were lost beyond a cut PDU |
+//! | `dcerpc_gap` | the TCP stage reported missing bytes: inside a PDU (decoded up to them, its end skipped), before a PDU's header was whole (the partial PDU dropped), or beyond the end of a cut PDU |
 //! | `dcerpc_pdu_cut` | a PDU's tail was not captured; what its captured bytes hold was used |
 //! | `dcerpc_bad_header` | an implausible header where a PDU should start |
 //! | `dcerpc_pdu_too_long` | a frag_length above [`RpcLimits::max_pdu_len`] |

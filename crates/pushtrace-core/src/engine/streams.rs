@@ -509,7 +509,8 @@ fn emsmdb_call(correlator: &mut Correlator, call: &RpcCall, client: IpAddr, serv
 fn why_incomplete(stub: &Stub) -> String {
     if stub.cut_by_capture {
         format!(
-            "the capture's snap length cut the stub ({} of {} bytes captured)",
+            "the capture lost part of the stub (snap length or a missing segment; {} of {} \
+             bytes captured)",
             stub.bytes.len(),
             stub.len
         )
