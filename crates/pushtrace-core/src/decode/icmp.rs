@@ -97,19 +97,15 @@ fn quoted_datagram(quote: &[u8]) -> Option<QuotedDatagram> {
     })
 }
 
-/// The quoted bytes after the UDP header, bounded by the UDP length field and by 64.
+/// The quoted bytes after the UDP header, bounded by the UDP length field (read leniently,
+/// as etherparse's lax slicer does: a length that is too short or runs past the quote means
+/// the quote's end) and by 64.
 fn udp_payload_prefix(udp: &[u8]) -> Vec<u8> {
-    let Some(after_header) = udp.get(8..) else {
+    let Ok(slice) = etherparse::UdpSlice::from_slice_lax(udp) else {
         return Vec::new();
     };
-    let declared = udp
-        .get(4..6)
-        .and_then(|len| len.try_into().ok())
-        .map(|len| usize::from(u16::from_be_bytes(len)))
-        .and_then(|len| len.checked_sub(8))
-        .unwrap_or(usize::MAX);
-    let keep = after_header.len().min(declared).min(MAX_PAYLOAD_PREFIX);
-    after_header.get(..keep).unwrap_or_default().to_vec()
+    let payload = slice.payload();
+    payload[..payload.len().min(MAX_PAYLOAD_PREFIX)].to_vec()
 }
 
 #[cfg(test)]
@@ -225,5 +221,20 @@ mod tests {
             from_icmpv6(&Icmpv6Slice::from_slice(&ns).unwrap()),
             Transport::OtherIcmp
         );
+    }
+
+    #[test]
+    fn quoted_udp_lengths_are_read_leniently() {
+        // Length field 4 (below the header), 0, 10, 200 (past the quote), then a cut header.
+        let mut udp = vec![0x13, 0x88, 0x04, 0x40, 0, 4, 0, 0];
+        udp.extend_from_slice(&[1, 2, 3]);
+        assert_eq!(udp_payload_prefix(&udp), vec![1, 2, 3]);
+        udp[5] = 0;
+        assert_eq!(udp_payload_prefix(&udp), vec![1, 2, 3]);
+        udp[5] = 10;
+        assert_eq!(udp_payload_prefix(&udp), vec![1, 2]);
+        udp[5] = 200;
+        assert_eq!(udp_payload_prefix(&udp), vec![1, 2, 3]);
+        assert_eq!(udp_payload_prefix(&udp[..5]), Vec::<u8>::new());
     }
 }
