@@ -57,7 +57,7 @@
 
 use super::interfaces;
 use super::pdu::{
-    self, AckResult, Body, CutLoss, CutPdu, Framing, Header, InterfaceId, PacketType, PduError,
+    self, AckResult, Body, CutLoss, CutPdu, Framing, Header, InterfaceId, PduError,
     ProposedContext, SecTrailer, TransferSyntax, AUTH_LEVEL_PRIVACY, COMMON_HEADER_LEN,
 };
 use crate::flow::Direction;
@@ -389,13 +389,6 @@ impl std::fmt::Display for BadStart {
 
 /// The one test for "a PDU starts here", used both in sync and when searching.
 fn classify_start(buf: &[u8], max_pdu_len: usize) -> Start {
-    if let Some(packet_type) = buf.get(2).and_then(|&t| PacketType::from_u8(t)) {
-        if !packet_type.is_connection_oriented() {
-            return Start::Bad(BadStart::Header(PduError::NotConnectionOriented(
-                packet_type,
-            )));
-        }
-    }
     let len = match pdu::frame_pdu(buf) {
         Framing::Invalid(e) => return Start::Bad(BadStart::Header(e)),
         Framing::NeedMore { .. } if buf.len() < COMMON_HEADER_LEN => return Start::Partial,

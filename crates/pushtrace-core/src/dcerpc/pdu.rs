@@ -250,7 +250,8 @@ pub enum PduError {
 
 /// Checks the header fields present in `buf` (which may be shorter than 16 bytes) against
 /// Wireshark's `dcerpc_tcp` heuristic (protocol.md §1.12): rpc_vers 5, minor 0 or 1,
-/// PTYPE ≤ 20, `(drep[0] & 0xEE) == 0`, `drep[1] ≤ 3`; and, once frag_length and
+/// PTYPE ≤ 20 and connection-oriented (the connectionless types never travel over TCP),
+/// `(drep[0] & 0xEE) == 0`, `drep[1] ≤ 3`; and, once frag_length and
 /// auth_length are present, that frag_length can hold the type's fixed fields plus the
 /// announced auth trailer (which implies frag_length ≥ 16).
 pub fn check_header_prefix(buf: &[u8]) -> Result<(), PduError> {
@@ -268,6 +269,10 @@ pub fn check_header_prefix(buf: &[u8]) -> Result<(), PduError> {
         Some(&t) => Some(PacketType::from_u8(t).ok_or(PduError::BadPacketType(t))?),
         None => None,
     };
+    // ncacn_ip_tcp carries connection-oriented PDUs only.
+    if let Some(t) = packet_type.filter(|t| !t.is_connection_oriented()) {
+        return Err(PduError::NotConnectionOriented(t));
+    }
     if let Some(&d0) = buf.get(4) {
         let d1 = buf.get(5).copied().unwrap_or(0);
         if d0 & 0xEE != 0 || d1 > 3 {
@@ -1343,6 +1348,7 @@ mod tests {
         assert!(looks_like_pdu_header(&mutate(1, 1))); // minor 1 accepted
         assert!(!looks_like_pdu_header(&mutate(1, 2)));
         assert!(!looks_like_pdu_header(&mutate(2, 21))); // PTYPE
+        assert!(!looks_like_pdu_header(&mutate(2, 1))); // ping: connectionless
         assert!(!looks_like_pdu_header(&mutate(4, 0x20))); // drep[0] & 0xEE
         assert!(!looks_like_pdu_header(&mutate(5, 4))); // drep[1]
 
