@@ -260,6 +260,8 @@ pub enum RpcEvent {
     Bind {
         /// Which of the two.
         kind: BindKind,
+        /// The direction it travelled (from the client).
+        direction: Direction,
         /// Frame where the PDU completed.
         frame: u64,
         /// Its time.
@@ -275,6 +277,8 @@ pub enum RpcEvent {
     BindAck {
         /// Which of the two.
         kind: BindKind,
+        /// The direction it travelled (from the server).
+        direction: Direction,
         /// Frame where the PDU completed.
         frame: u64,
         /// Its time.
@@ -289,6 +293,8 @@ pub enum RpcEvent {
     },
     /// A bind_nak.
     BindNak {
+        /// The direction it travelled (from the server).
+        direction: Direction,
         /// Frame where the PDU completed.
         frame: u64,
         /// Its time.
@@ -303,6 +309,23 @@ pub enum RpcEvent {
     Call(RpcCall),
     /// Something skipped or capped.
     Warning(Warning),
+}
+
+impl RpcEvent {
+    /// The direction the client's bytes travel, as this event shows it: binds and requests
+    /// come from the client, their answers from the server. Each event carries its own
+    /// direction, so the roles hold however the capture began or ended (a connection whose
+    /// first captured PDU is a response, or whose last call was never answered).
+    pub fn client_direction(&self) -> Option<Direction> {
+        match self {
+            RpcEvent::Bind { direction, .. } => Some(*direction),
+            RpcEvent::BindAck { direction, .. } | RpcEvent::BindNak { direction, .. } => {
+                Some(direction.reverse())
+            }
+            RpcEvent::Call(call) => Some(call.request_direction),
+            RpcEvent::Warning(_) => None,
+        }
+    }
 }
 
 /// Where and when a PDU completed.
@@ -553,11 +576,6 @@ impl RpcConnection {
     /// The caps in force.
     pub fn limits(&self) -> &RpcLimits {
         &self.limits
-    }
-
-    /// The direction that sends binds and requests, once one was seen.
-    pub fn client_direction(&self) -> Option<Direction> {
-        self.client
     }
 
     /// The interface bound to a presentation context, if any.
@@ -1078,20 +1096,14 @@ impl RpcConnection {
             Body::AlterContext(bind) => {
                 self.on_bind(dir, BindKind::AlterContext, call_id, bind.contexts, at, out)
             }
-            Body::BindAck(ack) => {
-                self.on_bind_ack(BindKind::Bind, call_id, ack.sec_addr, &ack.results, at, out)
+            Body::BindAck(ack) => self.on_bind_ack(dir, BindKind::Bind, call_id, ack, at, out),
+            Body::AlterContextResp(ack) => {
+                self.on_bind_ack(dir, BindKind::AlterContext, call_id, ack, at, out)
             }
-            Body::AlterContextResp(ack) => self.on_bind_ack(
-                BindKind::AlterContext,
-                call_id,
-                ack.sec_addr,
-                &ack.results,
-                at,
-                out,
-            ),
             Body::BindNak(nak) => {
                 self.pending_binds.retain(|bind| bind.call_id != call_id);
                 out.push(RpcEvent::BindNak {
+                    direction: dir,
                     frame: at.frame,
                     ts_ns: at.ts_ns,
                     call_id,
@@ -1180,6 +1192,7 @@ impl RpcConnection {
         });
         out.push(RpcEvent::Bind {
             kind,
+            direction: dir,
             frame: at.frame,
             ts_ns: at.ts_ns,
             call_id,
@@ -1189,13 +1202,14 @@ impl RpcConnection {
 
     fn on_bind_ack(
         &mut self,
+        dir: Direction,
         kind: BindKind,
         call_id: u32,
-        sec_addr: Option<String>,
-        wire_results: &[pdu::PresentationResult],
+        ack: pdu::BindAck,
         at: At,
         out: &mut Vec<RpcEvent>,
     ) {
+        let wire_results = &ack.results;
         let proposal = self
             .pending_binds
             .iter()
@@ -1228,10 +1242,11 @@ impl RpcConnection {
         }
         out.push(RpcEvent::BindAck {
             kind,
+            direction: dir,
             frame: at.frame,
             ts_ns: at.ts_ns,
             call_id,
-            sec_addr,
+            sec_addr: ack.sec_addr,
             results,
         });
     }
@@ -1859,6 +1874,7 @@ mod tests {
         assert_eq!(
             events[1],
             RpcEvent::BindNak {
+                direction: SERVER,
                 frame: 2,
                 ts_ns: 2000,
                 call_id: 1,
@@ -1889,6 +1905,31 @@ mod tests {
     }
 
     /// Request 2 of [`calls_around_a_gap`]: 24 header bytes and a 60-byte stub 0, 1, … 59.
+    /// A capture that starts inside a connection (its first PDU, sent by the side that is
+    /// the TCP "initiator" for want of a SYN, is a response) and ends with a request never
+    /// answered: every event still names the side that sent the requests as the client,
+    /// including the unanswered call emitted when the connection ends.
+    #[test]
+    fn roles_come_from_each_event_however_the_capture_begins_and_ends() {
+        let events = run(&[
+            (SERVER, PduBuilder::response(5, 0, &[0; 24]).build()),
+            (CLIENT, PduBuilder::request(6, 0, 11, &[1; 40]).build()),
+            (SERVER, PduBuilder::response(6, 0, &[2; 24]).build()),
+            (CLIENT, PduBuilder::request(7, 0, 11, &[3; 40]).build()),
+        ]);
+        let found = calls(&events);
+        assert_eq!(found.len(), 2);
+        assert!(!found[1].answered(), "the last call is emitted by finish");
+        for event in events.iter().filter(|e| !matches!(e, RpcEvent::Warning(_))) {
+            assert_eq!(event.client_direction(), Some(CLIENT), "{event:?}");
+        }
+        assert_eq!(codes(&events), ["dcerpc_response_without_request"]);
+        // A bind's answer names the side it was sent to as the client.
+        let events = run(&bound(EMSMDB));
+        let directions: Vec<_> = events.iter().map(RpcEvent::client_direction).collect();
+        assert_eq!(directions, [Some(CLIENT), Some(CLIENT)]);
+    }
+
     fn request_two() -> Vec<u8> {
         PduBuilder::request(2, 0, 11, &(0..60).collect::<Vec<u8>>()).build()
     }

@@ -222,7 +222,7 @@ impl Streams {
         let ConnState::Rpc(state) = &mut conn.state else {
             return;
         };
-        let (client, server) = roles(&ends, state.rpc.client_direction());
+        let (client, server) = roles(&ends, event.client_direction());
         if self.collect_calls {
             if let Some(record) = bind_record(self.input, event, client, server) {
                 keep_record(
@@ -431,7 +431,9 @@ fn find_byte(needle: u8, haystack: &[u8], from: usize) -> Option<usize> {
         .map(|i| at + i)
 }
 
-/// (client, server): the client sends the binds and requests; before any, the initiator.
+/// (client, server) of a connection as an event shows them (see
+/// [`RpcEvent::client_direction`]); the initiator is taken for the client only for events
+/// that do not tell.
 fn roles(ends: &ConnEndpoints, client_dir: Option<Direction>) -> (SocketAddr, SocketAddr) {
     match client_dir {
         Some(Direction::ToInitiator) => (ends.responder, ends.initiator),
