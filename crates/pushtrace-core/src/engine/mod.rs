@@ -8,6 +8,7 @@
 //! println!("{}", report.verdict.as_str());
 //! ```
 
+mod probe;
 mod streams;
 mod warnings;
 

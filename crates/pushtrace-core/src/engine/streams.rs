@@ -9,12 +9,13 @@
 //! connection that grew beyond a budget sheds (warnings `dcerpc_pending_call_total_cap`,
 //! `dcerpc_held_bytes_total_cap`; counters `peak_pending_calls`, `peak_held_bytes`).
 
+use super::probe::{on_smb_port, probe, Carries, PROBE_BYTES};
 use super::{WarningLog, MAX_CALL_RECORDS};
 use crate::capture::Warning;
 use crate::correlate::{Correlator, RegistrationFacts, RequestFacts, ResponseFacts};
 use crate::dcerpc::epm::{EptMap, TowerProtocol};
 use crate::dcerpc::interfaces::{self, ASYNC_EMSMDB_UUID, EMSMDB_UUID};
-use crate::dcerpc::pdu::{looks_like_pdu_header, AckResult};
+use crate::dcerpc::pdu::AckResult;
 use crate::dcerpc::{BindKind, RpcCall, RpcConnection, RpcEvent, RpcLimits, Stub, TransferSyntax};
 use crate::emsmdb::{self, NdrFormat};
 use crate::flow::{ConnEndpoints, ConnId, ConnIdMap, Direction};
@@ -24,17 +25,16 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
-/// Without a captured SYN, this many bytes are searched for a DCE/RPC header before a
-/// connection is judged not to carry DCE/RPC.
-const PROBE_BYTES: u64 = 64 * 1024;
-
 /// Counters of the DCE/RPC and EMSMDB stages.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct RpcStats {
     /// TCP connections recognised as DCE/RPC.
     pub connections: u64,
-    /// TCP connections judged not to carry DCE/RPC.
+    /// TCP connections judged not to carry DCE/RPC (SMB not counted).
     pub other_connections: u64,
+    /// TCP connections carrying SMB (ports 139 and 445, or SMB headers): not framed as raw
+    /// DCE/RPC; the named-pipe RPC inside them is not decoded.
+    pub smb_connections: u64,
     /// Calls completed (answered or not).
     pub calls: u64,
     /// Calls on EMSMDB contexts (bound or inferred).
@@ -388,49 +388,6 @@ fn forget_bind(binds: &mut VecDeque<u32>, call_id: u32) -> bool {
     }
 }
 
-/// Whether a plausible DCE/RPC header (all 16 bytes of it) starts anywhere in `bytes`: the
-/// same answer as trying every 16-byte window, but only where a header can start (an
-/// `rpc_vers` byte of 5), so a megabyte of other traffic costs a byte search, not a header
-/// check per byte.
-fn contains_pdu_header(bytes: &[u8]) -> bool {
-    const HEADER_LEN: usize = 16;
-    let mut from = 0;
-    while let Some(start) = find_byte(RPC_VERS, bytes, from) {
-        match bytes.get(start..start + HEADER_LEN) {
-            Some(window) if looks_like_pdu_header(window) => return true,
-            Some(_) => from = start + 1,
-            None => return false,
-        }
-    }
-    false
-}
-
-/// The first byte of every DCE/RPC connection-oriented PDU (C706 §12.6.3.1).
-const RPC_VERS: u8 = 5;
-
-/// Position of the first `needle` in `haystack` at or after `from`. Eight bytes are tested
-/// at a time (a word has a zero byte where `(x - 0x01..) & !x & 0x80..` is non-zero).
-fn find_byte(needle: u8, haystack: &[u8], from: usize) -> Option<usize> {
-    const LOW: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    let rest = haystack.get(from..)?;
-    let spread = u64::from_ne_bytes([needle; 8]);
-    let mut chunks = rest.chunks_exact(8);
-    let mut at = from;
-    for chunk in &mut chunks {
-        let word = u64::from_ne_bytes(chunk.try_into().ok()?) ^ spread;
-        if word.wrapping_sub(LOW) & !word & HIGH != 0 {
-            break;
-        }
-        at += 8;
-    }
-    haystack
-        .get(at..)?
-        .iter()
-        .position(|&b| b == needle)
-        .map(|i| at + i)
-}
-
 /// (client, server) of a connection as an event shows them (see
 /// [`RpcEvent::client_direction`]); the initiator is taken for the client only for events
 /// that do not tell.
@@ -781,28 +738,34 @@ impl StreamSink for Streams {
             return Interest::Declined;
         };
         if let ConnState::Probing { seen } = &mut conn.state {
-            // DCE/RPC is recognised by content (Wireshark's heuristic), on any port. With the
-            // SYN captured the first byte of the stream must start a PDU; without it the
-            // stream may start mid-PDU, so a header is searched for in the first bytes.
-            let found = if conn.ends.saw_syn && *seen == 0 {
-                looks_like_pdu_header(bytes)
+            let carries = if on_smb_port(&conn.ends) {
+                Carries::Smb
             } else {
-                contains_pdu_header(bytes)
+                probe(bytes, conn.ends.saw_syn && *seen == 0)
             };
             *seen += bytes.len() as u64;
-            if found {
-                self.stats.connections += 1;
-                conn.state = ConnState::Rpc(Box::new(RpcState {
-                    rpc: RpcConnection::new(self.limits),
-                    charged: (0, 0),
-                    emsmdb_binds: VecDeque::new(),
-                    inferred: HashSet::new(),
-                }));
-            } else if conn.ends.saw_syn || *seen >= PROBE_BYTES {
-                // Not DCE/RPC: forget it, and let the reassembler stop following its bytes.
-                self.stats.other_connections += 1;
-                self.conns.remove(&id);
-                return Interest::Declined;
+            let decided = conn.ends.saw_syn || *seen >= PROBE_BYTES;
+            match carries {
+                Carries::DceRpc => {
+                    self.stats.connections += 1;
+                    conn.state = ConnState::Rpc(Box::new(RpcState {
+                        rpc: RpcConnection::new(self.limits),
+                        charged: (0, 0),
+                        emsmdb_binds: VecDeque::new(),
+                        inferred: HashSet::new(),
+                    }));
+                }
+                Carries::Undecided if !decided => {}
+                // Not raw DCE/RPC: forget it, and let the reassembler stop following it.
+                Carries::Smb | Carries::Undecided => {
+                    if carries == Carries::Smb {
+                        self.stats.smb_connections += 1;
+                    } else {
+                        self.stats.other_connections += 1;
+                    }
+                    self.conns.remove(&id);
+                    return Interest::Declined;
+                }
             }
         }
         if let ConnState::Rpc(state) = &mut conn.state {
@@ -888,6 +851,41 @@ mod tests {
             .collect()
     }
 
+    /// Named-pipe RPC inside SMB, captured mid-session on 445 and on another port: each
+    /// connection is counted as SMB and declined, the RPC in it never reaches the framer
+    /// (no bad-header or resync warnings).
+    #[test]
+    fn smb_connections_are_counted_and_never_framed() {
+        let mut s = streams(RpcLimits::default());
+        let bind = request(1, &[0; 8]);
+        // An SMB2 message (NetBIOS header, 64-byte SMB2 header) with the PDU in its body,
+        // cut at the start as a capture that begins mid-message would be.
+        let mut smb2 = vec![0xFE, b'S', b'M', b'B', 64, 0];
+        smb2.resize(64 + 48, 0);
+        let message = [
+            &((smb2.len() + bind.len()) as u32).to_be_bytes()[..],
+            &smb2,
+            &bind,
+        ]
+        .concat();
+        let stream = [&bind[4..], &message, &bind].concat();
+        for (n, port) in [(1, 445), (2, 7000)] {
+            let id = ConnId(n);
+            s.opened(
+                id,
+                &ConnEndpoints {
+                    initiator: SocketAddr::from(([10, 0, 0, 21], 50_000)),
+                    responder: SocketAddr::from(([10, 0, 0, 5], port)),
+                    saw_syn: false,
+                },
+            );
+            let interest = s.data(id, Direction::ToResponder, &stream, n, 0);
+            assert_eq!(interest, Interest::Declined);
+        }
+        assert_eq!((s.stats.smb_connections, s.stats.connections), (2, 0));
+        assert_eq!(codes(&s), Vec::<&str>::new());
+    }
+
     #[test]
     fn auth_level_names_tell_an_absent_level_from_one_the_capture_lost() {
         assert_eq!(auth_level_name(None, false), "none");
@@ -950,55 +948,5 @@ mod tests {
             codes(&s),
             vec!["dcerpc_held_bytes_total_cap", "dcerpc_partial_pdu_dropped"]
         );
-    }
-
-    /// A bind header, little-endian, frag_length 72 (C706 §12.6.3.1).
-    const BIND: [u8; 16] = [5, 0, 11, 3, 0x10, 0, 0, 0, 72, 0, 0, 0, 1, 0, 0, 0];
-
-    #[test]
-    fn finds_a_header_anywhere_whole() {
-        let mut bytes = vec![0x05; 40]; // version bytes that do not start a header
-        bytes.extend_from_slice(&BIND);
-        assert!(contains_pdu_header(&bytes));
-        // Cut one byte short of the header: not found.
-        assert!(!contains_pdu_header(&bytes[..bytes.len() - 1]));
-        assert!(!contains_pdu_header(&[]));
-        assert!(!contains_pdu_header(&BIND[..15]));
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn finds_the_first_byte(
-            haystack in proptest::collection::vec(proptest::sample::select(vec![0u8, 4, 5, 6, 0x85]), 0..80),
-            from in 0usize..90,
-        ) {
-            let expected = haystack
-                .get(from..)
-                .and_then(|rest| rest.iter().position(|&b| b == 5))
-                .map(|i| from + i);
-            proptest::prop_assert_eq!(find_byte(5, &haystack, from), expected);
-        }
-
-        /// Same answer as checking every window, on noise with headers and near-headers.
-        #[test]
-        fn agrees_with_every_window(
-            noise in proptest::collection::vec(proptest::sample::select(vec![0u8, 1, 5, 11, 0x10, 72, 0xff]), 0..200),
-            header_at in proptest::option::of(0usize..200),
-            damage in proptest::option::of((0usize..16, proptest::num::u8::ANY)),
-        ) {
-            let mut bytes = noise;
-            if let Some(at) = header_at {
-                let at = at.min(bytes.len());
-                let mut header = BIND;
-                if let Some((i, v)) = damage {
-                    header[i] = v;
-                }
-                bytes.splice(at..at, header);
-            }
-            proptest::prop_assert_eq!(
-                contains_pdu_header(&bytes),
-                bytes.windows(16).any(looks_like_pdu_header)
-            );
-        }
     }
 }
