@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! capture (pushtrace-capture) → decode → tcp → dcerpc → emsmdb → correlate → report
+//!                                  └────── vantage (where the capture was taken) ─┘
 //! ```
 //!
 //! Every stage is sans-IO: it takes bytes or events and returns events, so it can be tested
@@ -20,6 +21,7 @@ pub mod engine;
 pub mod flow;
 pub mod report;
 pub mod tcp;
+pub mod vantage;
 
 pub use pushtrace_capture as capture;
 pub use pushtrace_capture::{Frame, LinkType, Warning};

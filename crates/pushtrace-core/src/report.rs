@@ -23,6 +23,9 @@ pub enum Verdict {
     AddressMismatch,
     /// The registration failed: non-zero return code, fault, or EMSMDB bind rejected.
     Refused,
+    /// Datagrams reach the capture point but the client never reacts while it goes on
+    /// calling the server: a firewall or filter dropped them without an ICMP error.
+    Dropped,
     /// Datagrams are answered by ICMP destination-unreachable.
     Blocked,
     /// The capture holds no EMSMDB traffic at all (overall verdict only).
@@ -31,7 +34,8 @@ pub enum Verdict {
 
 impl Verdict {
     /// How bad the verdict is; the overall verdict is the most severe session verdict
-    /// (blocked > refused > address_mismatch > not_registered > no_datagram > inconclusive > flowing).
+    /// (blocked > dropped > refused > address_mismatch > not_registered > no_datagram >
+    /// inconclusive > flowing).
     pub fn severity(self) -> u8 {
         match self {
             Verdict::NoEmsmdb => 0,
@@ -41,7 +45,8 @@ impl Verdict {
             Verdict::NotRegistered => 4,
             Verdict::AddressMismatch => 5,
             Verdict::Refused => 6,
-            Verdict::Blocked => 7,
+            Verdict::Dropped => 7,
+            Verdict::Blocked => 8,
         }
     }
 
@@ -54,6 +59,7 @@ impl Verdict {
             Verdict::NotRegistered => "not_registered",
             Verdict::AddressMismatch => "address_mismatch",
             Verdict::Refused => "refused",
+            Verdict::Dropped => "dropped",
             Verdict::Blocked => "blocked",
             Verdict::NoEmsmdb => "no_emsmdb",
         }
@@ -108,6 +114,70 @@ pub struct InputSummary {
     pub warning_details: Vec<Warning>,
     /// Counters from each stage (decode, TCP, DCE/RPC) for "what was skipped and why".
     pub counters: serde_json::Value,
+    /// Where the capture was taken, relative to the Outlook sessions in it.
+    pub vantage: Vantage,
+    /// Why: the facts behind [`InputSummary::vantage`], and what was seen of each host.
+    pub capture_point: CapturePoint,
+}
+
+/// Where a capture was taken, relative to the Outlook clients and Exchange servers in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Vantage {
+    /// On the client or its network segment.
+    Client,
+    /// On the server or its network segment.
+    Server,
+    /// Between them: routers on both sides of the capture point.
+    Between,
+    /// The packets do not tell (or there is no session to place).
+    #[default]
+    Unknown,
+}
+
+impl Vantage {
+    /// The exact spelling used in JSON and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Vantage::Client => "client",
+            Vantage::Server => "server",
+            Vantage::Between => "between",
+            Vantage::Unknown => "unknown",
+        }
+    }
+}
+
+/// The evidence for an input's [`Vantage`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CapturePoint {
+    /// The vantage these facts give (copied to [`InputSummary::vantage`]).
+    #[serde(skip)]
+    pub vantage: Vantage,
+    /// Sentences: offload artefacts, TTLs and hop counts, disagreements.
+    pub basis: Vec<String>,
+    /// What the capture shows of each session's client and server.
+    pub hosts: Vec<HostReport>,
+}
+
+/// One client or server as the capture point saw its packets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostReport {
+    /// Its IP address.
+    pub ip: String,
+    /// `client` or `server`.
+    pub role: &'static str,
+    /// The highest TTL / hop limit its packets arrived with.
+    pub ttl: Option<u8>,
+    /// Routers between it and the capture point, from that TTL.
+    pub hops: Option<u8>,
+    /// The source MAC addresses its frames carried (a router's, when it is remote).
+    pub macs: Vec<String>,
+    /// Whole packets whose TCP/UDP checksum was verified.
+    pub checksums_checked: u32,
+    /// Of them, with a wrong checksum.
+    pub checksums_bad: u32,
+    /// The capture ran on this host (most of its checksums show offload).
+    pub capture_host: bool,
 }
 
 /// One Outlook client and one Exchange server seen in one input.
@@ -123,9 +193,10 @@ pub struct Session {
     pub verdict: Verdict,
     /// The mailbox DN from EcDoConnect(Ex), when seen.
     pub user: Option<String>,
-    /// True when the session was recognised without its bind (capture began after logon).
+    /// True when no connection of the session showed its bind (the capture began after the
+    /// client connected): its calls were recognised by their shape or their endpoint.
     pub inferred: bool,
-    /// The EMSMDB TCP connections (client and server endpoints).
+    /// The EMSMDB and AsyncEMSMDB TCP connections (client and server endpoints).
     pub connections: Vec<String>,
     /// The `EcRRegisterPushNotification` calls.
     pub registrations: Vec<Registration>,
@@ -189,8 +260,32 @@ pub struct Datagram {
     pub len: usize,
     /// True when the payload equals rgbContext; null when the context is unknown.
     pub matches_context: Option<bool>,
-    /// The first client EMSMDB call within the reaction window after it, if any.
+    /// What the client did after it (see [`Reaction`]).
+    pub reaction: Reaction,
+    /// The client's reacting EMSMDB call, when it reacted.
     pub reaction_frame: Option<u64>,
+    /// How long after the datagram that call came, in milliseconds.
+    pub reaction_delay_ms: Option<f64>,
+}
+
+/// What the client did after a datagram: Outlook answers a notification it received with an
+/// EMSMDB call within milliseconds (see `docs/json-schema.md` for the window).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reaction {
+    /// The client called the server within the reaction window.
+    Reacted,
+    /// No call within the window, though the client called the server later.
+    NoReaction,
+    /// The capture ended before the window did: counts neither way.
+    CaptureEnded,
+    /// The client made no call at all after it: counts neither way.
+    ClientSilent,
+    /// Its payload is not the registered context: the client ignores it by design.
+    Ignored,
+    /// No registration in the capture covers it (sent after an unregistration, or to
+    /// another address): not counted.
+    Unregistered,
 }
 
 /// An ICMP error quoting a datagram.
@@ -291,6 +386,7 @@ mod tests {
             Verdict::NotRegistered,
             Verdict::NoDatagram,
             Verdict::AddressMismatch,
+            Verdict::Dropped,
         ];
         all.sort_by_key(|v| std::cmp::Reverse(v.severity()));
         let names: Vec<_> = all.iter().map(|v| v.as_str()).collect();
@@ -298,6 +394,7 @@ mod tests {
             names,
             [
                 "blocked",
+                "dropped",
                 "refused",
                 "address_mismatch",
                 "not_registered",

@@ -286,6 +286,7 @@ fn host(ip: IpAddr, ttl: u8) -> Host {
         mac: [0x02, 0x42, tail[0], tail[1], tail[2], tail[3]],
         ip,
         ttl,
+        offload: false,
     }
 }
 

@@ -71,6 +71,10 @@ pub struct Host {
     pub ip: IpAddr,
     /// TTL / hop limit of its packets as seen at the capture point.
     pub ttl: u8,
+    /// The capture runs on this host: its own TCP and UDP packets are captured before its
+    /// adapter fills in their checksums (checksum offload), so they carry the partial sum
+    /// the stack leaves for the adapter.
+    pub offload: bool,
 }
 
 impl Host {
@@ -81,6 +85,25 @@ impl Host {
             mac: [0x00, 0x15, 0x5d, 0x01, 0x00, id],
             ip,
             ttl,
+            offload: false,
+        }
+    }
+
+    /// This host as the capture host (see [`Host::offload`]).
+    pub fn capturing(self) -> Host {
+        Host {
+            offload: true,
+            ..self
+        }
+    }
+
+    /// This host seen from beyond a router: its frames carry `router_mac` and arrive with a
+    /// TTL `hops` lower.
+    pub fn behind(self, router_mac: [u8; 6], hops: u8) -> Host {
+        Host {
+            mac: router_mac,
+            ttl: self.ttl.saturating_sub(hops),
+            ..self
         }
     }
 
@@ -253,8 +276,12 @@ impl Wire {
             b = b.ack(ack);
         }
         out.reserve(b.size(payload.len()));
+        let start = out.len();
         // Writing into a Vec cannot fail except on impossible header lengths.
         let _ = b.write(out, payload);
+        if src.offload {
+            offload_checksum(&mut out[start..], 16);
+        }
     }
 
     /// Appends the frame of a UDP datagram.
@@ -270,7 +297,11 @@ impl Wire {
             .ip(ip)
             .udp(sport, dport);
         out.reserve(b.size(payload.len()));
+        let start = out.len();
         let _ = b.write(out, payload);
+        if src.offload {
+            offload_checksum(&mut out[start..], 6);
+        }
     }
 
     fn icmp_protocol(from: &Host) -> IpNumber {
@@ -328,6 +359,32 @@ impl Wire {
             (false, true) => b.icmpv6(Icmpv6Type::EchoReply(echo)).write(out, payload),
         };
     }
+}
+
+/// Replaces the TCP or UDP checksum (at `field` in the transport header) of an Ethernet
+/// frame with what a sending stack that offloads checksums leaves there for its adapter: the
+/// pseudo-header sum, not complemented. The capture host's own packets look so.
+fn offload_checksum(frame: &mut [u8], field: usize) {
+    let ip = &frame[14..];
+    let (header_len, src, dst, protocol, len): (usize, &[u8], &[u8], u8, usize) = if ip[0] >> 4 == 4
+    {
+        let ihl = usize::from(ip[0] & 0x0f) * 4;
+        let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+        (ihl, &ip[12..16], &ip[16..20], ip[9], total - ihl)
+    } else {
+        let payload = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
+        (40, &ip[8..24], &ip[24..40], ip[6], payload)
+    };
+    let mut sum = 0u32;
+    for pair in src.chunks(2).chain(dst.chunks(2)) {
+        sum += u32::from(u16::from_be_bytes([pair[0], pair[1]]));
+    }
+    sum += u32::from(protocol) + len as u32;
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    let at = 14 + header_len + field;
+    frame[at..at + 2].copy_from_slice(&(sum as u16).to_be_bytes());
 }
 
 /// The simulated capture: a clock and the frames written so far.

@@ -5,7 +5,7 @@
 
 use crate::net::{Host, Net, Segmenting, Side, TcpConn, MS};
 use crate::rpc::{self, Auth, Context, PduWriter, EMSMDB, EPM, NDR20, NSPI};
-use pushtrace_core::emsmdb::{self, CallbackAddress, NdrFormat};
+use pushtrace_core::emsmdb::{self, rop, CallbackAddress, NdrFormat};
 use std::net::{IpAddr, SocketAddr};
 use uuid::Uuid;
 
@@ -38,6 +38,9 @@ pub struct ConnectOptions {
     pub request_segmenting: Segmenting,
     /// How responses are cut into TCP segments.
     pub response_segmenting: Segmenting,
+    /// Outlook 2000/2003 against Exchange 5.5–2003: `EcDoConnect` (opnum 0) and `EcDoRpc`
+    /// (opnum 2) instead of `EcDoConnectEx` and `EcDoRpcExt2`.
+    pub legacy: bool,
 }
 
 impl Default for ConnectOptions {
@@ -50,6 +53,7 @@ impl Default for ConnectOptions {
             max_frag_stub: 4280,
             request_segmenting: Segmenting::default(),
             response_segmenting: Segmenting::default(),
+            legacy: false,
         }
     }
 }
@@ -263,13 +267,19 @@ impl EmsmdbConnection {
         self.call_on(net, self.ctx, opnum, request, response, server_ms)
     }
 
-    /// `EcDoConnectEx` for `user_dn`; the server asks for polls every `poll_ms`.
+    /// `EcDoConnectEx` (`EcDoConnect` for a legacy client) for `user_dn`; the server asks
+    /// for polls every `poll_ms`.
     pub fn logon(&mut self, net: &mut Net, user_dn: &str, poll_ms: u32) -> CallFrames {
         let f = NdrFormat::NDR20_LE;
         let req = emsmdb::encode_connect_request(f, user_dn);
         let resp = emsmdb::encode_connect_response(f, &self.handle, poll_ms, 0);
+        let opnum = if self.opts.legacy {
+            emsmdb::OP_DO_CONNECT
+        } else {
+            emsmdb::OP_DO_CONNECT_EX
+        };
         net.wait(2 * MS);
-        self.call(net, emsmdb::OP_DO_CONNECT_EX, &req, &resp, 12)
+        self.call(net, opnum, &req, &resp, 12)
     }
 
     /// The request stub of `EcRRegisterPushNotification`, padded with junk as Windows does.
@@ -387,14 +397,29 @@ impl EmsmdbConnection {
         self.call(net, 0, &req.into_bytes(), &resp.into_bytes(), wait_s * 1000)
     }
 
-    /// One `EcDoRpcExt2` round trip carrying `rop_len` bytes of (obfuscated) ROPs each way.
+    /// One ROP round trip: `rop_len` bytes of ROPs in, three times as many out, each in a
+    /// ROP buffer with its server object handle table. `EcDoRpcExt2` frames the buffers in an
+    /// obfuscated `RPC_HEADER_EXT`; a legacy client's `EcDoRpc` obfuscates them bare.
     pub fn rop_call(&mut self, net: &mut Net, rop_len: usize) -> CallFrames {
+        const OBJECT_HANDLES: [u32; 1] = [0x0000_0001];
         let f = NdrFormat::NDR20_LE;
-        let rops = net.rng.bytes(rop_len);
-        let req = emsmdb::encode_rpc_ext2_request(f, &self.handle, &rops);
-        let resp = emsmdb::encode_rpc_ext2_response(f, &self.handle, &net.rng.bytes(rop_len * 3));
+        let rops_in = rop::encode_rop_buffer(&net.rng.bytes(rop_len), &OBJECT_HANDLES);
+        let rops_out = rop::encode_rop_buffer(&net.rng.bytes(rop_len * 3), &OBJECT_HANDLES);
+        let (opnum, req, resp) = if self.opts.legacy {
+            (
+                emsmdb::OP_DO_RPC,
+                emsmdb::encode_do_rpc_request(f, &self.handle, &rops_in, 0x8000),
+                emsmdb::encode_do_rpc_response(f, &self.handle, &rops_out, 0),
+            )
+        } else {
+            (
+                emsmdb::OP_DO_RPC_EXT2,
+                emsmdb::encode_rpc_ext2_request(f, &self.handle, &rops_in),
+                emsmdb::encode_rpc_ext2_response(f, &self.handle, &rops_out),
+            )
+        };
         net.wait(MS);
-        self.call(net, emsmdb::OP_DO_RPC_EXT2, &req, &resp, 4)
+        self.call(net, opnum, &req, &resp, 4)
     }
 
     /// Closes the TCP connection.

@@ -50,7 +50,7 @@ pub fn all() -> Vec<Scenario> {
         Scenario { name: "not-registered-polling", shows: "logon but no registration; the client polls", build: not_registered },
         Scenario { name: "nat-address-mismatch", shows: "callback 192.168.1.21 behind NAT; the server sees 10.0.0.21", build: nat_mismatch },
         Scenario { name: "registered-no-datagram", shows: "registration succeeds, no datagram in five minutes", build: registered_no_datagram },
-        Scenario { name: "unregistered", shows: "registration, then EcRUnregisterPushNotification 40 s later; no datagram", build: unregistered },
+        Scenario { name: "unregistered", shows: "registration, then EcRUnregisterPushNotification 90 s later; no datagram", build: unregistered },
         Scenario { name: "async-notifications", shows: "Outlook 2007-style: EcDoAsyncConnectEx and EcDoAsyncWaitEx instead of UDP registration", build: async_notifications },
         Scenario { name: "encrypted-push", shows: "packet privacy: sealed registration, datagrams to the client", build: encrypted_push },
         Scenario { name: "encrypted-no-datagram", shows: "packet privacy: sealed registration, no datagram", build: encrypted_no_datagram },
@@ -363,7 +363,7 @@ fn registered_no_datagram() -> Built {
 
 fn unregistered() -> Built {
     let (mut net, _, _, mut l) = standard_session(16, Some(0));
-    net.wait(40 * SEC);
+    net.wait(90 * SEC);
     let unregister = l.conn.unregister(&mut net);
     poll_every_minute(&mut net, &mut l.conn, 3);
     let reg = l.expected_registration(Some("10.0.0.21:1088"), Some(0));

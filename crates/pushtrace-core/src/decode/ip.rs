@@ -8,7 +8,7 @@
 //! from the IP and UDP headers when the bytes are there (so Ethernet padding never reaches a
 //! payload) and fall back to the captured bytes when the frame was cut. IPv4 options and the
 //! IPv6 extension headers etherparse knows (Hop-by-Hop, Routing, Destination Options,
-//! Fragment, AH) are skipped. Checksums are never looked at.
+//! Fragment, AH) are skipped. Checksums are not checked here (the capture-point observer samples them).
 //!
 //! Fragments are not decoded here; they are described ([`FragmentView`]) for the reassembler.
 
@@ -74,7 +74,7 @@ pub(super) fn decode(bytes: &[u8], whole_frame: bool) -> IpOutcome<'_> {
 /// transport headers are still sliced by etherparse; tested against it): it only skips
 /// building etherparse's whole-packet structure, which costs more than the decoding itself.
 fn common_case(bytes: &[u8]) -> Option<IpOutcome<'_>> {
-    let (src, dst, protocol, payload) = match bytes.first()? >> 4 {
+    let (src, dst, protocol, hop_limit, payload) = match bytes.first()? >> 4 {
         4 => {
             let header: &[u8; 20] = bytes.get(..20)?.try_into().ok()?;
             // Version 4, IHL 5; MF clear and fragment offset 0 (RFC 791 §3.1).
@@ -89,6 +89,7 @@ fn common_case(bytes: &[u8]) -> Option<IpOutcome<'_>> {
                 IpAddr::from([s0, s1, s2, s3]),
                 IpAddr::from([d0, d1, d2, d3]),
                 header[9],
+                header[8],
                 // None when the total length is below the header or beyond the capture.
                 bytes.get(20..total_len)?,
             )
@@ -106,6 +107,7 @@ fn common_case(bytes: &[u8]) -> Option<IpOutcome<'_>> {
                 IpAddr::from(src),
                 IpAddr::from(dst),
                 header[6],
+                header[7],
                 bytes.get(40..40 + payload_len)?,
             )
         }
@@ -127,6 +129,8 @@ fn common_case(bytes: &[u8]) -> Option<IpOutcome<'_>> {
         dst,
         transport,
         truncated: false,
+        hop_limit,
+        transport_bytes: payload,
     }))
 }
 
@@ -165,6 +169,8 @@ struct IpLayer<'a> {
     incomplete: bool,
     /// IP packet length the header announces (header included).
     declared_len: usize,
+    /// TTL or hop limit.
+    hop_limit: u8,
     /// Set when the payload is a fragment.
     fragment: Option<FragmentHeader>,
 }
@@ -227,6 +233,7 @@ impl<'a> IpLayer<'a> {
             payload,
             incomplete,
             declared_len: usize::from(header.total_len()),
+            hop_limit: header.ttl(),
             fragment: header.is_fragmenting_payload().then(|| FragmentHeader {
                 id: u32::from(header.identification()),
                 protocol: header.protocol(),
@@ -263,6 +270,7 @@ impl<'a> IpLayer<'a> {
             payload,
             incomplete,
             declared_len: 40 + usize::from(header.payload_length()),
+            hop_limit: header.hop_limit(),
             fragment,
         }
     }
@@ -281,6 +289,7 @@ fn finish<'a>(
         payload,
         incomplete,
         declared_len,
+        hop_limit,
         fragment,
     } = layer;
     if let Some(fragment) = fragment {
@@ -315,6 +324,8 @@ fn finish<'a>(
         dst,
         transport,
         truncated: incomplete,
+        hop_limit,
+        transport_bytes: payload,
     })
 }
 

@@ -56,6 +56,21 @@ pub(super) enum LinkResult<'a> {
     Malformed(&'static str),
 }
 
+/// The sender's MAC address, for the link types that record one: Ethernet (every variant
+/// opens with the destination and source addresses), Linux SLL (the link-layer address, when
+/// six bytes long) and SLL2 (likewise).
+pub(crate) fn source_mac(link: LinkType, data: &[u8]) -> Option<[u8; 6]> {
+    let (len_at, addr_at) = match link {
+        LinkType::ETHERNET => return data.get(6..12)?.try_into().ok(),
+        LinkType::LINUX_SLL => (5, 6),
+        LinkType::LINUX_SLL2 => (11, 12),
+        _ => return None,
+    };
+    (*data.get(len_at)? == 6)
+        .then(|| data.get(addr_at..addr_at + 6)?.try_into().ok())
+        .flatten()
+}
+
 /// Which IP version a link header announces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expect {
@@ -314,6 +329,26 @@ mod tests {
     const MACS: [u8; 12] = [
         0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xAA, 0xBB,
     ];
+
+    #[test]
+    fn source_macs_of_ethernet_and_cooked_captures() {
+        let eth = [&MACS[..], &[0x08, 0x00], &[0x45; 20]].concat();
+        assert_eq!(
+            source_mac(LinkType::ETHERNET, &eth),
+            MACS[6..12].try_into().ok()
+        );
+        // SLL v1: packet type, ARPHRD, address length 6, address padded to 8, protocol.
+        let sll = [0, 4, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 8, 0];
+        assert_eq!(
+            source_mac(LinkType::LINUX_SLL, &sll),
+            Some([1, 2, 3, 4, 5, 6])
+        );
+        let mut not_mac = sll;
+        not_mac[5] = 0;
+        assert_eq!(source_mac(LinkType::LINUX_SLL, &not_mac), None);
+        assert_eq!(source_mac(LinkType::ETHERNET, &MACS[..11]), None);
+        assert_eq!(source_mac(LinkType::RAW, &eth), None);
+    }
 
     #[test]
     fn ethernet_ii_ipv4() {

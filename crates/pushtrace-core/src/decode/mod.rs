@@ -25,6 +25,7 @@ mod ip;
 mod link;
 
 pub use defrag::DefragLimits;
+pub(crate) use link::source_mac;
 
 use crate::{Frame, LinkType, Warning};
 use defrag::{AddOutcome, CapsHit, Fragment, FragmentKey, Reassembler};
@@ -234,6 +235,8 @@ impl Decoder {
             dst: fragment.dst,
             transport: Transport::Other(fragment.protocol),
             truncated: fragment.truncated,
+            hop_limit: 0,
+            transport_bytes: &[],
         };
         if fragment.protocol != PROTOCOL_UDP {
             fragments.other_protocol += 1;
@@ -284,6 +287,8 @@ impl Decoder {
                     dst,
                     transport: Transport::Udp(udp),
                     truncated: false,
+                    hop_limit: 0,
+                    transport_bytes: &[],
                 })
             }
             Err(_) => stats.count_malformed("reassembled udp datagram shorter than its header"),
@@ -418,6 +423,12 @@ pub struct Packet<'a> {
     pub transport: Transport<'a>,
     /// True when the frame was cut by the snap length before the end of the IP packet.
     pub truncated: bool,
+    /// TTL (IPv4) or hop limit (IPv6) as captured; 0 for a fragment or a datagram
+    /// reassembled from fragments (their headers are not kept).
+    pub hop_limit: u8,
+    /// The transport header and payload as captured, bounded by the IP length fields (what a
+    /// transport checksum covers); empty for fragments and reassembled datagrams.
+    pub transport_bytes: &'a [u8],
 }
 
 #[cfg(test)]
@@ -484,6 +495,7 @@ mod tests {
                 dst,
                 transport: Transport::Udp(udp),
                 truncated: false,
+                ..
             }) => (src, dst, udp),
             other => panic!("expected a whole UDP packet, got {other:?}"),
         }

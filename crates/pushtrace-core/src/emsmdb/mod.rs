@@ -7,9 +7,12 @@
 //! and return [`NdrError`] when the stub does not fit the layout.
 
 mod ndr;
+pub mod rop;
+pub mod shape;
 mod sockaddr;
 
 pub use ndr::{NdrError, NdrFormat, NdrReader, NdrWriter};
+pub use shape::{recognise_request, RequestStub, Shape, StoreInterface};
 pub use sockaddr::CallbackAddress;
 
 use std::net::IpAddr;
@@ -30,8 +33,12 @@ pub const OP_DO_RPC_EXT: u16 = 9;
 pub const OP_DO_CONNECT_EX: u16 = 10;
 /// Opnum of `EcDoRpcExt2`.
 pub const OP_DO_RPC_EXT2: u16 = 11;
+/// Opnum of `EcDummyRpc`.
+pub const OP_DUMMY_RPC: u16 = 6;
 /// Opnum of `EcDoAsyncConnectEx`.
 pub const OP_DO_ASYNC_CONNECT_EX: u16 = 14;
+/// Opnum of AsyncEMSMDB's only method, `EcDoAsyncWaitEx`.
+pub const OP_ASYNC_WAIT_EX: u16 = 0;
 
 /// True for the opnums that carry ROP traffic (the calls a polling client repeats).
 pub fn is_rop_call(opnum: u16) -> bool {
@@ -263,40 +270,15 @@ pub fn encode_connect_response(
     w.into_bytes()
 }
 
-/// True when a request stub on a connection whose bind was not captured has the shape of an
-/// EMSMDB call with this opnum: a registration that decodes cleanly, a connect whose user DN
-/// looks like an Exchange legacy DN, or an `EcDoRpcExt2` whose `cbIn` repeats the array's
-/// `max_count` and whose `pcbOut` is within the protocol's limit [MS-OXCRPC 3.1.4.2].
-/// Used to recognise EMSMDB sessions in captures that start after Outlook logged on.
-pub fn request_has_emsmdb_shape(opnum: u16, stub: &[u8], format: NdrFormat) -> bool {
-    match opnum {
-        OP_REGISTER_PUSH => decode_register_push_request(stub, format)
-            .is_ok_and(|r| r.anomalies.is_empty() && r.callback.socket_addr().is_some()),
-        OP_DO_CONNECT | OP_DO_CONNECT_EX => decode_connect_request_user(stub, format)
-            .is_ok_and(|dn| dn.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("/o="))),
-        OP_DO_RPC_EXT2 => rpc_ext2_request_shape(stub, format).is_ok_and(|ok| ok),
-        _ => false,
-    }
-}
-
-fn rpc_ext2_request_shape(stub: &[u8], format: NdrFormat) -> Result<bool, NdrError> {
-    const MAX_RGB_IN: u64 = 0x4_0000;
-    let mut r = NdrReader::new(stub, format);
-    r.context_handle()?;
-    let flags = r.u32("pulFlags")?;
-    let rgb_in = r.conformant_bytes(MAX_RGB_IN, "rgbIn")?;
-    let cb_in = r.u32("cbIn")?;
-    let cb_out = r.u32("pcbOut")?;
-    Ok(flags <= 0x7 && cb_in as usize == rgb_in.len() && u64::from(cb_out) <= MAX_RGB_IN)
-}
-
-/// Builds an `EcDoRpcExt2` request stub around `rop_buffer` (for tests and sample captures).
+/// Builds an `EcDoRpcExt2` request stub carrying `rop_buffer` in one obfuscated
+/// `RPC_HEADER_EXT` block [MS-OXCRPC 3.1.4.2] (for tests and sample captures).
 pub fn encode_rpc_ext2_request(format: NdrFormat, handle: &[u8; 20], rop_buffer: &[u8]) -> Vec<u8> {
+    let rgb_in = rop::encode_header_ext(rop_buffer, true);
     let mut w = NdrWriter::new(format, 0);
     w.bytes(handle);
     w.u32(0); // pulFlags
-    w.conformant_bytes(rop_buffer);
-    w.u32(rop_buffer.len() as u32); // cbIn
+    w.conformant_bytes(&rgb_in);
+    w.u32(rgb_in.len() as u32); // cbIn
     w.u32(0x8007); // pcbOut
     w.conformant_bytes(&[]); // rgbAuxIn
     w.u32(0); // cbAuxIn
@@ -304,20 +286,22 @@ pub fn encode_rpc_ext2_request(format: NdrFormat, handle: &[u8; 20], rop_buffer:
     w.into_bytes()
 }
 
-/// Builds an `EcDoRpcExt2` response stub around `rop_buffer` (for tests and sample captures).
+/// Builds an `EcDoRpcExt2` response stub carrying `rop_buffer` in one obfuscated
+/// `RPC_HEADER_EXT` block (for tests and sample captures).
 pub fn encode_rpc_ext2_response(
     format: NdrFormat,
     handle: &[u8; 20],
     rop_buffer: &[u8],
 ) -> Vec<u8> {
+    let rgb_out = rop::encode_header_ext(rop_buffer, true);
     let mut w = NdrWriter::new(format, 0);
     w.bytes(handle);
     w.u32(0); // pulFlags
-    w.count(rop_buffer.len() as u64); // rgbOut max_count
+    w.count(rgb_out.len() as u64); // rgbOut max_count
     w.count(0); // offset
-    w.count(rop_buffer.len() as u64); // actual_count
-    w.bytes(rop_buffer);
-    w.u32(rop_buffer.len() as u32); // pcbOut
+    w.count(rgb_out.len() as u64); // actual_count
+    w.bytes(&rgb_out);
+    w.u32(rgb_out.len() as u32); // pcbOut
     w.count(0); // rgbAuxOut max_count
     w.count(0); // offset
     w.count(0); // actual_count
@@ -325,6 +309,49 @@ pub fn encode_rpc_ext2_response(
     w.u32(15); // pulTransTime
     w.u32(0); // return value
     w.into_bytes()
+}
+
+/// Builds a legacy `EcDoRpc` request stub (protocol.md §2.6): the handle, `rop_buffer`
+/// obfuscated in a conformant varying array of capacity `cb_max`, its length, `cb_max`
+/// (for tests and sample captures).
+pub fn encode_do_rpc_request(
+    format: NdrFormat,
+    handle: &[u8; 20],
+    rop_buffer: &[u8],
+    cb_max: u16,
+) -> Vec<u8> {
+    let mut w = NdrWriter::new(format, 0);
+    w.bytes(handle);
+    do_rpc_buffer(&mut w, rop_buffer, u64::from(cb_max));
+    w.u16(cb_max);
+    w.into_bytes()
+}
+
+/// Builds a legacy `EcDoRpc` response stub: the handle, `rop_buffer` obfuscated, its
+/// length and the return code (for tests and sample captures).
+pub fn encode_do_rpc_response(
+    format: NdrFormat,
+    handle: &[u8; 20],
+    rop_buffer: &[u8],
+    code: u32,
+) -> Vec<u8> {
+    let mut w = NdrWriter::new(format, 0);
+    w.bytes(handle);
+    do_rpc_buffer(&mut w, rop_buffer, rop_buffer.len() as u64);
+    w.u32(code);
+    w.into_bytes()
+}
+
+/// `EcDoRpc`'s in/out buffer: a conformant varying array (capacity `max`, offset 0) holding
+/// the obfuscated ROP buffer, then its length as a u16.
+fn do_rpc_buffer(w: &mut NdrWriter, rop_buffer: &[u8], max: u64) {
+    let mut hidden = rop_buffer.to_vec();
+    rop::obfuscate(&mut hidden);
+    w.count(max);
+    w.count(0);
+    w.count(hidden.len() as u64);
+    w.bytes(&hidden);
+    w.u16(hidden.len() as u16);
 }
 
 /// The name of a known EMSMDB / MAPI return code [protocol.md §5.1].
@@ -484,28 +511,6 @@ mod tests {
         let resp = encode_connect_response(NdrFormat::NDR20_LE, &[3; 20], 60_000, 0);
         let d = decode_connect_response(&resp, NdrFormat::NDR20_LE).unwrap();
         assert_eq!((d.poll_interval_ms, d.return_code), (60_000, 0));
-    }
-
-    #[test]
-    fn recognises_emsmdb_calls_by_shape() {
-        let f = NdrFormat::NDR20_LE;
-        assert!(request_has_emsmdb_shape(
-            OP_REGISTER_PUSH,
-            &TRACE_REQUEST_STUB,
-            f
-        ));
-        let ext2 = encode_rpc_ext2_request(f, &[1; 20], &[0xa5; 40]);
-        assert!(request_has_emsmdb_shape(OP_DO_RPC_EXT2, &ext2, f));
-        assert!(!request_has_emsmdb_shape(OP_DO_RPC_EXT2, &ext2[..30], f));
-        let connect = encode_connect_request(f, "/o=Contoso/cn=Recipients/cn=jdoe");
-        assert!(request_has_emsmdb_shape(OP_DO_CONNECT_EX, &connect, f));
-        assert!(!request_has_emsmdb_shape(
-            OP_DO_CONNECT_EX,
-            &encode_connect_request(f, "hello"),
-            f
-        ));
-        // An NSPI-like stub with opnum 4 does not look like a registration.
-        assert!(!request_has_emsmdb_shape(OP_REGISTER_PUSH, &[0u8; 40], f));
     }
 
     #[test]

@@ -8,7 +8,10 @@
 //! println!("{}", report.verdict.as_str());
 //! ```
 
+mod facts;
+mod identify;
 mod probe;
+mod records;
 mod streams;
 mod warnings;
 
@@ -17,10 +20,11 @@ use crate::correlate::{CorrelateLimits, Correlator};
 use crate::dcerpc::RpcLimits;
 use crate::decode::{Decoded, Decoder, DefragLimits, Transport};
 use crate::report::{
-    format_time, BindRecord, CallRecord, EndpointRecord, InputSummary, OperationStats, Report,
-    Session, Verdict, SCHEMA_VERSION,
+    format_time, BindRecord, CallRecord, CapturePoint, EndpointRecord, InputSummary,
+    OperationStats, Report, Session, Verdict, SCHEMA_VERSION,
 };
 use crate::tcp::{TcpLimits, TcpReassembler};
+use crate::vantage::HostTable;
 use serde_json::json;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -136,6 +140,8 @@ pub struct InputAnalysis {
     pub binds: Vec<BindRecord>,
     /// Endpoint-mapper answers.
     pub endpoints: Vec<EndpointRecord>,
+    /// Where the capture was taken, relative to its sessions.
+    pub capture_point: CapturePoint,
 }
 
 /// The streaming engine for one input: feed every frame in order, then [`Analyzer::finish`].
@@ -143,6 +149,9 @@ pub struct Analyzer {
     decoder: Decoder,
     tcp: TcpReassembler,
     streams: Streams,
+    /// What the capture shows of the hosts of DCE/RPC connections and notification
+    /// datagrams (TTLs, MACs, offload artefacts).
+    hosts: HostTable,
 }
 
 impl Analyzer {
@@ -158,6 +167,7 @@ impl Analyzer {
                 Correlator::new(input, limits.correlate),
                 options.collect_calls,
             ),
+            hosts: HostTable::default(),
         }
     }
 
@@ -168,22 +178,32 @@ impl Analyzer {
             return;
         };
         match &packet.transport {
-            Transport::Tcp(seg) => self.tcp.segment(
-                frame.number,
-                frame.ts_ns,
-                packet.src,
-                packet.dst,
-                seg,
-                &mut self.streams,
-            ),
-            Transport::Udp(udp) => self.streams.correlator.udp(
-                frame.number,
-                frame.ts_ns,
-                SocketAddr::new(packet.src, udp.src_port),
-                SocketAddr::new(packet.dst, udp.dst_port),
-                udp.payload,
-                udp.wire_payload_len as usize,
-            ),
+            Transport::Tcp(seg) => {
+                let followed = self.tcp.segment(
+                    frame.number,
+                    frame.ts_ns,
+                    packet.src,
+                    packet.dst,
+                    seg,
+                    &mut self.streams,
+                );
+                if followed.is_some_and(|id| self.streams.carries_rpc(id)) {
+                    self.hosts.observe(frame, &packet);
+                }
+            }
+            Transport::Udp(udp) => {
+                let candidate = self.streams.correlator.udp(
+                    frame.number,
+                    frame.ts_ns,
+                    SocketAddr::new(packet.src, udp.src_port),
+                    SocketAddr::new(packet.dst, udp.dst_port),
+                    udp.payload,
+                    udp.wire_payload_len as usize,
+                );
+                if candidate {
+                    self.hosts.observe(frame, &packet);
+                }
+            }
             Transport::IcmpUnreachable(icmp) => {
                 if let Some(q) = &icmp.quoted {
                     self.streams.correlator.icmp_unreachable(
@@ -203,6 +223,7 @@ impl Analyzer {
     /// Flushes every stage and judges the sessions.
     pub fn finish(mut self) -> InputAnalysis {
         self.tcp.finish(&mut self.streams);
+        self.streams.finish();
         let mut warnings = std::mem::take(&mut self.streams.warnings);
         for w in self.decoder.take_warnings() {
             warnings.push(w);
@@ -211,18 +232,21 @@ impl Analyzer {
             "decode": self.decoder.stats(),
             "tcp": self.tcp.stats(),
             "dcerpc": self.streams.stats,
+            "identify": self.streams.identifier.stats,
+            "hosts_not_observed": self.hosts.overflow,
         });
-        let (sessions, correlation_warnings) = self.streams.correlator.finish();
-        for w in correlation_warnings {
+        let correlation = self.streams.correlator.finish(&self.hosts);
+        for w in correlation.warnings {
             warnings.push(w);
         }
         InputAnalysis {
-            sessions,
+            sessions: correlation.sessions,
             warnings,
             counters,
             calls: self.streams.calls,
             binds: self.streams.binds,
             endpoints: self.streams.endpoints,
+            capture_point: correlation.capture_point,
         }
     }
 }
@@ -291,6 +315,8 @@ fn summarize(path: &Path, reader: &CaptureReader, read: &ReadOptions) -> InputSu
         warnings: warnings.iter().map(ToString::to_string).collect(),
         warning_details: warnings,
         counters: json!({ "read": stats }),
+        vantage: Default::default(),
+        capture_point: CapturePoint::default(),
     }
 }
 
@@ -416,6 +442,8 @@ fn assemble(results: Vec<(InputSummary, InputAnalysis)>) -> Analysis {
                 map.extend(more);
             }
         }
+        summary.vantage = analysis.capture_point.vantage;
+        summary.capture_point = analysis.capture_point;
         sessions.extend(analysis.sessions.into_iter().map(|mut s| {
             renumber(&mut s.input);
             s
@@ -439,7 +467,7 @@ fn assemble(results: Vec<(InputSummary, InputAnalysis)>) -> Analysis {
         .map(|s| s.verdict)
         .max_by_key(|v| v.severity())
         .unwrap_or(Verdict::NoEmsmdb);
-    let rpc_statistics = streams::operation_stats(&calls);
+    let rpc_statistics = records::operation_stats(&calls);
     Analysis {
         report: Report {
             schema: SCHEMA_VERSION,

@@ -4,7 +4,10 @@
 //! DCE/RPC is recognised by content on any port (Wireshark's heuristic, protocol.md §1.12):
 //! with the SYN captured the stream's first byte must start a plausible PDU header; without
 //! it the stream may start mid-PDU, so a header is searched for in the first
-//! [`PROBE_BYTES`].
+//! [`PROBE_BYTES`]. Sixteen bytes that pass the heuristic turn up inside other protocols
+//! now and then, so a header found mid-stream counts only when its frag_length confirms it:
+//! the PDU ends exactly where the bytes end (PDUs end with their segment far more often
+//! than not) or another plausible header starts right after it.
 //!
 //! SMB is recognised first, so that named-pipe RPC inside it is never framed as raw DCE/RPC
 //! (its PDUs sit between SMB headers, which the framer would report as bad headers and
@@ -13,7 +16,7 @@
 //! SMB3 transform or SMB3 compression header (`FF`/`FE`/`FD`/`FC` `SMB`) right after a
 //! 4-byte NetBIOS session-message header ([MS-SMB2] 2.1, RFC 1002 §4.3.6).
 
-use crate::dcerpc::pdu::looks_like_pdu_header;
+use crate::dcerpc::pdu::{frame_pdu, looks_like_pdu_header, Framing};
 use crate::flow::ConnEndpoints;
 
 /// Without a captured SYN, this many bytes are searched for a DCE/RPC header before a
@@ -45,7 +48,7 @@ pub(super) fn probe(bytes: &[u8], stream_start: bool) -> Carries {
     if contains_smb_header(bytes) {
         Carries::Smb
     } else if (stream_start && looks_like_pdu_header(bytes))
-        || (!stream_start && contains_pdu_header(bytes))
+        || (!stream_start && contains_confirmed_pdu(bytes))
     {
         Carries::DceRpc
     } else {
@@ -84,21 +87,33 @@ fn contains_smb_header(bytes: &[u8]) -> bool {
     false
 }
 
-/// Whether a plausible DCE/RPC header (all 16 bytes of it) starts anywhere in `bytes`: the
-/// same answer as trying every 16-byte window, but only where a header can start (an
-/// `rpc_vers` byte of 5), so a megabyte of other traffic costs a byte search, not a header
-/// check per byte.
-fn contains_pdu_header(bytes: &[u8]) -> bool {
-    const HEADER_LEN: usize = 16;
+/// Whether a DCE/RPC PDU that its own frag_length confirms starts anywhere in `bytes`
+/// ([`confirmed_at`]): the same answer as trying every position, but only where a header can
+/// start (an `rpc_vers` byte of 5), so a megabyte of other traffic costs a byte search, not a
+/// header check per byte.
+fn contains_confirmed_pdu(bytes: &[u8]) -> bool {
     let mut from = 0;
     while let Some(start) = find_byte(RPC_VERS, bytes, from) {
-        match bytes.get(start..start + HEADER_LEN) {
-            Some(window) if looks_like_pdu_header(window) => return true,
-            Some(_) => from = start + 1,
-            None => return false,
+        if confirmed_at(bytes, start) {
+            return true;
         }
+        from = start + 1;
     }
     false
+}
+
+/// A whole plausible PDU starts at `start` and is followed by the end of `bytes` or by the
+/// start of another plausible header (as far as the bytes go).
+fn confirmed_at(bytes: &[u8], start: usize) -> bool {
+    let rest = bytes.get(start..).unwrap_or_default();
+    let Framing::Complete { len } = frame_pdu(rest) else {
+        return false;
+    };
+    match rest.get(len..) {
+        Some([]) => true,
+        Some(next) => !matches!(frame_pdu(next), Framing::Invalid(_)),
+        None => false,
+    }
 }
 
 /// The first byte of every DCE/RPC connection-oriented PDU (C706 §12.6.3.1).
@@ -142,7 +157,7 @@ mod tests {
         header.extend_from_slice(&[0; 4]); // status
         header.extend_from_slice(&[9, 0, 1, 0]); // command WRITE, credits
         header.resize(64, 0);
-        let body = [&[0x31, 0, 0x70, 0][..], &[0; 44], &BIND].concat();
+        let body = [&[0x31, 0, 0x70, 0][..], &[0; 44], &bind()].concat();
         let len = (header.len() + body.len()) as u32;
         [&len.to_be_bytes()[..], &header, &body].concat()
     }
@@ -151,7 +166,7 @@ mod tests {
     fn smb_wins_over_the_rpc_it_carries() {
         let message = smb2_write_carrying_a_bind();
         assert!(
-            contains_pdu_header(&message),
+            contains_confirmed_pdu(&message),
             "the bind inside is plausible"
         );
         assert_eq!(probe(&message, true), Carries::Smb);
@@ -194,15 +209,23 @@ mod tests {
         assert!(!on_smb_port(&ends(49_731, 1032)));
     }
 
+    /// A whole bind: the header above and 56 body bytes.
+    fn bind() -> Vec<u8> {
+        [&BIND[..], &[0x11; 56]].concat()
+    }
+
     #[test]
-    fn finds_a_header_anywhere_whole() {
+    fn finds_a_pdu_its_length_confirms() {
         let mut bytes = vec![0x05; 40]; // version bytes that do not start a header
-        bytes.extend_from_slice(&BIND);
-        assert!(contains_pdu_header(&bytes));
-        // Cut one byte short of the header: not found.
-        assert!(!contains_pdu_header(&bytes[..bytes.len() - 1]));
-        assert!(!contains_pdu_header(&[]));
-        assert!(!contains_pdu_header(&BIND[..15]));
+        bytes.extend_from_slice(&bind());
+        assert!(contains_confirmed_pdu(&bytes), "ends where the bytes end");
+        // One byte short, or one byte more than the PDU: not confirmed.
+        assert!(!contains_confirmed_pdu(&bytes[..bytes.len() - 1]));
+        assert!(!contains_confirmed_pdu(&[&bytes[..], &[0x42]].concat()));
+        // Followed by the start of another PDU: confirmed.
+        assert!(contains_confirmed_pdu(&[&bytes[..], &BIND[..6]].concat()));
+        assert!(!contains_confirmed_pdu(&[]));
+        assert!(!contains_confirmed_pdu(&BIND[..15]));
         assert_eq!(probe(&bytes, false), Carries::DceRpc);
         assert_eq!(probe(&bytes, true), Carries::Undecided);
         assert_eq!(probe(&BIND, true), Carries::DceRpc);
@@ -221,26 +244,24 @@ mod tests {
             proptest::prop_assert_eq!(find_byte(5, &haystack, from), expected);
         }
 
-        /// Same answer as checking every window, on noise with headers and near-headers.
+        /// Same answer as checking every position, on noise with PDUs and near-PDUs.
         #[test]
-        fn agrees_with_every_window(
+        fn agrees_with_every_position(
             noise in proptest::collection::vec(proptest::sample::select(vec![0u8, 1, 5, 11, 0x10, 72, 0xff]), 0..200),
-            header_at in proptest::option::of(0usize..200),
+            pdu_at in proptest::option::of(0usize..200),
             damage in proptest::option::of((0usize..16, proptest::num::u8::ANY)),
         ) {
             let mut bytes = noise;
-            if let Some(at) = header_at {
+            if let Some(at) = pdu_at {
                 let at = at.min(bytes.len());
-                let mut header = BIND;
+                let mut pdu = bind();
                 if let Some((i, v)) = damage {
-                    header[i] = v;
+                    pdu[i] = v;
                 }
-                bytes.splice(at..at, header);
+                bytes.splice(at..at, pdu);
             }
-            proptest::prop_assert_eq!(
-                contains_pdu_header(&bytes),
-                bytes.windows(16).any(looks_like_pdu_header)
-            );
+            let naive = (0..bytes.len()).any(|i| confirmed_at(&bytes, i));
+            proptest::prop_assert_eq!(contains_confirmed_pdu(&bytes), naive);
         }
 
         /// The SMB search agrees with checking every position, on noise made of the bytes

@@ -1,7 +1,7 @@
-//! The stages behind TCP reassembly: recognise DCE/RPC by content on any port, run one
-//! [`RpcConnection`] per connection, and turn EMSMDB calls into facts for the
-//! [`Correlator`] (protocol.md §2). Also keeps `pushtrace rpc`'s call records and what the
-//! endpoint mapper said.
+//! The stages behind TCP reassembly: recognise what a connection carries ([`super::probe`]),
+//! run one [`RpcConnection`] per DCE/RPC connection, tell which calls are Exchange store
+//! calls ([`super::identify`]) and hand them to the [`Correlator`] as facts
+//! ([`super::facts`]). Also keeps `pushtrace rpc`'s records ([`super::records`]).
 //!
 //! Each [`RpcConnection`] bounds its own memory; the budgets shared by all connections
 //! ([`RpcLimits::max_pending_calls_total`], [`RpcLimits::max_held_bytes_total`]) are kept
@@ -9,20 +9,22 @@
 //! connection that grew beyond a budget sheds (warnings `dcerpc_pending_call_total_cap`,
 //! `dcerpc_held_bytes_total_cap`; counters `peak_pending_calls`, `peak_held_bytes`).
 
+use super::facts::{ndr_format, store_call};
+use super::identify::{ConnStore, Identified, Identifier};
 use super::probe::{on_smb_port, probe, Carries, PROBE_BYTES};
-use super::{WarningLog, MAX_CALL_RECORDS};
+use super::records::{bind_record, call_record, interface_name, keep_record};
+use super::WarningLog;
 use crate::capture::Warning;
-use crate::correlate::{Correlator, RegistrationFacts, RequestFacts, ResponseFacts};
+use crate::correlate::Correlator;
 use crate::dcerpc::epm::{EptMap, TowerProtocol};
-use crate::dcerpc::interfaces::{self, ASYNC_EMSMDB_UUID, EMSMDB_UUID};
+use crate::dcerpc::interfaces::{ASYNC_EMSMDB_UUID, EMSMDB_UUID};
 use crate::dcerpc::pdu::AckResult;
-use crate::dcerpc::{BindKind, RpcCall, RpcConnection, RpcEvent, RpcLimits, Stub, TransferSyntax};
-use crate::emsmdb::{self, NdrFormat};
+use crate::dcerpc::{BindKind, RpcCall, RpcConnection, RpcEvent, RpcLimits};
 use crate::flow::{ConnEndpoints, ConnId, ConnIdMap, Direction};
-use crate::report::{format_time, BindRecord, CallRecord, EndpointRecord, OperationStats};
+use crate::report::{BindRecord, CallRecord, EndpointRecord};
 use crate::tcp::{CloseReason, Interest, StreamSink};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 
 /// Counters of the DCE/RPC and EMSMDB stages.
@@ -37,10 +39,6 @@ pub struct RpcStats {
     pub smb_connections: u64,
     /// Calls completed (answered or not).
     pub calls: u64,
-    /// Calls on EMSMDB contexts (bound or inferred).
-    pub emsmdb_calls: u64,
-    /// EMSMDB contexts recognised without their bind.
-    pub inferred_contexts: u64,
     /// Call records not kept beyond the cap.
     pub call_records_dropped: u64,
     /// Bind and endpoint-mapper records not kept beyond the same cap.
@@ -72,8 +70,8 @@ struct RpcState {
     /// call_id of binds/alter_contexts that proposed EMSMDB, awaiting their answer (at most
     /// [`RpcLimits::max_pending_binds`], like the connection's own list).
     emsmdb_binds: VecDeque<u32>,
-    /// Contexts taken for EMSMDB without a captured bind.
-    inferred: HashSet<u16>,
+    /// What the connection showed of the Exchange store.
+    store: ConnStore,
 }
 
 struct Conn {
@@ -87,8 +85,8 @@ pub(super) struct Streams {
     limits: RpcLimits,
     conns: ConnIdMap<Conn>,
     events: Vec<RpcEvent>,
-    /// Server endpoints the endpoint mapper said serve EMSMDB.
-    emsmdb_endpoints: HashSet<SocketAddr>,
+    /// Which calls are Exchange store calls.
+    pub(super) identifier: Identifier,
     collect_calls: bool,
     pub(super) correlator: Correlator,
     pub(super) warnings: WarningLog,
@@ -116,7 +114,7 @@ impl Streams {
             limits,
             conns: ConnIdMap::default(),
             events: Vec::new(),
-            emsmdb_endpoints: HashSet::new(),
+            identifier: Identifier::new(correlator.limits().max_unclassified_calls),
             collect_calls,
             correlator,
             warnings: WarningLog::default(),
@@ -128,6 +126,23 @@ impl Streams {
             held_bytes: 0,
             budget_warned: (false, false),
         }
+    }
+
+    /// Whether connection `id` was recognised as DCE/RPC.
+    pub(super) fn carries_rpc(&self, id: ConnId) -> bool {
+        matches!(
+            self.conns.get(&id),
+            Some(Conn {
+                state: ConnState::Rpc(_),
+                ..
+            })
+        )
+    }
+
+    /// The end of the input (after every connection closed): calls that waited for evidence
+    /// about their endpoint are settled.
+    pub(super) fn finish(&mut self) {
+        self.identifier.finish(&mut self.correlator);
     }
 
     /// Brings connection `id`'s share of the budgets shared by all connections up to date
@@ -252,13 +267,15 @@ impl Streams {
                 ..
             } => {
                 forget_bind(&mut state.emsmdb_binds, *call_id);
-                for r in results
-                    .iter()
-                    .filter(|r| r.interface.is_some_and(|i| i.uuid == EMSMDB_UUID))
-                {
+                for r in results.iter().filter(|r| {
+                    r.interface
+                        .is_some_and(|i| i.uuid == EMSMDB_UUID || i.uuid == ASYNC_EMSMDB_UUID)
+                }) {
+                    let emsmdb = r.interface.is_some_and(|i| i.uuid == EMSMDB_UUID);
                     if r.result == AckResult::Acceptance {
+                        self.identifier.learn_endpoint(server);
                         self.correlator.connection(client, server, false, *frame);
-                    } else {
+                    } else if emsmdb {
                         let what = if *kind == BindKind::Bind {
                             "bind"
                         } else {
@@ -286,28 +303,36 @@ impl Streams {
             }
             RpcEvent::Call(call) => {
                 self.stats.calls += 1;
-                let emsmdb = is_emsmdb(call, state, &self.emsmdb_endpoints, server);
-                if emsmdb == Some(true) {
-                    self.stats.inferred_contexts += 1;
-                    self.correlator
-                        .connection(client, server, true, call.request_frame);
-                }
-                let is_emsmdb = emsmdb.is_some();
-                if is_emsmdb {
-                    self.stats.emsmdb_calls += 1;
-                    emsmdb_call(&mut self.correlator, call, client.ip(), server.ip());
-                } else if call.interface.is_some_and(|i| i.uuid == ASYNC_EMSMDB_UUID)
-                    && call.opnum == 0
-                {
-                    self.correlator
-                        .async_wait(client.ip(), server.ip(), call.request_frame);
+                let format = ndr_format(&call.request, call);
+                let identified = self.identifier.identify(
+                    &mut state.store,
+                    call,
+                    server,
+                    format,
+                    &mut self.correlator,
+                );
+                match identified {
+                    Identified::Store {
+                        interface,
+                        inferred,
+                    } => {
+                        let fact = store_call(call, client, server, interface, inferred);
+                        self.correlator.store_call(fact);
+                    }
+                    Identified::Later(interface) => {
+                        let fact = store_call(call, client, server, interface, true);
+                        let context = call.context_id;
+                        self.identifier
+                            .wait(&mut state.store, context, fact, &mut self.warnings);
+                    }
+                    Identified::Other => {}
                 }
                 if let Some(map) = EptMap::from_call(call) {
                     self.learn_endpoints(call, &map, server);
                 }
                 if self.collect_calls {
-                    let record =
-                        call_record(self.input, call, client, server, emsmdb == Some(true));
+                    let inferred = matches!(identified, Identified::Store { inferred: true, .. });
+                    let record = call_record(self.input, call, client, server, inferred);
                     keep_record(
                         &mut self.calls,
                         record,
@@ -331,11 +356,9 @@ impl Streams {
                 Some(ip) if !ip.is_unspecified() => IpAddr::V4(ip),
                 _ => server.ip(),
             };
-            if iface.uuid == EMSMDB_UUID
-                && tower.protocol == Some(TowerProtocol::Tcp)
-                && self.emsmdb_endpoints.len() < MAX_EMSMDB_ENDPOINTS
-            {
-                self.emsmdb_endpoints.insert(SocketAddr::new(ip, port));
+            let store = iface.uuid == EMSMDB_UUID || iface.uuid == ASYNC_EMSMDB_UUID;
+            if store && tower.protocol == Some(TowerProtocol::Tcp) {
+                self.identifier.learn_endpoint(SocketAddr::new(ip, port));
             }
             if !self.collect_calls {
                 continue;
@@ -364,19 +387,6 @@ impl Streams {
     }
 }
 
-/// Most EMSMDB endpoints learnt from endpoint-mapper answers (each lets calls on its port be
-/// recognised without their bind).
-const MAX_EMSMDB_ENDPOINTS: usize = 4096;
-
-/// Adds a record for `pushtrace rpc`, or counts it when [`MAX_CALL_RECORDS`] are kept.
-fn keep_record<T>(list: &mut Vec<T>, record: T, dropped: &mut u64) {
-    if list.len() < MAX_CALL_RECORDS {
-        list.push(record);
-    } else {
-        *dropped += 1;
-    }
-}
-
 /// Forgets a bind that was answered; true when it was one proposing EMSMDB.
 fn forget_bind(binds: &mut VecDeque<u32>, call_id: u32) -> bool {
     match binds.iter().position(|&id| id == call_id) {
@@ -396,323 +406,6 @@ fn roles(ends: &ConnEndpoints, client_dir: Option<Direction>) -> (SocketAddr, So
         Some(Direction::ToInitiator) => (ends.responder, ends.initiator),
         _ => (ends.initiator, ends.responder),
     }
-}
-
-/// `Some(false)`: an EMSMDB call on a bound context; `Some(true)`: recognised without the
-/// bind (newly or earlier on this context); `None`: not EMSMDB.
-fn is_emsmdb(
-    call: &RpcCall,
-    state: &mut RpcState,
-    endpoints: &HashSet<SocketAddr>,
-    server: SocketAddr,
-) -> Option<bool> {
-    match call.interface {
-        Some(i) if i.uuid == EMSMDB_UUID && i.version.0 == 0 => return Some(false),
-        Some(_) => return None,
-        None => {}
-    }
-    if state.inferred.contains(&call.context_id) {
-        return Some(false);
-    }
-    let shaped = call.request.complete_bytes().is_some_and(|b| {
-        emsmdb::request_has_emsmdb_shape(call.opnum, b, format(&call.request, call))
-    });
-    if shaped || endpoints.contains(&server) {
-        state.inferred.insert(call.context_id);
-        return Some(true);
-    }
-    None
-}
-
-fn format(stub: &Stub, call: &RpcCall) -> NdrFormat {
-    let ndr64 = call
-        .interface
-        .is_some_and(|i| i.transfer_syntax == TransferSyntax::Ndr64);
-    NdrFormat {
-        little_endian: stub.little_endian,
-        ndr64,
-    }
-}
-
-/// Turns one EMSMDB call into correlator facts.
-fn emsmdb_call(correlator: &mut Correlator, call: &RpcCall, client: IpAddr, server: IpAddr) {
-    correlator.client_call(
-        client,
-        server,
-        call.opnum,
-        call.request_frame,
-        call.request_ts_ns,
-    );
-    match call.opnum {
-        emsmdb::OP_REGISTER_PUSH => correlator.registration(client, server, registration(call)),
-        emsmdb::OP_DO_CONNECT | emsmdb::OP_DO_CONNECT_EX => {
-            let user = call.request.complete_bytes().and_then(|b| {
-                emsmdb::decode_connect_request_user(b, format(&call.request, call)).ok()
-            });
-            let poll = call
-                .response
-                .as_ref()
-                .and_then(|r| r.complete_bytes().map(|b| (b, format(r, call))))
-                .and_then(|(b, f)| emsmdb::decode_connect_response(b, f).ok())
-                .map(|r| r.poll_interval_ms);
-            correlator.logon(client, server, call.request_frame, user, poll);
-        }
-        emsmdb::OP_UNREGISTER_PUSH => {
-            correlator.unregistration(client, server, call.request_frame, call.request_ts_ns)
-        }
-        emsmdb::OP_DO_ASYNC_CONNECT_EX => correlator.async_wait(client, server, call.request_frame),
-        _ => {}
-    }
-}
-
-fn why_incomplete(stub: &Stub) -> String {
-    if stub.cut_by_capture {
-        format!(
-            "the capture lost part of the stub (snap length or a missing segment; {} of {} \
-             bytes captured)",
-            stub.bytes.len(),
-            stub.len
-        )
-    } else if stub.missing_fragment {
-        "a fragment is missing".into()
-    } else if stub.truncated {
-        format!("the stub ({} bytes) exceeds the stub cap", stub.len)
-    } else {
-        "the stub is incomplete".into()
-    }
-}
-
-fn registration(call: &RpcCall) -> RegistrationFacts {
-    let request = if call.request.encrypted {
-        RequestFacts::Encrypted
-    } else {
-        match call.request.complete_bytes() {
-            Some(b) => match emsmdb::decode_register_push_request(b, format(&call.request, call)) {
-                Ok(r) => RequestFacts::Decoded(r),
-                Err(e) => RequestFacts::Undecodable(e.to_string()),
-            },
-            None => RequestFacts::Undecodable(why_incomplete(&call.request)),
-        }
-    };
-    let response = match (call.fault_status, &call.response) {
-        (Some(f), _) => ResponseFacts::Fault(f),
-        (None, None) => ResponseFacts::Missing,
-        (None, Some(r)) if r.encrypted => ResponseFacts::Encrypted,
-        (None, Some(r)) => match r.complete_bytes() {
-            Some(b) => match emsmdb::decode_register_push_response(b, format(r, call)) {
-                Ok(resp) => ResponseFacts::Status(resp.return_code),
-                Err(e) => ResponseFacts::Undecodable(e.to_string()),
-            },
-            None => ResponseFacts::Undecodable(why_incomplete(r)),
-        },
-    };
-    RegistrationFacts {
-        request_frame: call.request_frame,
-        request_ts_ns: call.request_ts_ns,
-        response_frame: call.response_frame,
-        stub_len: call.request.len,
-        request,
-        response,
-    }
-}
-
-fn interface_name(uuid: &uuid::Uuid) -> String {
-    interfaces::interface_by_uuid(uuid).map_or_else(|| uuid.to_string(), |k| k.name.to_string())
-}
-
-/// The record `pushtrace rpc` lists for a bind, alter_context, their answers and bind_nak.
-fn bind_record(
-    input: usize,
-    event: &RpcEvent,
-    client: SocketAddr,
-    server: SocketAddr,
-) -> Option<BindRecord> {
-    let (frame, pdu, interfaces, results) = match event {
-        RpcEvent::Bind {
-            kind,
-            frame,
-            contexts,
-            ..
-        } => {
-            let pdu = if *kind == BindKind::Bind {
-                "bind"
-            } else {
-                "alter_context"
-            };
-            let names = contexts
-                .iter()
-                .filter(|c| !c.is_bind_time_feature_negotiation())
-                .map(|c| interface_name(&c.interface.uuid))
-                .collect();
-            (*frame, pdu, names, Vec::new())
-        }
-        RpcEvent::BindAck {
-            kind,
-            frame,
-            results,
-            ..
-        } => {
-            let pdu = if *kind == BindKind::Bind {
-                "bind_ack"
-            } else {
-                "alter_context_resp"
-            };
-            let names = results
-                .iter()
-                .map(|r| {
-                    r.interface
-                        .map_or_else(|| "unknown".into(), |i| interface_name(&i.uuid))
-                })
-                .collect();
-            let outcomes = results
-                .iter()
-                .map(|r| format!("{:?}", r.result).to_lowercase())
-                .collect();
-            (*frame, pdu, names, outcomes)
-        }
-        RpcEvent::BindNak { frame, reason, .. } => (
-            *frame,
-            "bind_nak",
-            Vec::new(),
-            vec![format!("reason {reason}")],
-        ),
-        RpcEvent::Call(_) | RpcEvent::Warning(_) => return None,
-    };
-    Some(BindRecord {
-        input,
-        frame,
-        connection: format!(
-            "{} -> {}",
-            emsmdb::endpoint(client.ip(), client.port()),
-            emsmdb::endpoint(server.ip(), server.port())
-        ),
-        pdu,
-        interfaces,
-        results,
-    })
-}
-
-fn auth_level_name(level: Option<u8>, not_captured: bool) -> &'static str {
-    match level {
-        None if not_captured => "not captured",
-        None | Some(1) => "none",
-        Some(2) => "connect",
-        Some(3) => "call",
-        Some(4) => "packet",
-        Some(5) => "integrity",
-        Some(6) => "privacy",
-        Some(_) => "unknown",
-    }
-}
-
-fn call_record(
-    input: usize,
-    call: &RpcCall,
-    client: SocketAddr,
-    server: SocketAddr,
-    inferred: bool,
-) -> CallRecord {
-    let emsmdb_iface = inferred || call.interface.is_some_and(|i| i.uuid == EMSMDB_UUID);
-    let interface = if inferred {
-        Some("EMSMDB".to_string())
-    } else {
-        call.interface
-            .map(|i| i.name.map_or_else(|| i.uuid.to_string(), str::to_string))
-    };
-    let operation = if inferred {
-        interfaces::operation_name(&EMSMDB_UUID, call.opnum)
-    } else {
-        call.operation_name()
-    };
-    let status = match (call.fault_status, &call.response) {
-        (Some(f), _) => format!(
-            "fault 0x{f:08x} {}",
-            interfaces::fault_status_name(f).unwrap_or("")
-        )
-        .trim_end()
-        .to_string(),
-        (None, None) => "no response".into(),
-        (None, Some(r)) if r.encrypted => "ok (sealed)".into(),
-        (None, Some(r)) => match r
-            .complete_bytes()
-            .filter(|_| emsmdb_iface)
-            .and_then(|b| emsmdb::trailing_return_code(b, format(r, call)))
-        {
-            Some(0) => "ok".into(),
-            Some(code) => format!(
-                "0x{code:08x} {}",
-                emsmdb::return_code_name(code).unwrap_or("")
-            )
-            .trim_end()
-            .to_string(),
-            None => "ok".into(),
-        },
-    };
-    CallRecord {
-        input,
-        request_frame: call.request_frame,
-        response_frame: call.response_frame,
-        time: format_time(call.request_ts_ns),
-        connection: format!(
-            "{} -> {}",
-            emsmdb::endpoint(client.ip(), client.port()),
-            emsmdb::endpoint(server.ip(), server.port())
-        ),
-        interface,
-        interface_uuid: if inferred {
-            Some(EMSMDB_UUID.to_string())
-        } else {
-            call.interface.map(|i| i.uuid.to_string())
-        },
-        interface_inferred: inferred,
-        context_id: call.context_id,
-        call_id: call.call_id,
-        opnum: call.opnum,
-        operation: operation.map(str::to_string),
-        auth_level: call.auth_level,
-        auth_level_name: auth_level_name(call.auth_level, call.auth_not_captured).to_string(),
-        status,
-        response_time_ms: call
-            .response_ts_ns
-            .map(|t| t.saturating_sub(call.request_ts_ns) as f64 / 1e6),
-        request_stub_len: call.request.len,
-    }
-}
-
-/// Per (interface, opnum) counts and response times over the call records.
-pub(super) fn operation_stats(calls: &[CallRecord]) -> Vec<OperationStats> {
-    let mut groups: BTreeMap<(String, u16), (OperationStats, f64)> = BTreeMap::new();
-    for c in calls {
-        let interface = c.interface.clone().unwrap_or_else(|| "unknown".into());
-        let (stats, sum_ms) = groups
-            .entry((interface.clone(), c.opnum))
-            .or_insert_with(|| {
-                let operation = c
-                    .operation
-                    .clone()
-                    .unwrap_or_else(|| format!("opnum {}", c.opnum));
-                let empty = OperationStats {
-                    interface,
-                    operation,
-                    opnum: c.opnum,
-                    calls: 0,
-                    answered: 0,
-                    min_srt_ms: None,
-                    max_srt_ms: None,
-                    avg_srt_ms: None,
-                };
-                (empty, 0.0)
-            });
-        stats.calls += 1;
-        if let Some(ms) = c.response_time_ms {
-            stats.answered += 1;
-            *sum_ms += ms;
-            stats.min_srt_ms = Some(stats.min_srt_ms.map_or(ms, |m| m.min(ms)));
-            stats.max_srt_ms = Some(stats.max_srt_ms.map_or(ms, |m| m.max(ms)));
-            stats.avg_srt_ms = Some(*sum_ms / stats.answered as f64);
-        }
-    }
-    groups.into_values().map(|(stats, _)| stats).collect()
 }
 
 impl StreamSink for Streams {
@@ -752,7 +445,7 @@ impl StreamSink for Streams {
                         rpc: RpcConnection::new(self.limits),
                         charged: (0, 0),
                         emsmdb_binds: VecDeque::new(),
-                        inferred: HashSet::new(),
+                        store: ConnStore::default(),
                     }));
                 }
                 Carries::Undecided if !decided => {}
@@ -799,6 +492,7 @@ impl StreamSink for Streams {
         {
             self.pending_calls = self.pending_calls.saturating_sub(state.charged.0);
             self.held_bytes = self.held_bytes.saturating_sub(state.charged.1);
+            self.identifier.connection_closed(state.store);
         }
     }
 
@@ -886,14 +580,6 @@ mod tests {
         assert_eq!(codes(&s), Vec::<&str>::new());
     }
 
-    #[test]
-    fn auth_level_names_tell_an_absent_level_from_one_the_capture_lost() {
-        assert_eq!(auth_level_name(None, false), "none");
-        assert_eq!(auth_level_name(None, true), "not captured");
-        assert_eq!(auth_level_name(Some(6), true), "privacy");
-        assert_eq!(auth_level_name(Some(2), false), "connect");
-        assert_eq!(auth_level_name(Some(9), false), "unknown");
-    }
     #[test]
     fn pending_calls_of_all_connections_stay_within_the_shared_cap() {
         let mut s = streams(RpcLimits {

@@ -292,6 +292,7 @@ impl TcpReassembler {
     }
 
     /// Feeds one TCP segment, captured in frame `frame` at `ts_ns`, sent from `src` to `dst`.
+    /// Returns the connection it belongs to while the sink follows it (not declined).
     pub fn segment<S: StreamSink>(
         &mut self,
         frame: u64,
@@ -300,7 +301,7 @@ impl TcpReassembler {
         dst: IpAddr,
         seg: &TcpSegment<'_>,
         sink: &mut S,
-    ) {
+    ) -> Option<ConnId> {
         self.shared.stats.segments += 1;
         self.last_frame = frame;
         self.sweep_if_due(ts_ns, frame, sink);
@@ -321,8 +322,9 @@ impl TcpReassembler {
                     seg,
                     sink,
                 );
+                let followed = conn.declined.is_none().then_some(conn.id);
                 self.after_feed(key, outcome, frame, ts_ns, sink);
-                return;
+                return followed;
             }
             // A different opening SYN: the old connection is over, a new one starts.
             self.close(key, CloseReason::Reopened, frame, ts_ns, sink);
@@ -330,7 +332,7 @@ impl TcpReassembler {
 
         if !self.admit(key, opening_syn, seg, ts_ns) {
             self.shared.stats.segments_after_close += 1;
-            return;
+            return None;
         }
         self.make_room(frame, sink);
         // A SYN-ACK seen first names its receiver as the initiator.
@@ -364,11 +366,13 @@ impl TcpReassembler {
             seg,
             sink,
         );
+        let followed = conn.declined.is_none().then_some(id);
         self.conns.insert(key, conn);
         let stats = &mut self.shared.stats;
         stats.connections += 1;
         stats.peak_live_connections = stats.peak_live_connections.max(self.conns.len() as u64);
         self.after_feed(key, outcome, frame, ts_ns, sink);
+        followed
     }
 
     /// Ends the capture: flushes every open connection (buffered bytes are delivered, holes
