@@ -4,7 +4,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use pushtrace_core::capture::FormatInfo;
 use pushtrace_core::engine::{Analysis, ProgressFn, ProgressUpdate};
-use pushtrace_core::report::{InputSummary, Report, Session};
+use pushtrace_core::report::{InputSummary, Reaction, Report, Session};
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
@@ -197,6 +197,23 @@ pub fn rpc_tables(out: &mut impl Write, a: &Analysis) -> io::Result<()> {
 /// advice and Wireshark filter.
 pub fn analyze_table(out: &mut impl Write, r: &Report) -> io::Result<()> {
     writeln!(out, "overall verdict: {}", r.verdict.as_str())?;
+    for i in r
+        .inputs
+        .iter()
+        .filter(|i| !r.sessions.is_empty() || !i.capture_point.basis.is_empty())
+    {
+        let name = if r.inputs.len() > 1 {
+            format!(" ({})", i.path)
+        } else {
+            String::new()
+        };
+        let why = i
+            .capture_point
+            .basis
+            .first()
+            .map_or(String::new(), |b| format!(": {b}"));
+        writeln!(out, "captured at{name}: {}{why}", i.vantage.as_str())?;
+    }
     if r.sessions.is_empty() {
         writeln!(
             out,
@@ -228,7 +245,7 @@ pub fn analyze_table(out: &mut impl Write, r: &Report) -> io::Result<()> {
                 reg.and_then(|r| r.callback.clone())
                     .or_else(|| reg.filter(|r| r.encrypted).map(|_| "(encrypted)".into()))
                     .unwrap_or_else(|| "-".into()),
-                s.datagrams.len().to_string(),
+                datagram_count(s),
                 s.icmp_errors.len().to_string(),
             ];
             t.row(s.input, row);
@@ -245,6 +262,19 @@ pub fn analyze_table(out: &mut impl Write, r: &Report) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// How many datagrams a session has, and how many the client answered.
+fn datagram_count(s: &Session) -> String {
+    let answered = s
+        .datagrams
+        .iter()
+        .filter(|d| d.reaction == Reaction::Reacted)
+        .count();
+    match s.datagrams.len() {
+        0 => "0".into(),
+        n => format!("{n} ({answered} answered)"),
+    }
 }
 
 fn print_session(out: &mut impl Write, r: &Report, s: &Session) -> io::Result<()> {

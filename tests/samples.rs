@@ -51,7 +51,7 @@ fn subset_errors(expected: &Value, actual: &Value, path: &str, errors: &mut Vec<
     match (expected, actual) {
         (Value::Object(e), Value::Object(a)) => {
             for (k, v) in e {
-                if k == "exit_code" || k == "warning_codes" {
+                if k == "exit_code" || k.ends_with("warning_codes") {
                     continue;
                 }
                 match a.get(k) {
@@ -99,6 +99,18 @@ fn check(capture: &Path, expect: &Value, report: &Value, exit_code: Option<i32>)
     {
         if !codes.contains(&code) {
             errors.push(format!("no `{code}` warning; got {codes:?}"));
+        }
+    }
+    for code in expect["absent_warning_codes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        if codes.contains(&code) {
+            errors.push(format!(
+                "a `{code}` warning, which must not appear: {codes:?}"
+            ));
         }
     }
     errors

@@ -5,8 +5,9 @@
 //!   adapter computes their TCP/UDP checksums (checksum offload, the default on Windows
 //!   adapters), so most of them carry a wrong checksum; packets that crossed a wire never do.
 //!   A host whose packets mostly fail the check is the capture host.
-//! * **Hop counts.** Stacks start the IPv4 TTL / IPv6 hop limit at 64 (Linux, macOS), 128
-//!   (Windows) or 255 (network devices), and every router takes one off. A host whose packets
+//! * **Hop counts.** Stacks start the IPv4 TTL / IPv6 hop limit at 32 (Windows 95/98), 64
+//!   (Linux, macOS), 128 (Windows NT and later) or 255 (network devices), and every router
+//!   takes one off. A host whose packets
 //!   arrive with an initial value sent them from the capture point's own segment; one whose
 //!   packets lost some crossed that many routers.
 //! * **Link addresses.** Frames from hosts beyond a router carry the router's MAC; the MACs
@@ -30,7 +31,7 @@ pub const CHECKSUM_SAMPLE: u32 = 64;
 pub const MAX_HOSTS: usize = 8192;
 /// Distinct source MACs kept per host.
 const MAX_MACS: usize = 2;
-/// A host is the capture host when at least this many of its packets were checked...
+/// Checked packets needed before a host can be taken for the capture host.
 const MIN_CHECKED: u32 = 4;
 
 /// What the capture shows of one host's packets.
@@ -55,7 +56,9 @@ impl HostSeen {
 
     /// Routers between the host and the capture point, from its best TTL.
     fn hops(&self) -> Option<u8> {
-        let initial = [64u8, 128, 255].into_iter().find(|&i| i >= self.max_ttl)?;
+        let initial = [32u8, 64, 128, 255]
+            .into_iter()
+            .find(|&i| i >= self.max_ttl)?;
         (self.max_ttl > 0).then(|| initial - self.max_ttl)
     }
 }
@@ -91,28 +94,23 @@ impl HostTable {
     }
 
     /// Where the capture was taken, judged from the Outlook sessions it holds, each a
-    /// (client, server) pair, with the facts that say so.
+    /// (client, server) pair, with the facts that say so: the capture host's offload
+    /// artefacts first, then each side's TTLs.
     pub fn capture_point(&self, pairs: &[(IpAddr, IpAddr)]) -> CapturePoint {
-        let mut basis = Vec::new();
-        let mut hosts = Vec::new();
+        let mut seen: Vec<(IpAddr, &'static str, &HostSeen)> = Vec::new();
         let mut vantage: Option<Vantage> = None;
         let mut mixed = false;
         for &(client, server) in pairs {
             let (c, s) = (self.hosts.get(&client), self.hosts.get(&server));
-            for (ip, role, seen) in [(client, "client", c), (server, "server", s)] {
-                if let Some(seen) = seen {
-                    if !hosts.iter().any(|h: &HostReport| h.ip == ip.to_string()) {
-                        hosts.push(host_report(ip, role, seen));
-                    }
+            for (ip, role, host) in [(client, "client", c), (server, "server", s)] {
+                if let Some(host) = host.filter(|_| !seen.iter().any(|h| h.0 == ip)) {
+                    seen.push((ip, role, host));
                 }
             }
-            let (Some(c), Some(s)) = (c, s) else {
-                continue;
+            let here = match (c, s) {
+                (Some(c), Some(s)) => pair_vantage(c, s),
+                _ => Vantage::Unknown,
             };
-            let (here, why) = pair_vantage(client, c, server, s);
-            if !basis.contains(&why) {
-                basis.push(why);
-            }
             match (here, vantage) {
                 (Vantage::Unknown, _) => {}
                 (v, None) => vantage = Some(v),
@@ -120,8 +118,21 @@ impl HostTable {
                 _ => {}
             }
         }
+        let mut basis: Vec<String> = seen
+            .iter()
+            .filter(|(_, _, h)| h.is_capture_host())
+            .map(|(ip, role, h)| {
+                format!(
+                    "{} of {} checked packets from the {role} {ip} carry a wrong TCP/UDP checksum, as a host's own packets do when its adapter fills checksums in after the capture saw them: the capture ran on {ip}",
+                    h.bad, h.checked
+                )
+            })
+            .collect();
+        if let Some(ttls) = ttl_sentence(&seen) {
+            basis.push(ttls);
+        }
         if mixed {
-            basis.push("the sessions disagree about where the capture point is".into());
+            basis.push("the sessions disagree about which side the capture point is on".into());
         }
         CapturePoint {
             vantage: if mixed {
@@ -130,49 +141,58 @@ impl HostTable {
                 vantage.unwrap_or(Vantage::Unknown)
             },
             basis,
-            hosts,
+            hosts: seen
+                .iter()
+                .map(|&(ip, role, h)| host_report(ip, role, h))
+                .collect(),
         }
     }
 }
 
-/// Where one client/server pair places the capture point, and why.
-fn pair_vantage(client: IpAddr, c: &HostSeen, server: IpAddr, s: &HostSeen) -> (Vantage, String) {
-    let offload = |ip: IpAddr, seen: &HostSeen| {
-        format!(
-            "{} of {} checked packets from {ip} carry a wrong TCP/UDP checksum, as a host's own \
-             packets do when its adapter fills checksums in after the capture saw them: the \
-             capture ran on {ip}",
-            seen.bad, seen.checked
-        )
-    };
+/// Where one client/server pair places the capture point.
+fn pair_vantage(c: &HostSeen, s: &HostSeen) -> Vantage {
     match (c.is_capture_host(), s.is_capture_host(), c.hops(), s.hops()) {
-        (true, false, ..) => (Vantage::Client, offload(client, c)),
-        (false, true, ..) => (Vantage::Server, offload(server, s)),
-        (_, _, Some(ch), Some(sh)) => {
-            let path = |ip: IpAddr, seen: &HostSeen, hops: u8| match hops {
-                0 => format!(
-                    "{ip} arrives with TTL {} (sent on this segment)",
-                    seen.max_ttl
-                ),
-                n => format!(
-                    "{ip} arrives with TTL {} ({n} router(s) away)",
-                    seen.max_ttl
-                ),
-            };
-            let why = format!("{}; {}", path(client, c, ch), path(server, s, sh));
-            let vantage = match (ch, sh) {
-                (0, 0) => Vantage::Unknown,
-                (0, _) => Vantage::Client,
-                (_, 0) => Vantage::Server,
-                _ => Vantage::Between,
-            };
-            (vantage, why)
-        }
-        _ => (
-            Vantage::Unknown,
-            format!("no usable TTL from {client} or {server}"),
-        ),
+        (true, false, ..) => Vantage::Client,
+        (false, true, ..) => Vantage::Server,
+        (_, _, Some(0), Some(0)) | (_, _, None, _) | (_, _, _, None) => Vantage::Unknown,
+        (_, _, Some(0), Some(_)) => Vantage::Client,
+        (_, _, Some(_), Some(0)) => Vantage::Server,
+        _ => Vantage::Between,
     }
+}
+
+/// "the client 10.0.0.21 arrives with TTL 128 (unrouted); the server 10.1.0.5 with TTL 126
+/// (2 routers away)": hosts grouped by role, TTL and hop count.
+fn ttl_sentence(seen: &[(IpAddr, &'static str, &HostSeen)]) -> Option<String> {
+    // (role, TTL, hops) and the addresses that share them.
+    type Group<'a> = ((&'a str, u8, u8), Vec<String>);
+    let mut groups: Vec<Group<'_>> = Vec::new();
+    for (ip, role, h) in seen {
+        let Some(hops) = h.hops() else {
+            continue;
+        };
+        let key = (*role, h.max_ttl, hops);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, ips)) => ips.push(ip.to_string()),
+            None => groups.push((key, vec![ip.to_string()])),
+        }
+    }
+    let parts: Vec<String> = groups
+        .iter()
+        .map(|((role, ttl, hops), ips)| {
+            let path = match hops {
+                0 => "unrouted".to_string(),
+                n => format!("{n} router(s) away"),
+            };
+            let who = if ips.len() == 1 {
+                format!("the {role} {}", ips[0])
+            } else {
+                format!("the {role}s {}", ips.join(", "))
+            };
+            format!("{who}: TTL {ttl} ({path})")
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 fn host_report(ip: IpAddr, role: &'static str, seen: &HostSeen) -> HostReport {
@@ -306,6 +326,8 @@ mod tests {
             ((128, 126), Vantage::Client),
             ((125, 128), Vantage::Server),
             ((127, 63), Vantage::Between),
+            // Windows 95/98 start at 32: two routers away, not thirty-four.
+            ((30, 128), Vantage::Server),
             ((128, 64), Vantage::Unknown),
         ];
         for ((client_ttl, server_ttl), expected) in cases {

@@ -11,6 +11,7 @@ pub mod net;
 pub mod outlook;
 pub mod rpc;
 pub mod scenarios;
+pub mod smb;
 
 use anyhow::Result;
 use files::FileFormat;
@@ -52,7 +53,14 @@ fn sample(
 ) -> Result<Sample> {
     let verdict = expect["verdict"].as_str().unwrap_or_default().to_string();
     expect["exit_code"] = json!(exit_code(&verdict));
-    expect["inputs"] = json!([{ "format": format.report_name() }]);
+    // The scenario may say what the input must show (its vantage, counters): the format
+    // joins that.
+    let mut input = match expect["inputs"].get(0) {
+        Some(Value::Object(given)) => given.clone(),
+        _ => serde_json::Map::new(),
+    };
+    input.insert("format".into(), json!(format.report_name()));
+    expect["inputs"] = json!([input]);
     if !warning_codes.is_empty() {
         expect["warning_codes"] = json!(warning_codes);
     }
@@ -265,7 +273,8 @@ numbers pushtrace cites against tshark's dissectors (not part of CI).
 **Expectations.** `NAME.expect.json` lists a subset of the JSON report that `NAME.<ext>` must
 produce: the overall `verdict`, the `exit_code`, the input `format`, the sessions with their
 verdicts, registrations (frames, callback, context, status), datagrams and ICMP errors, and
-`warning_codes` that must appear. Objects are matched on the keys listed; lists must have the
+`warning_codes` that must appear (and `absent_warning_codes` that must not), the input's
+`vantage` and, where a sample is about them, counters. Objects are matched on the keys listed; lists must have the
 same length and match element by element. Volatile fields (times, counters) are not listed.
 
 **Pinning your own capture.** Copy it here as `NAME.pcapng` (or `.pcap`, `.cap`, `.gz`...),

@@ -2,11 +2,13 @@
 //! returning the frames and the facts (ground truth known to the generator) that the
 //! analysis must report.
 
-use crate::net::{Host, Net, Rng, Segmenting, SimFrame, MS, SEC};
+use crate::net::{Host, Net, Rng, Segmenting, Side, SimFrame, TcpConn, MS, SEC};
 use crate::outlook::{epm_lookup, notify, CallFrames, ConnectOptions, EmsmdbConnection};
-use crate::rpc::Auth;
+use crate::rpc::{Auth, Context, PduWriter};
+use crate::smb::PipeSession;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
+use uuid::Uuid;
 
 /// 2025-11-03 09:00:00 UTC: when every sample capture starts.
 const START_NS: i64 = 1_762_160_400 * SEC;
@@ -59,6 +61,12 @@ pub fn all() -> Vec<Scenario> {
         Scenario { name: "wrong-payload", shows: "datagrams whose payload differs from the registered context", build: wrong_payload },
         Scenario { name: "fragmented-reordered", shows: "NSPI then EMSMDB via alter_context, 3-fragment calls, awkward segments, retransmission, reordering", build: fragmented_reordered },
         Scenario { name: "mid-session", shows: "capture starts after the registration: only polls, datagrams and reactions", build: mid_session },
+        Scenario { name: "host-firewall-dropped", shows: "taken on the client: datagrams arrive, the host firewall drops them silently, Outlook polls each minute", build: host_firewall_dropped },
+        Scenario { name: "path-dropped-server-side", shows: "taken on the server: datagrams leave, the client never reacts and polls each minute", build: path_dropped_server_side },
+        Scenario { name: "outlook2003-mid-session", shows: "Outlook 2003 (EcDoRpc) captured mid-session, starting inside a PDU: datagrams and reactions", build: outlook2003_mid_session },
+        Scenario { name: "mid-session-unanswered", shows: "starts with a response, ends with a call unanswered: the client stays the client", build: mid_session_unanswered },
+        Scenario { name: "late-endpoint-mapper", shows: "a sealed client mid-session; another client's endpoint-mapper lookup later shows the store port", build: late_endpoint_mapper },
+        Scenario { name: "smb-background", shows: "a healthy session amid SMB named-pipe RPC and Active Directory RPC captured mid-session", build: smb_background },
     ]
 }
 
@@ -200,9 +208,14 @@ fn poll_every_minute(net: &mut Net, conn: &mut EmsmdbConnection, n: usize) {
     }
 }
 
-fn expect_one(verdict: &str, session: Value) -> Value {
-    json!({ "verdict": verdict, "sessions": [session] })
+/// The expectation for one session in a capture taken at `vantage`.
+fn expect_one(verdict: &str, vantage: &str, session: Value) -> Value {
+    json!({ "verdict": verdict, "inputs": [{ "vantage": vantage }], "sessions": [session] })
 }
+
+/// Where the standard scenarios are captured: on the server's segment (the server's packets
+/// arrive with Windows' initial TTL, the client's one router away).
+const AT_SERVER: &str = "server";
 
 fn healthy_push() -> Built {
     let (mut net, _, s, mut l) = standard_session(1, Some(0));
@@ -215,6 +228,7 @@ fn healthy_push() -> Built {
     l.conn.close(&mut net);
     let expect = expect_one(
         "flowing",
+        AT_SERVER,
         json!({ "client": "10.0.0.21", "server": "10.0.0.5", "input": 0, "verdict": "flowing", "user": USER, "inferred": false,
                 "registrations": [reg], "datagrams": datagrams, "icmp_errors": [] }),
     );
@@ -235,6 +249,7 @@ fn udp_blocked_icmp() -> Built {
     let reg = l.expected_registration(Some("10.0.0.21:1088"), Some(0));
     let expect = expect_one(
         "blocked",
+        AT_SERVER,
         json!({ "client": "10.0.0.21", "server": "10.0.0.5", "verdict": "blocked", "registrations": [reg], "datagrams": datagrams, "icmp_errors": errors }),
     );
     Built {
@@ -249,6 +264,7 @@ fn registration_refused() -> Built {
     let reg = l.expected_registration(Some("10.0.0.21:1088"), Some(0x8004_0102));
     let expect = expect_one(
         "refused",
+        AT_SERVER,
         json!({ "client": "10.0.0.21", "server": "10.0.0.5", "verdict": "refused", "registrations": [reg], "datagrams": [],
                 "polling": { "steady_one_minute": true } }),
     );
@@ -274,6 +290,7 @@ fn registration_fault() -> Built {
     reg["fault"] = json!(0x1c01_0002);
     let expect = expect_one(
         "refused",
+        AT_SERVER,
         json!({ "client": "10.0.0.21", "verdict": "refused", "registrations": [reg] }),
     );
     Built {
@@ -300,6 +317,7 @@ fn bind_rejected() -> Built {
     }
     let expect = expect_one(
         "refused",
+        AT_SERVER,
         json!({ "client": "10.0.0.21", "server": "10.0.0.5", "verdict": "refused", "registrations": [],
                 "evidence": naks.iter().map(|f| json!({ "frames": [f] })).collect::<Vec<_>>() }),
     );
@@ -314,6 +332,7 @@ fn not_registered() -> Built {
     poll_every_minute(&mut net, &mut l.conn, 5);
     let expect = expect_one(
         "not_registered",
+        AT_SERVER,
         json!({ "client": "10.0.0.21", "verdict": "not_registered", "registrations": [], "polling": { "steady_one_minute": true } }),
     );
     Built {
@@ -339,6 +358,7 @@ fn nat_mismatch() -> Built {
     let reg = l.expected_registration(Some("192.168.1.21:1088"), Some(0));
     let expect = expect_one(
         "address_mismatch",
+        AT_SERVER,
         json!({ "client": "10.0.0.21", "verdict": "address_mismatch", "registrations": [reg], "datagrams": [{ "frame": d, "to": "192.168.1.21:1088" }] }),
     );
     Built {
@@ -353,6 +373,7 @@ fn registered_no_datagram() -> Built {
     let reg = l.expected_registration(Some("10.0.0.21:1088"), Some(0));
     let expect = expect_one(
         "no_datagram",
+        AT_SERVER,
         json!({ "client": "10.0.0.21", "verdict": "no_datagram", "registrations": [reg], "datagrams": [] }),
     );
     Built {
@@ -369,6 +390,7 @@ fn unregistered() -> Built {
     let reg = l.expected_registration(Some("10.0.0.21:1088"), Some(0));
     let expect = expect_one(
         "no_datagram",
+        AT_SERVER,
         json!({ "client": "10.0.0.21", "verdict": "no_datagram", "registrations": [reg], "datagrams": [],
                 "evidence": [{}, { "frames": [unregister.request] }] }),
     );
@@ -394,6 +416,7 @@ fn async_notifications() -> Built {
     }
     let expect = expect_one(
         "not_registered",
+        AT_SERVER,
         json!({ "client": "10.0.0.21", "verdict": "not_registered", "registrations": [], "uses_async_notifications": true }),
     );
     Built {
@@ -437,6 +460,7 @@ fn encrypted(with_datagrams: bool, seed: u64) -> Built {
     let reg = l.expected_sealed_registration();
     let expect = expect_one(
         verdict,
+        AT_SERVER,
         json!({ "client": "10.0.0.21", "verdict": verdict, "registrations": [reg], "datagrams": datagrams }),
     );
     Built {
@@ -469,8 +493,10 @@ fn ipv6_push() -> Built {
     net.wait(50 * MS);
     let r = l.conn.rop_call(&mut net, 60);
     let reg = l.expected_registration(Some("[2001:db8::21]:1088"), Some(0));
+    // Both hosts on the capture's segment with Linux-like hop limits: nothing places it.
     let expect = expect_one(
         "flowing",
+        "unknown",
         json!({ "client": "2001:db8::21", "server": "2001:db8::5", "verdict": "flowing", "registrations": [reg],
                 "datagrams": [{ "frame": d, "from": "[2001:db8::5]:3105", "to": "[2001:db8::21]:1088", "matches_context": true, "reaction_frame": r.request }] }),
     );
@@ -509,7 +535,7 @@ fn two_clients() -> Built {
     poll_every_minute(&mut net, &mut lb.conn, 3);
     let reg_a = la.expected_registration(Some("10.0.0.21:1088"), Some(0));
     let reg_b = lb.expected_registration(Some("10.0.0.22:1088"), Some(0x8004_0102));
-    let expect = json!({ "verdict": "refused", "sessions": [
+    let expect = json!({ "verdict": "refused", "inputs": [{ "vantage": AT_SERVER }], "sessions": [
         { "client": "10.0.0.21", "verdict": "flowing", "registrations": [reg_a], "datagrams": [{ "frame": d, "matches_context": true }] },
         { "client": "10.0.0.22", "verdict": "refused", "registrations": [reg_b], "datagrams": [] },
     ]});
@@ -533,6 +559,7 @@ fn wrong_payload() -> Built {
     let reg = l.expected_registration(Some("10.0.0.21:1088"), Some(0));
     let expect = expect_one(
         "no_datagram",
+        AT_SERVER,
         json!({ "client": "10.0.0.21", "verdict": "no_datagram", "registrations": [reg], "datagrams": datagrams }),
     );
     Built {
@@ -584,6 +611,7 @@ fn fragmented_reordered() -> Built {
     );
     let expect = expect_one(
         "flowing",
+        AT_SERVER,
         json!({ "client": "10.0.0.21", "verdict": "flowing", "registrations": [reg], "datagrams": [{ "frame": d, "matches_context": true, "reaction_frame": r.request }] }),
     );
     Built {
@@ -607,8 +635,268 @@ fn mid_session() -> Built {
     let frames = net.frames.split_off(first_kept);
     let expect = expect_one(
         "flowing",
+        AT_SERVER,
         json!({ "client": "10.0.0.21", "server": "10.0.0.5", "verdict": "flowing", "inferred": true, "registrations": [], "datagrams": datagrams }),
     );
+    Built { frames, expect }
+}
+
+/// The MAC of the router between the client's and the server's subnets, as frames that
+/// crossed it carry it.
+const ROUTER_MAC: [u8; 6] = [0x00, 0x15, 0x5d, 0x01, 0x00, 0x01];
+/// The Exchange server of the routed scenarios, in its own subnet.
+const ROUTED_SERVER: &str = "10.1.0.5";
+
+/// A registered client that gets four notifications over four minutes and never reacts
+/// (whatever drops them sends no ICMP error), polling once a minute meanwhile; `c` and `s`
+/// are the client and server as the capture point sees them.
+fn ignored_notifications(seed: u64, c: Host, s: Host, vantage: &str) -> Built {
+    let mut net = Net::new(START_NS, seed);
+    let mut l = logon(
+        &mut net,
+        c,
+        s,
+        ConnectOptions::default(),
+        Some((c.at(CALLBACK_PORT), 0)),
+    );
+    let mut datagrams = Vec::new();
+    for _ in 0..4 {
+        net.wait(25 * SEC);
+        let d = notify(&mut net, s, 3105, l.callback, c, &l.context);
+        datagrams.push(json!({ "frame": d, "matches_context": true, "reaction": "no_reaction", "reaction_frame": null }));
+        net.wait(35 * SEC);
+        l.conn.rop_call(&mut net, 40);
+    }
+    let reg = l.expected_registration(Some("10.0.0.21:1088"), Some(0));
+    let expect = expect_one(
+        "dropped",
+        vantage,
+        json!({ "client": "10.0.0.21", "server": ROUTED_SERVER, "verdict": "dropped", "registrations": [reg],
+                "datagrams": datagrams, "icmp_errors": [], "polling": { "steady_one_minute": true } }),
+    );
+    Built {
+        frames: net.frames,
+        expect,
+    }
+}
+
+/// Symptom: a capture on the client shows the datagrams arriving; Windows Firewall drops them
+/// without an ICMP error and Outlook keeps polling. The client is the capture host (its own
+/// packets carry offload checksums); the server is two routers away.
+fn host_firewall_dropped() -> Built {
+    let c = Host::new(21, "10.0.0.21", 128).capturing();
+    let s = Host::new(5, ROUTED_SERVER, 128).behind(ROUTER_MAC, 2);
+    ignored_notifications(21, c, s, "client")
+}
+
+/// The same drop seen on the server (the capture host): the datagrams leave, nothing comes
+/// back; the client is two routers away.
+fn path_dropped_server_side() -> Built {
+    let c = Host::new(21, "10.0.0.21", 128).behind(ROUTER_MAC, 2);
+    let s = Host::new(5, ROUTED_SERVER, 128).capturing();
+    ignored_notifications(22, c, s, "server")
+}
+
+/// Outlook 2003 against Exchange 2003 (EcDoConnect, EcDoRpc) captured mid-session: the
+/// endpoint-mapper lookup, bind, logon and registration came before, and the capture starts
+/// inside an EcDoRpc response (its second segment). The client answers each datagram with
+/// an EcDoRpc call.
+fn outlook2003_mid_session() -> Built {
+    let mut net = Net::new(START_NS, 23);
+    let (c, s) = (client(), server());
+    let opts = ConnectOptions {
+        legacy: true,
+        ..ConnectOptions::default()
+    };
+    let mut l = logon(&mut net, c, s, opts, Some((c.at(CALLBACK_PORT), 0)));
+    net.wait(20 * SEC);
+    // A 4.5 KB response in four segments: the capture starts at the second.
+    let big = l.conn.rop_call(&mut net, 1500);
+    let dropped = big.response as usize - 3;
+    let mut datagrams = Vec::new();
+    for wait_s in [35, 110] {
+        net.wait(wait_s * SEC);
+        let d = notify(&mut net, s, 3105, l.callback, c, &l.context);
+        net.wait(30 * MS);
+        let r = l.conn.rop_call(&mut net, 60);
+        datagrams.push(json!({ "frame": d as usize - dropped, "matches_context": null, "reaction": "reacted", "reaction_frame": r.request as usize - dropped }));
+    }
+    let frames = net.frames.split_off(dropped);
+    let expect = expect_one(
+        "flowing",
+        AT_SERVER,
+        json!({ "client": "10.0.0.21", "server": "10.0.0.5", "verdict": "flowing", "inferred": true, "user": null, "registrations": [], "datagrams": datagrams }),
+    );
+    Built { frames, expect }
+}
+
+/// A capture that starts with a response (its request came before) and ends with a request
+/// whose response it does not hold; in between the client polls once a minute. Nothing
+/// decides (no logon, registration or datagram), and the client is the client throughout.
+fn mid_session_unanswered() -> Built {
+    let (mut net, _, _, mut l) = standard_session(24, Some(0));
+    net.wait(30 * SEC);
+    let first = l.conn.rop_call(&mut net, 40);
+    let dropped = first.response as usize - 1;
+    poll_every_minute(&mut net, &mut l.conn, 3);
+    let last = l.conn.rop_call(&mut net, 40);
+    // The request and the server's acknowledgement of it are the last frames.
+    net.frames.truncate(last.request as usize + 1);
+    let frames = net.frames.split_off(dropped);
+    let expect = expect_one(
+        "inconclusive",
+        AT_SERVER,
+        json!({ "client": "10.0.0.21", "server": "10.0.0.5", "verdict": "inconclusive", "inferred": true, "registrations": [], "datagrams": [] }),
+    );
+    Built { frames, expect }
+}
+
+/// Client A uses packet privacy and was set up before the capture: its sealed calls fit
+/// EMSMDB only by length, and it answers a datagram 1 ms later. Minutes on, client B starts
+/// Outlook: its endpoint-mapper answer and bind show that 10.0.0.5:1032 is the store, which
+/// makes A's earlier calls store calls, and A's sealed call the reaction.
+fn late_endpoint_mapper() -> Built {
+    let mut net = Net::new(START_NS, 25);
+    let s = server();
+    let (a, b) = (client(), Host::new(22, "10.0.0.22", 127));
+    let mut la = logon(&mut net, a, s, sealed(), Some((a.at(CALLBACK_PORT), 0)));
+    net.wait(10 * SEC);
+    let dropped = net.frames.len();
+    la.conn.rop_call(&mut net, 80);
+    net.wait(40 * SEC);
+    let d = notify(&mut net, s, 3105, la.callback, a, &la.context);
+    net.wait(MS);
+    let r = la.conn.rop_call(&mut net, 60);
+    net.wait(70 * SEC);
+    la.conn.rop_call(&mut net, 60);
+    net.wait(30 * SEC);
+    let opts_b = ConnectOptions {
+        client_port: 1201,
+        ..ConnectOptions::default()
+    };
+    let mut lb = logon(&mut net, b, s, opts_b, Some((b.at(CALLBACK_PORT), 0)));
+    let b_datagrams: Vec<Value> = lb
+        .notify_and_react(&mut net, s, &[25, 90])
+        .into_iter()
+        .map(|(frame, reaction)| json!({ "frame": frame as usize - dropped, "reaction": "reacted", "reaction_frame": reaction.request as usize - dropped }))
+        .collect();
+    let mut reg_b = lb.expected_registration(Some("10.0.0.22:1088"), Some(0));
+    for key in ["request_frame", "response_frame"] {
+        reg_b[key] = json!(reg_b[key].as_u64().unwrap_or_default() as usize - dropped);
+    }
+    let frames = net.frames.split_off(dropped);
+    let expect = json!({ "verdict": "flowing", "inputs": [{ "vantage": AT_SERVER }], "sessions": [
+        { "client": "10.0.0.21", "verdict": "flowing", "inferred": true, "registrations": [],
+          "connections": ["10.0.0.21:1071 -> 10.0.0.5:1032"], "polling": { "calls": 3 },
+          "datagrams": [{ "frame": d as usize - dropped, "matches_context": null, "reaction": "reacted", "reaction_frame": r.request as usize - dropped }] },
+        { "client": "10.0.0.22", "verdict": "flowing", "inferred": false, "registrations": [reg_b], "datagrams": b_datagrams },
+    ]});
+    Built { frames, expect }
+}
+
+/// SRVSVC (named-pipe RPC over SMB) and DRSUAPI (Active Directory over TCP).
+const SRVSVC: &str = "4b324fc8-1670-01d3-1278-5a47bf6ee188";
+const DRSUAPI: &str = "e3514235-4b06-11d1-ab04-00c04fc2dcd2";
+
+/// One named-pipe round trip on `smb`: a DCE/RPC request of `stub_len` bytes and its
+/// response, each carried in an SMB2 ioctl. Returns the frame completing the response.
+fn pipe_call(
+    net: &mut Net,
+    conn: &mut TcpConn,
+    smb: &mut PipeSession,
+    call_id: u32,
+    stub_len: usize,
+    answer_len: usize,
+) -> u64 {
+    let pdu = PduWriter::new(true, None);
+    let request = pdu
+        .request(call_id, 0, 15, &net.rng.bytes(stub_len), 4280, &mut net.rng)
+        .concat();
+    let response = pdu
+        .response(call_id, 0, &net.rng.bytes(answer_len), 4280, &mut net.rng)
+        .concat();
+    let (to_server, to_client) = smb.transceive(&request, &response);
+    net.wait(MS);
+    net.tcp_send(conn, Side::Client, &to_server, &Segmenting::default());
+    net.wait(3 * MS);
+    net.tcp_send(conn, Side::Server, &to_client, &Segmenting::default())
+}
+
+/// A healthy Outlook session in an ordinary office capture, started mid-session for
+/// everything else: a file-server SMB2 session (its handshake and tree connect before the
+/// capture, which starts inside a 6 KB named-pipe answer), a second SMB2 session captured
+/// from its SYN, and a domain controller's DRSUAPI connection over TCP whose bind came
+/// before the capture (its DsUnbind fits EcDoDisconnect, but nothing shows its endpoint
+/// to be the store's). None of it may be framed as raw DCE/RPC or taken for EMSMDB.
+fn smb_background() -> Built {
+    let mut net = Net::new(START_NS, 26);
+    let (c, s) = (client(), server());
+    let file_server = Host::new(8, "10.0.0.8", 128);
+    let dc = Host::new(10, "10.0.0.10", 128);
+    let srvsvc = Uuid::parse_str(SRVSVC).unwrap_or_default();
+    let drsuapi = Uuid::parse_str(DRSUAPI).unwrap_or_default();
+    let mut share = net.tcp_connect(c, 49_710, file_server, 445);
+    let mut pipe = PipeSession::new(0x0000_4400_0000_0011, 1, [0x3c; 16], 7);
+    let bind = PduWriter::new(true, None);
+    let (to_server, to_client) = pipe.transceive(
+        &bind.bind(1, &[Context::ndr20(0, srvsvc, (3, 0))], false),
+        &bind.bind_ack(1, "\\PIPE\\srvsvc", &[Some(crate::rpc::NDR20)], false),
+    );
+    net.tcp_send(&mut share, Side::Client, &to_server, &Segmenting::default());
+    net.tcp_send(&mut share, Side::Server, &to_client, &Segmenting::default());
+    let drs_opts = ConnectOptions {
+        client_port: 49_711,
+        interface: (drsuapi, (4, 0)),
+        ..ConnectOptions::default()
+    };
+    let (mut drs, _) = EmsmdbConnection::open(&mut net, c, dc, 49_155, drs_opts);
+    // The capture starts at the second segment of a 6 KB share-enumeration answer.
+    let big = pipe_call(&mut net, &mut share, &mut pipe, 2, 80, 6000);
+    let dropped = big as usize - 4;
+    let mut l = logon(
+        &mut net,
+        c,
+        s,
+        ConnectOptions::default(),
+        Some((c.at(CALLBACK_PORT), 0)),
+    );
+    let mut other_share = net.tcp_connect(c, 49_712, file_server, 445);
+    let mut other_pipe = PipeSession::new(0x0000_4400_0000_0019, 2, [0x5e; 16], 3);
+    let mut datagrams = Vec::new();
+    for (k, wait_s) in [30i64, 75].into_iter().enumerate() {
+        let call_id = 3 + k as u32;
+        pipe_call(&mut net, &mut share, &mut pipe, call_id, 120, 900);
+        pipe_call(
+            &mut net,
+            &mut other_share,
+            &mut other_pipe,
+            call_id,
+            64,
+            300,
+        );
+        // DRSCrackNames (opnum 12) with a handle and a name request.
+        let handle: Vec<u8> = [&[0u8; 4][..], &net.rng.bytes(16)].concat();
+        let crack = [&handle[..], &net.rng.bytes(72)].concat();
+        let names = net.rng.bytes(96);
+        drs.call_on(&mut net, 0, 12, &crack, &names, 2);
+        net.wait(wait_s * SEC);
+        let d = notify(&mut net, s, 3105, l.callback, c, &l.context);
+        net.wait(50 * MS);
+        let r = l.conn.rop_call(&mut net, 60);
+        datagrams.push(json!({ "frame": d as usize - dropped, "matches_context": true, "reaction": "reacted", "reaction_frame": r.request as usize - dropped }));
+    }
+    // DsUnbind (opnum 1): the bare context handle.
+    let handle: Vec<u8> = [&[0u8; 4][..], &net.rng.bytes(16)].concat();
+    drs.call_on(&mut net, 0, 1, &handle, &[0; 24], 1);
+    let mut reg = l.expected_registration(Some("10.0.0.21:1088"), Some(0));
+    for key in ["request_frame", "response_frame"] {
+        reg[key] = json!(reg[key].as_u64().unwrap_or_default() as usize - dropped);
+    }
+    let frames = net.frames.split_off(dropped);
+    let input = json!({ "vantage": AT_SERVER, "counters": { "dcerpc": { "smb_connections": 2 }, "identify": { "unconfirmed": 1 } } });
+    let expect = json!({ "verdict": "flowing", "inputs": [input],
+        "absent_warning_codes": ["dcerpc_bad_header", "dcerpc_resync", "dcerpc_stream_starts_mid_pdu", "dcerpc_no_pdu_found"],
+        "sessions": [{ "client": "10.0.0.21", "server": "10.0.0.5", "verdict": "flowing", "registrations": [reg], "datagrams": datagrams }] });
     Built { frames, expect }
 }
 

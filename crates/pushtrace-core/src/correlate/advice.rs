@@ -138,6 +138,7 @@ pub(super) fn evidence(finding: &Finding<'_>) -> Evidence {
             let to = datagrams.first().map_or("", |d| d.to.as_str());
             let mut frames: Vec<u64> = datagrams.iter().map(|d| d.frame).collect();
             frames.extend(later_calls.iter().take(CITED));
+            frames.sort_unstable();
             let text = format!(
                 "{} notification datagram(s) to {to} got no reaction: no EMSMDB call from the client within {} s of any of them, yet it made {} call(s) to the server after the first",
                 datagrams.len(),

@@ -252,3 +252,196 @@ impl Identifier {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::correlate::{CorrelateLimits, StoreCall};
+    use crate::dcerpc::Stub;
+    use crate::emsmdb::{self, rop};
+    use crate::flow::Direction;
+    use crate::vantage::HostTable;
+
+    const F: NdrFormat = NdrFormat::NDR20_LE;
+    const HANDLE: [u8; 20] = [0, 0, 0, 0, 9, 8, 7, 6, 5, 4, 3, 2, 1, 9, 8, 7, 6, 5, 4, 3];
+    const SERVER: &str = "10.0.0.5:1032";
+
+    fn call(frame: u64, context_id: u16, opnum: u16, stub: Vec<u8>) -> RpcCall {
+        let mut request = Stub {
+            bytes: Vec::new(),
+            len: stub.len(),
+            encrypted: false,
+            truncated: false,
+            little_endian: true,
+            missing_fragment: false,
+            cut_by_capture: false,
+            fragments: 1,
+        };
+        request.bytes = stub;
+        RpcCall {
+            call_id: frame as u32,
+            context_id,
+            opnum,
+            interface: None,
+            object: None,
+            request_direction: Direction::ToResponder,
+            request_frame: frame,
+            request_ts_ns: frame as i64 * 1_000_000_000,
+            request,
+            response_frame: None,
+            response_ts_ns: None,
+            response: None,
+            fault_status: None,
+            auth_type: None,
+            auth_level: None,
+            auth_not_captured: false,
+        }
+    }
+
+    /// A decisive EcDoRpcExt2 and a disconnect that only fits.
+    fn ext2(frame: u64, context_id: u16) -> RpcCall {
+        let rops = rop::encode_rop_buffer(&[1, 2, 3], &[1]);
+        call(
+            frame,
+            context_id,
+            11,
+            emsmdb::encode_rpc_ext2_request(F, &HANDLE, &rops),
+        )
+    }
+
+    fn disconnect(frame: u64, context_id: u16) -> RpcCall {
+        call(frame, context_id, 1, HANDLE.to_vec())
+    }
+
+    struct Run {
+        id: Identifier,
+        correlator: Correlator,
+        warnings: WarningLog,
+    }
+
+    impl Run {
+        fn new(cap: usize) -> Run {
+            Run {
+                id: Identifier::new(cap),
+                correlator: Correlator::new(0, CorrelateLimits::default()),
+                warnings: WarningLog::default(),
+            }
+        }
+
+        /// Identifies `c` from 10.0.0.21 to `server`, handing store calls over or keeping
+        /// them waiting as the engine does.
+        fn feed(&mut self, conn: &mut ConnStore, c: &RpcCall, server: &str) -> Identified {
+            let (client, server) = ("10.0.0.21:1070".parse().unwrap(), server.parse().unwrap());
+            let fact = |inferred| StoreCall {
+                client,
+                server,
+                inferred,
+                opnum: c.opnum,
+                request_frame: c.request_frame,
+                request_ts_ns: c.request_ts_ns,
+                response_ts_ns: None,
+                detail: crate::correlate::CallDetail::Other,
+            };
+            let found = self.id.identify(conn, c, server, F, &mut self.correlator);
+            match found {
+                Identified::Store { inferred, .. } => self.correlator.store_call(fact(inferred)),
+                Identified::Later(_) => {
+                    self.id
+                        .wait(conn, c.context_id, fact(true), &mut self.warnings)
+                }
+                Identified::Other => {}
+            }
+            found
+        }
+
+        /// Ends the input; the identification counters and the calls the session got.
+        fn finish(mut self) -> (IdentifyStats, usize) {
+            self.id.finish(&mut self.correlator);
+            let sessions = self.correlator.finish(&HostTable::default()).sessions;
+            let calls = sessions.first().map_or(0, |s| s.polling.calls as usize);
+            (self.id.stats, calls)
+        }
+    }
+
+    #[test]
+    fn a_decisive_call_releases_the_calls_that_waited_on_its_context() {
+        let mut run = Run::new(100);
+        let mut conn = ConnStore::default();
+        assert_eq!(
+            run.feed(&mut conn, &disconnect(1, 0), SERVER),
+            Identified::Later(StoreInterface::Emsmdb)
+        );
+        assert!(matches!(
+            run.feed(&mut conn, &ext2(2, 0), SERVER),
+            Identified::Store { inferred: true, .. }
+        ));
+        // Later calls on the context are store calls at once, whatever their shape.
+        assert!(matches!(
+            run.feed(&mut conn, &call(3, 0, 6, vec![]), SERVER),
+            Identified::Store { .. }
+        ));
+        assert_eq!(run.id.stats.confirmed_later, 1);
+        assert_eq!(run.id.stats.inferred_contexts, 1);
+        assert!(run.id.endpoints.contains(&SERVER.parse().unwrap()));
+    }
+
+    #[test]
+    fn beside_a_store_context_a_call_that_only_fits_is_another_interfaces() {
+        let mut run = Run::new(100);
+        let mut conn = ConnStore::default();
+        run.feed(&mut conn, &ext2(1, 1), SERVER);
+        run.feed(&mut conn, &disconnect(2, 0), SERVER);
+        run.id.connection_closed(conn);
+        let (stats, rop_calls) = run.finish();
+        assert_eq!((stats.unconfirmed, stats.confirmed_later), (1, 0));
+        assert_eq!(rop_calls, 1, "the EcDoRpcExt2 only");
+    }
+
+    #[test]
+    fn endpoint_evidence_after_the_call_confirms_it() {
+        for learnt in [true, false] {
+            let mut run = Run::new(100);
+            let mut conn = ConnStore::default();
+            run.feed(&mut conn, &disconnect(1, 0), SERVER);
+            run.id.connection_closed(conn);
+            if learnt {
+                // An endpoint-mapper answer later in the capture.
+                run.id.learn_endpoint(SERVER.parse().unwrap());
+            }
+            let (stats, _) = run.finish();
+            assert_eq!(stats.confirmed_later, u64::from(learnt));
+            assert_eq!(stats.unconfirmed, u64::from(!learnt));
+        }
+    }
+
+    #[test]
+    fn foreign_shapes_never_wait_and_the_waiting_list_is_bounded() {
+        let mut run = Run::new(2);
+        let mut conn = ConnStore::default();
+        // An opnum-2 call that is not an EcDoRpc: not a store call at all.
+        let lsa = call(
+            1,
+            0,
+            2,
+            [&HANDLE[..], &[0, 0, 0, 0, 0, 0x10, 0, 0]].concat(),
+        );
+        assert_eq!(run.feed(&mut conn, &lsa, SERVER), Identified::Other);
+        for frame in 2..6 {
+            run.feed(&mut conn, &disconnect(frame, 0), SERVER);
+        }
+        assert_eq!(conn.waiting.len(), 2);
+        assert_eq!(run.id.stats.dropped_at_cap, 2);
+        let codes: Vec<_> = run
+            .warnings
+            .clone()
+            .into_vec()
+            .iter()
+            .map(|w| w.code)
+            .collect();
+        assert_eq!(codes, ["store_identification_cap"]);
+        run.id.connection_closed(conn);
+        run.id.learn_endpoint(SERVER.parse().unwrap());
+        let (stats, _) = run.finish();
+        assert_eq!(stats.confirmed_later, 2);
+    }
+}
