@@ -161,8 +161,8 @@ fn pair_vantage(c: &HostSeen, s: &HostSeen) -> Vantage {
     }
 }
 
-/// "the client 10.0.0.21 arrives with TTL 128 (unrouted); the server 10.1.0.5 with TTL 126
-/// (2 routers away)": hosts grouped by role, TTL and hop count.
+/// "the client 10.0.0.21: TTL 128 (unrouted); the server 10.1.0.5: TTL 126 (2 routers
+/// away)": hosts grouped by role, TTL and hop count.
 fn ttl_sentence(seen: &[(IpAddr, &'static str, &HostSeen)]) -> Option<String> {
     // (role, TTL, hops) and the addresses that share them.
     type Group<'a> = ((&'a str, u8, u8), Vec<String>);
@@ -182,7 +182,8 @@ fn ttl_sentence(seen: &[(IpAddr, &'static str, &HostSeen)]) -> Option<String> {
         .map(|((role, ttl, hops), ips)| {
             let path = match hops {
                 0 => "unrouted".to_string(),
-                n => format!("{n} router(s) away"),
+                1 => "1 router away".to_string(),
+                n => format!("{n} routers away"),
             };
             let who = if ips.len() == 1 {
                 format!("the {role} {}", ips[0])
