@@ -2,7 +2,7 @@
 //! line over `pushtrace-core`: arguments → options → engine → printer. It never parses packets.
 //!
 //! Exit codes: 0 every session `flowing` (or, for `info`/`rpc`, every input read);
-//! 1 a session is blocked, refused, address_mismatch, not_registered or no_datagram;
+//! 1 a session is blocked, dropped, refused, address_mismatch, not_registered or no_datagram;
 //! 2 an input could not be read, or bad usage; 3 nothing to judge (`no_emsmdb` or only
 //! `inconclusive`).
 
