@@ -2,7 +2,8 @@
 # Bounded memory under attack, full size: writes each hostile capture of
 # pushtrace_samples::attack (a million connections holding half a DCE/RPC PDU, endless
 # out-of-order segments, calls that never end, a million registrations, a UDP flood, an
-# ICMP flood, IP fragments that never complete, and all of these in one capture) into a
+# ICMP flood, IP fragments that never complete, a million calls that wait for evidence that
+# they are store calls, and all of these in one capture) into a
 # temporary directory, runs the release `pushtrace analyze --format json`
 # on it and checks that
 #   * peak anonymous memory (RssAnon, polled every 10 ms from /proc/PID/status while the
@@ -38,7 +39,8 @@ cases=(
     "udp-flood 1000000 datagram_pool_cap,session_cap"
     "icmp-flood 1000000 icmp_cap"
     "ip-fragments 200000 ip_defrag_byte_cap"
-    "combined 200000 tcp_connection_table_full,dcerpc_unfinished_pdu,tcp_reorder_buffer_full,dcerpc_held_bytes_total_cap,correlation_item_cap,correlation_call_cap,datagram_pool_cap,session_cap,icmp_cap,ip_defrag_byte_cap"
+    "unknown-calls 1000000 store_identification_cap"
+    "combined 200000 tcp_connection_table_full,dcerpc_unfinished_pdu,tcp_reorder_buffer_full,dcerpc_held_bytes_total_cap,correlation_item_cap,correlation_call_cap,datagram_pool_cap,session_cap,icmp_cap,ip_defrag_byte_cap,store_identification_cap"
 )
 
 # measure OUT ERR COMMAND...: runs COMMAND with its output in OUT and ERR; prints

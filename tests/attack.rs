@@ -193,6 +193,18 @@ fn an_icmp_flood_stays_within_the_error_pool() {
 }
 
 #[test]
+fn calls_waiting_for_evidence_stay_within_their_cap() {
+    let mut limits = Limits::default();
+    limits.correlate.max_unclassified_calls = 1_000;
+    let report = analyze(Attack::UnknownCalls, 5_000, limits);
+    assert_codes(&report, &["store_identification_cap"]);
+    assert_eq!(counter(&report, "identify", "dropped_at_cap"), 4_000);
+    // Nothing showed their endpoint to serve the store: none became a store call.
+    assert_eq!(counter(&report, "identify", "unconfirmed"), 1_000);
+    assert!(report["sessions"].as_array().unwrap().is_empty());
+}
+
+#[test]
 fn every_attack_in_one_capture_bites_every_shared_cap() {
     let mut limits = Limits::default();
     limits.tcp.max_connections = 500;
@@ -202,6 +214,7 @@ fn every_attack_in_one_capture_bites_every_shared_cap() {
     limits.correlate.max_pending_datagrams = 1_000;
     limits.correlate.max_icmp_errors = 1_000;
     limits.correlate.max_sessions = 100;
+    limits.correlate.max_unclassified_calls = 1_000;
     let report = analyze(Attack::Combined, 3_000, limits);
     assert_codes(
         &report,
@@ -213,6 +226,7 @@ fn every_attack_in_one_capture_bites_every_shared_cap() {
             "datagram_pool_cap",
             "session_cap",
             "icmp_cap",
+            "store_identification_cap",
         ],
     );
     assert!(counter(&report, "tcp", "peak_live_connections") <= 500);

@@ -282,19 +282,26 @@ mod tests {
         out
     }
 
-    fn observe(table: &mut HostTable, bytes: &[u8]) {
+    /// Decodes `bytes` as one frame of `link` and hands it and its packet to `f`.
+    fn with_packet<T>(link: LinkType, bytes: &[u8], f: impl FnOnce(&Frame, &Packet) -> T) -> T {
         let frame = Frame {
             number: 1,
             ts_ns: 0,
-            link: LinkType::ETHERNET,
+            link,
             data: bytes,
             orig_len: bytes.len() as u32,
         };
         let mut decoder = Decoder::default();
-        let Decoded::Packet(packet) = decoder.decode(&frame) else {
-            panic!("a packet");
-        };
-        table.observe(&frame, &packet);
+        match decoder.decode(&frame) {
+            Decoded::Packet(packet) => f(&frame, &packet),
+            other => panic!("not a packet: {other:?}"),
+        }
+    }
+
+    fn observe(table: &mut HostTable, bytes: &[u8]) {
+        with_packet(LinkType::ETHERNET, bytes, |frame, packet| {
+            table.observe(frame, packet)
+        });
     }
 
     const C: [u8; 4] = [10, 0, 0, 21];
@@ -356,20 +363,7 @@ mod tests {
             .udp(3105, 1088)
             .write(&mut bytes, b"ctx")
             .unwrap();
-        let frame = |b: &[u8]| {
-            let mut decoder = Decoder::default();
-            let f = Frame {
-                number: 1,
-                ts_ns: 0,
-                link: LinkType::RAW,
-                data: b,
-                orig_len: b.len() as u32,
-            };
-            match decoder.decode(&f) {
-                Decoded::Packet(p) => checksum_ok(&p),
-                other => panic!("{other:?}"),
-            }
-        };
+        let frame = |b: &[u8]| with_packet(LinkType::RAW, b, |_, packet| checksum_ok(packet));
         assert_eq!(frame(&bytes), Some(true));
         let mut spoilt = bytes.clone();
         spoilt[20 + 6] ^= 1;

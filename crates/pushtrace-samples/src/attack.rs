@@ -12,6 +12,7 @@
 //! | `udp-flood` | one registered session, then N small datagrams from its server to N other clients | pending-datagram pool, sessions |
 //! | `icmp-flood` | one registered session, then N ICMP port-unreachable errors quoting datagrams | ICMP error pool |
 //! | `ip-fragments` | N IPv4 fragments of 65,000-byte UDP datagrams, each datagram missing its first fragment | IP reassembly pool |
+//! | `unknown-calls` | N answered calls without a bind whose stubs only fit a store call (opnum 1, a bare live context handle), over 64 connections | the list of calls waiting for evidence that they are store calls |
 //! | `combined` | every attack above at scale N, one after the other in one capture, so that each one's state is still held when the next begins | all of them at once |
 //!
 //! Frames are 10 µs apart, so no connection is ever idle long enough to be evicted by time:
@@ -45,13 +46,15 @@ pub enum Attack {
     IcmpFlood,
     /// N IP fragments of UDP datagrams that never complete.
     IpFragments,
+    /// N calls of unknown interface that only fit a store call.
+    UnknownCalls,
     /// Every other attack at scale N, in one capture.
     Combined,
 }
 
 impl Attack {
     /// Every attack.
-    pub const ALL: [Attack; 8] = [
+    pub const ALL: [Attack; 9] = [
         Attack::HalfPdus,
         Attack::OutOfOrder,
         Attack::EndlessFragments,
@@ -59,6 +62,7 @@ impl Attack {
         Attack::UdpFlood,
         Attack::IcmpFlood,
         Attack::IpFragments,
+        Attack::UnknownCalls,
         Attack::Combined,
     ];
 
@@ -72,6 +76,7 @@ impl Attack {
             Attack::UdpFlood => "udp-flood",
             Attack::IcmpFlood => "icmp-flood",
             Attack::IpFragments => "ip-fragments",
+            Attack::UnknownCalls => "unknown-calls",
             Attack::Combined => "combined",
         }
     }
@@ -99,6 +104,7 @@ impl Attack {
             Attack::UdpFlood => udp_flood(wire, n)?,
             Attack::IcmpFlood => icmp_flood(wire, n)?,
             Attack::IpFragments => ip_fragments(wire, n)?,
+            Attack::UnknownCalls => unknown_calls(wire, n)?,
             Attack::Combined => {
                 // Each part's own connection gets a port of its own, so that no part
                 // continues (or reopens) the connection of another.
@@ -527,6 +533,34 @@ fn icmp_flood<W: Write>(wire: &mut Wire<W>, n: u64) -> io::Result<()> {
             .write(&mut quoted, &i.to_le_bytes())
             .map_err(|e| io::Error::other(e.to_string()))?;
         wire.icmp_port_unreachable(client, SERVER, &quoted)?;
+    }
+    Ok(())
+}
+
+fn unknown_calls<W: Write>(wire: &mut Wire<W>, n: u64) -> io::Result<()> {
+    let mut rng = Rng::new(8);
+    let mut conns = (0..SPREAD.min(n.max(1)))
+        .map(|c| wire.connect((many(10, 0x8_0000 + c), 50_000), c as u32))
+        .collect::<io::Result<Vec<Tcp>>>()?;
+    let pdu = pdus();
+    let mut handle = [0x5a; 20];
+    handle[..4].copy_from_slice(&[0; 4]);
+    for i in 0..n {
+        let c = (i % conns.len() as u64) as usize;
+        let call_id = (i / conns.len() as u64) as u32 + 1;
+        for fragment in pdu.request(
+            call_id,
+            0,
+            emsmdb::OP_DO_DISCONNECT,
+            &handle,
+            4096,
+            &mut rng,
+        ) {
+            wire.send(&mut conns[c], true, &fragment)?;
+        }
+        for fragment in pdu.response(call_id, 0, &[0; 24], 4096, &mut rng) {
+            wire.send(&mut conns[c], false, &fragment)?;
+        }
     }
     Ok(())
 }

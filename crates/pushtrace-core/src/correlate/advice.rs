@@ -37,6 +37,8 @@ pub(super) enum Finding<'a> {
     },
     /// Nothing but calls: no bind, logon, registration or datagram.
     NothingCaptured,
+    /// The client logged on in `logon_frame` and went on working without registering.
+    NeverRegistered { logon_frame: u64 },
     /// The client reacted to these datagrams (all of the session's given for context).
     Reactions {
         datagrams: &'a [Datagram],
@@ -109,6 +111,10 @@ pub(super) fn evidence(finding: &Finding<'_>) -> Evidence {
                 format!("no notification datagram in the {seconds:.0} s {until}"),
             )
         }
+        Finding::NeverRegistered { logon_frame } => (
+            vec![*logon_frame],
+            "the client logged on and went on working, but never called EcRRegisterPushNotification".into(),
+        ),
         Finding::NothingCaptured => (
             vec![],
             "the capture began after Outlook connected: no bind, logon, registration or notification datagram is in it, only the client's calls"

@@ -262,6 +262,13 @@ pub(super) fn judge(
         Cause::NothingDecides { saw_logon: false } if s.datagrams.is_empty() => {
             findings.push(Finding::NothingCaptured)
         }
+        Cause::NotRegistered { .. } => {
+            if let Some(logon) = s.calls.iter().rev().find(|c| c.logon) {
+                findings.push(Finding::NeverRegistered {
+                    logon_frame: logon.frame,
+                });
+            }
+        }
         _ => {}
     }
     if !reacted.is_empty() {

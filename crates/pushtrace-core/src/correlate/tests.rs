@@ -303,6 +303,12 @@ fn registered_without_datagram_and_wrong_payload() {
 fn not_registered_needs_a_captured_logon_and_calls_after_it() {
     let s = only(base());
     assert_eq!(s.verdict, Verdict::NotRegistered);
+    let line = s
+        .evidence
+        .iter()
+        .find(|e| e.text.contains("logged on"))
+        .unwrap();
+    assert_eq!(line.frames, [12], "the logon that was captured");
     // The logon is the last thing captured: the capture ended too early to tell.
     let mut c = Correlator::new(0, CorrelateLimits::default());
     let logon = CallDetail::Logon {

@@ -214,7 +214,7 @@ impl Identifier {
     }
 
     fn confirm(&mut self, call: StoreCall, correlator: &mut Correlator) {
-        self.waiting -= 1;
+        self.waiting = self.waiting.saturating_sub(1);
         self.stats.confirmed_later += 1;
         correlator.store_call(call);
     }
@@ -225,7 +225,7 @@ impl Identifier {
         // Calls on a context a decisive call settled were released then.
         for w in conn.waiting {
             if conn.has_store_context {
-                self.waiting -= 1;
+                self.waiting = self.waiting.saturating_sub(1);
                 self.stats.unconfirmed += 1;
             } else {
                 self.unresolved
@@ -245,7 +245,7 @@ impl Identifier {
                 if known {
                     self.confirm(call, correlator);
                 } else {
-                    self.waiting -= 1;
+                    self.waiting = self.waiting.saturating_sub(1);
                     self.stats.unconfirmed += 1;
                 }
             }
