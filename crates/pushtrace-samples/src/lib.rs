@@ -273,9 +273,10 @@ numbers pushtrace cites against tshark's dissectors (not part of CI).
 **Expectations.** `NAME.expect.json` lists a subset of the JSON report that `NAME.<ext>` must
 produce: the overall `verdict`, the `exit_code`, the input `format`, the sessions with their
 verdicts, registrations (frames, callback, context, status), datagrams and ICMP errors, and
-`warning_codes` that must appear (and `absent_warning_codes` that must not), the input's
-`vantage` and, where a sample is about them, counters. Objects are matched on the keys listed; lists must have the
-same length and match element by element. Volatile fields (times, counters) are not listed.
+`warning_codes` that must appear (and `absent_warning_codes` that must not), and the input's
+`vantage`. Objects are matched on the keys listed; lists must have the same length and match
+element by element. Volatile fields (times) are not listed, and counters only where a sample
+is about them.
 
 **Pinning your own capture.** Copy it here as `NAME.pcapng` (or `.pcap`, `.cap`, `.gz`...),
 run `pushtrace analyze --format json NAME.pcapng`, and write `NAME.expect.json` with the facts
