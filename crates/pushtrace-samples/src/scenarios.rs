@@ -66,6 +66,7 @@ pub fn all() -> Vec<Scenario> {
         Scenario { name: "outlook2003-mid-session", shows: "Outlook 2003 (EcDoRpc) captured mid-session, starting inside a PDU: datagrams and reactions", build: outlook2003_mid_session },
         Scenario { name: "mid-session-unanswered", shows: "starts with a response, ends with a call unanswered: the client stays the client", build: mid_session_unanswered },
         Scenario { name: "late-endpoint-mapper", shows: "a sealed client mid-session; another client's endpoint-mapper lookup later shows the store port", build: late_endpoint_mapper },
+        Scenario { name: "sealed-mid-session-dropped", shows: "Outlook 2007-style sealed RPC captured mid-session on the client; the host firewall drops the datagrams", build: sealed_mid_session_dropped },
         Scenario { name: "smb-background", shows: "a healthy session amid SMB named-pipe RPC and Active Directory RPC captured mid-session", build: smb_background },
     ]
 }
@@ -695,6 +696,34 @@ fn path_dropped_server_side() -> Built {
     let c = Host::new(21, "10.0.0.21", 128).behind(ROUTER_MAC, 2);
     let s = Host::new(5, ROUTED_SERVER, 128).capturing();
     ignored_notifications(22, c, s, "server")
+}
+
+/// Outlook 2007 and 2010 seal their RPC by default (packet privacy): captured mid-session on
+/// the client, its calls fit EMSMDB by length only, no bind or endpoint-mapper answer is in
+/// the capture, and the server's datagrams to the client are what show the store. Windows
+/// Firewall drops them; the client polls once a minute.
+fn sealed_mid_session_dropped() -> Built {
+    let mut net = Net::new(START_NS, 27);
+    let c = Host::new(21, "10.0.0.21", 128).capturing();
+    let s = Host::new(5, ROUTED_SERVER, 128).behind(ROUTER_MAC, 2);
+    let mut l = logon(&mut net, c, s, sealed(), Some((c.at(CALLBACK_PORT), 0)));
+    net.wait(20 * SEC);
+    let dropped = net.frames.len();
+    let mut datagrams = Vec::new();
+    for _ in 0..3 {
+        net.wait(25 * SEC);
+        let d = notify(&mut net, s, 3105, l.callback, c, &l.context);
+        datagrams.push(json!({ "frame": d as usize - dropped, "matches_context": null, "reaction": "no_reaction" }));
+        net.wait(35 * SEC);
+        l.conn.rop_call(&mut net, 40);
+    }
+    let frames = net.frames.split_off(dropped);
+    let input =
+        json!({ "vantage": "client", "counters": { "identify": { "anchored_by_datagrams": 1 } } });
+    let expect = json!({ "verdict": "dropped", "inputs": [input], "sessions": [
+        { "client": "10.0.0.21", "server": ROUTED_SERVER, "verdict": "dropped", "inferred": true, "registrations": [], "datagrams": datagrams },
+    ]});
+    Built { frames, expect }
 }
 
 /// Outlook 2003 against Exchange 2003 (EcDoConnect, EcDoRpc) captured mid-session: the

@@ -10,24 +10,32 @@
 //!   connection closes with another context shown to be the store's, it belongs to that other
 //!   interface; otherwise it waits, per server endpoint, for the end of the capture, and is a
 //!   store call if anything showed that endpoint to serve the store (an endpoint-mapper
-//!   answer, a bind on another connection, a decisive call on another connection).
+//!   answer, a bind on another connection, a decisive call on another connection), or if
+//!   the server sent its client a notification-sized datagram and the client's calls there
+//!   include one of the `EcDoRpc` family: only the Exchange store sends an RPC client UDP
+//!   datagrams of 1–16 bytes (MS-OXCNOTIF 3.1.5.4; DNS, NetBIOS, Kerberos, CLDAP and NTP
+//!   messages are all longer), so that pairs a sealed mid-session Outlook 2007/2010 client,
+//!   which no shape can tell, with its store.
 //!
-//! Waiting calls are bounded ([`CorrelateLimits::max_unclassified_calls`] over all
-//! connections and endpoints); a cap that bites is a warning.
+//! Waiting calls are kept as compact summaries per client and server endpoint (the ends
+//! once, about 48 bytes a call), bounded by [`CorrelateLimits::max_unclassified_calls`] over
+//! all connections and endpoints; a cap that bites is a warning.
 //!
 //! [`CorrelateLimits::max_unclassified_calls`]: crate::correlate::CorrelateLimits
 
 use super::WarningLog;
 use crate::capture::Warning;
-use crate::correlate::{Correlator, StoreCall};
+use crate::correlate::{CallDetail, Correlator, StoreCall};
 use crate::dcerpc::interfaces::{ASYNC_EMSMDB_UUID, EMSMDB_UUID};
 use crate::dcerpc::RpcCall;
-use crate::emsmdb::{recognise_request, NdrFormat, RequestStub, Shape, StoreInterface};
+use crate::emsmdb::{self, recognise_request, NdrFormat, RequestStub, Shape, StoreInterface};
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// Most server endpoints known to serve the store.
 const MAX_STORE_ENDPOINTS: usize = 4096;
+/// Most (server, client) pairs remembered for a notification-sized datagram.
+const MAX_NOTIFIED: usize = 16_384;
 
 /// What a call is, as far as its own connection can tell now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,12 +51,48 @@ pub(super) enum Identified {
     Other,
 }
 
-/// A call waiting for evidence about its context or endpoint.
+/// A call waiting for evidence about its context or endpoint: what the correlator needs of
+/// it, without the endpoints, which its connection (and then its group) keeps once.
 #[derive(Debug)]
 struct Waiting {
     context_id: u16,
-    call: StoreCall,
+    opnum: u16,
+    request_frame: u64,
+    request_ts_ns: i64,
+    response_ts_ns: Option<i64>,
+    /// A registration, logon or unregistration (rare; boxed so the common call stays small).
+    detail: Option<Box<CallDetail>>,
 }
+
+impl Waiting {
+    fn new(context_id: u16, call: StoreCall) -> Waiting {
+        Waiting {
+            context_id,
+            opnum: call.opnum,
+            request_frame: call.request_frame,
+            request_ts_ns: call.request_ts_ns,
+            response_ts_ns: call.response_ts_ns,
+            detail: (call.detail != CallDetail::Other).then(|| Box::new(call.detail)),
+        }
+    }
+
+    /// The store call it is, made from `client` to `server` (recognised without its bind).
+    fn into_call(self, (client, server): Ends) -> StoreCall {
+        StoreCall {
+            client,
+            server,
+            inferred: true,
+            opnum: self.opnum,
+            request_frame: self.request_frame,
+            request_ts_ns: self.request_ts_ns,
+            response_ts_ns: self.response_ts_ns,
+            detail: self.detail.map_or(CallDetail::Other, |d| *d),
+        }
+    }
+}
+
+/// A connection's client and server ends.
+type Ends = (SocketAddr, SocketAddr);
 
 /// What one connection showed of the store.
 #[derive(Debug, Default)]
@@ -57,6 +101,8 @@ pub(super) struct ConnStore {
     inferred: HashMap<u16, StoreInterface>,
     /// Some context of this connection is a store context, bound or recognised.
     has_store_context: bool,
+    /// The connection's ends, once a call waits.
+    ends: Option<Ends>,
     /// Calls waiting for evidence.
     waiting: Vec<Waiting>,
 }
@@ -74,6 +120,9 @@ pub struct IdentifyStats {
     pub unconfirmed: u64,
     /// Calls that could not wait because [`Identifier`]'s cap was reached.
     pub dropped_at_cap: u64,
+    /// Server endpoints taken for the store because the server sent the client of calls
+    /// there a notification-sized datagram.
+    pub anchored_by_datagrams: u64,
 }
 
 /// The identification state of one input.
@@ -81,8 +130,11 @@ pub struct IdentifyStats {
 pub(super) struct Identifier {
     /// Server endpoints shown to serve the store.
     endpoints: HashSet<SocketAddr>,
-    /// Calls of closed connections, by server endpoint, waiting for endpoint evidence.
-    unresolved: HashMap<SocketAddr, Vec<StoreCall>>,
+    /// Calls of closed connections waiting for endpoint evidence, per client and server
+    /// endpoint.
+    unresolved: HashMap<Ends, Vec<Waiting>>,
+    /// (server IP, client IP) pairs seen with a notification-sized datagram.
+    notified: HashSet<(IpAddr, IpAddr)>,
     /// Calls waiting, on connections and endpoints together.
     waiting: usize,
     cap: usize,
@@ -95,6 +147,7 @@ impl Identifier {
         Identifier {
             endpoints: HashSet::new(),
             unresolved: HashMap::new(),
+            notified: HashSet::new(),
             waiting: 0,
             cap,
             warned: false,
@@ -107,6 +160,13 @@ impl Identifier {
     pub(super) fn learn_endpoint(&mut self, endpoint: SocketAddr) {
         if self.endpoints.len() < MAX_STORE_ENDPOINTS {
             self.endpoints.insert(endpoint);
+        }
+    }
+
+    /// `server` sent `client` a UDP datagram of notification size.
+    pub(super) fn notification_sized(&mut self, server: IpAddr, client: IpAddr) {
+        if self.notified.len() < MAX_NOTIFIED {
+            self.notified.insert((server, client));
         }
     }
 
@@ -194,7 +254,8 @@ impl Identifier {
             return;
         }
         self.waiting += 1;
-        conn.waiting.push(Waiting { context_id, call });
+        conn.ends = Some((call.client, call.server));
+        conn.waiting.push(Waiting::new(context_id, call));
     }
 
     /// Releases the calls that waited on a context now known to be a store context.
@@ -208,8 +269,10 @@ impl Identifier {
             .into_iter()
             .partition(|w| w.context_id == context_id);
         conn.waiting = still;
-        for w in now {
-            self.confirm(w.call, correlator);
+        if let Some(ends) = conn.ends {
+            for w in now {
+                self.confirm(w.into_call(ends), correlator);
+            }
         }
     }
 
@@ -223,27 +286,42 @@ impl Identifier {
     /// wait for endpoint evidence.
     pub(super) fn connection_closed(&mut self, conn: ConnStore) {
         // Calls on a context a decisive call settled were released then.
-        for w in conn.waiting {
-            if conn.has_store_context {
-                self.waiting = self.waiting.saturating_sub(1);
-                self.stats.unconfirmed += 1;
-            } else {
-                self.unresolved
-                    .entry(w.call.server)
-                    .or_default()
-                    .push(w.call);
-            }
+        let Some(ends) = conn.ends.filter(|_| !conn.waiting.is_empty()) else {
+            return;
+        };
+        if conn.has_store_context {
+            let n = conn.waiting.len();
+            self.waiting = self.waiting.saturating_sub(n);
+            self.stats.unconfirmed += n as u64;
+        } else {
+            self.unresolved
+                .entry(ends)
+                .or_default()
+                .extend(conn.waiting);
         }
     }
 
     /// The end of the input: waiting calls to endpoints shown to serve the store are store
     /// calls; the others are not.
     pub(super) fn finish(&mut self, correlator: &mut Correlator) {
-        for (endpoint, calls) in std::mem::take(&mut self.unresolved) {
-            let known = self.endpoints.contains(&endpoint);
-            for call in calls {
+        let anchored: Vec<SocketAddr> = self
+            .unresolved
+            .iter()
+            .filter(|((client, server), calls)| {
+                self.notified.contains(&(server.ip(), client.ip()))
+                    && calls.iter().any(|w| emsmdb::is_rop_call(w.opnum))
+            })
+            .map(|(ends, _)| ends.1)
+            .collect();
+        for endpoint in anchored {
+            self.stats.anchored_by_datagrams += 1;
+            self.learn_endpoint(endpoint);
+        }
+        for (ends, calls) in std::mem::take(&mut self.unresolved) {
+            let known = self.endpoints.contains(&ends.1);
+            for w in calls {
                 if known {
-                    self.confirm(call, correlator);
+                    self.confirm(w.into_call(ends), correlator);
                 } else {
                     self.waiting = self.waiting.saturating_sub(1);
                     self.stats.unconfirmed += 1;
@@ -411,6 +489,39 @@ mod tests {
             let (stats, _) = run.finish();
             assert_eq!(stats.confirmed_later, u64::from(learnt));
             assert_eq!(stats.unconfirmed, u64::from(!learnt));
+        }
+    }
+
+    /// Sealed calls nothing else identifies: the server's notification-sized datagram to the
+    /// client anchors them, when they include an EcDoRpc-family call.
+    #[test]
+    fn a_datagram_from_the_server_anchors_sealed_rop_calls() {
+        let sealed = |frame, opnum| {
+            let mut c = call(frame, 0, opnum, vec![0; 120]);
+            c.request.bytes.clear();
+            c.request.encrypted = true;
+            c
+        };
+        for (notified, opnum, confirmed) in [(true, 11, 1), (false, 11, 0), (true, 1, 0)] {
+            let mut run = Run::new(100);
+            let mut conn = ConnStore::default();
+            let c = if opnum == 1 {
+                disconnect(1, 0)
+            } else {
+                sealed(1, opnum)
+            };
+            assert!(matches!(
+                run.feed(&mut conn, &c, SERVER),
+                Identified::Later(_)
+            ));
+            run.id.connection_closed(conn);
+            if notified {
+                let (server, client) = ("10.0.0.5".parse().unwrap(), "10.0.0.21".parse().unwrap());
+                run.id.notification_sized(server, client);
+            }
+            let (stats, _) = run.finish();
+            assert_eq!(stats.confirmed_later, confirmed, "{notified} {opnum}");
+            assert_eq!(stats.anchored_by_datagrams, confirmed);
         }
     }
 

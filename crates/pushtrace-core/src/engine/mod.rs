@@ -38,8 +38,8 @@ pub use warnings::WarningLog;
 /// The defaults are one memory budget: a capture built to fill every cap at once (the
 /// `combined` attack of `scripts/attack.sh`: 14,000 connections holding partial PDUs, 8 MiB
 /// of out-of-order TCP data, 8 MiB of DCE/RPC bytes, 4 MiB of IP fragments, full correlation
-/// pools and 4,096 sessions to report) peaks at about 53 MiB of anonymous memory per input,
-/// under the 64 MiB target. Several inputs analysed in parallel each have their own.
+/// pools, 32,768 calls waiting for evidence that they are store calls and 4,096 sessions to
+/// report) peaks at about 58 MiB of anonymous memory per input, under the 64 MiB target. Several inputs analysed in parallel each have their own.
 #[derive(Debug, Clone, Default)]
 pub struct Limits {
     /// TCP reassembly caps.
@@ -202,6 +202,9 @@ impl Analyzer {
                 );
                 if candidate {
                     self.hosts.observe(frame, &packet);
+                    self.streams
+                        .identifier
+                        .notification_sized(packet.src, packet.dst);
                 }
             }
             Transport::IcmpUnreachable(icmp) => {
