@@ -42,11 +42,11 @@ pub(super) enum Finding<'a> {
     /// The client reacted to these datagrams (all of the session's given for context).
     Reactions {
         datagrams: &'a [Datagram],
-        reacted: &'a [&'a Datagram],
+        reacted: Vec<&'a Datagram>,
     },
     /// Datagrams the client did not react to, and its calls after the first of them.
     NoReaction {
-        datagrams: &'a [&'a Datagram],
+        datagrams: Vec<&'a Datagram>,
         later_calls: Vec<u64>,
     },
     /// Datagrams that count neither way (capture ended, client silent).

@@ -13,11 +13,13 @@
 //! capture ends within the window, or after which the client makes no call at all, counts
 //! neither way.
 
+use super::advice::icmp_code_name;
 use super::facts::{RegistrationFacts, RequestFacts};
 use super::session::ClientCall;
 use crate::decode::QuotedDatagram;
 use crate::emsmdb::{self, MAX_CONTEXT_LEN};
-use crate::report::Reaction;
+use crate::report::{format_time, Datagram, IcmpError, Reaction};
+use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 
 /// How long after a datagram (or after the response of a call in flight when it came) a
@@ -80,12 +82,7 @@ pub(super) struct IcmpCandidate {
 
 /// Whether a datagram from the server is addressed to registration `r` of `client`, which
 /// lasts until `ended_ns` (an unregistration) when given.
-pub(super) fn covers(
-    r: &RegistrationFacts,
-    d: &UdpCandidate,
-    client: IpAddr,
-    ended_ns: Option<i64>,
-) -> bool {
+fn covers(r: &RegistrationFacts, d: &UdpCandidate, client: IpAddr, ended_ns: Option<i64>) -> bool {
     if d.ts_ns < r.request_ts_ns || ended_ns.is_some_and(|end| d.ts_ns > end) {
         return false;
     }
@@ -103,7 +100,7 @@ pub(super) fn covers(
 /// What the client did after a datagram at `ts_ns`, given its calls sorted by request time
 /// and the time of the capture's last frame: the reacting call and its delay, or why there
 /// is none.
-pub(super) fn reaction(
+fn reaction(
     ts_ns: i64,
     calls: &[ClientCall],
     capture_end_ns: i64,
@@ -131,9 +128,83 @@ pub(super) fn reaction(
     }
 }
 
+/// Each datagram as the report lists it: the registration it answers (the latest one
+/// covering it; `registrations` sorted by time, with when each ended), whether its payload
+/// is the registered context, and what the client did after it.
+pub(super) fn outcomes(
+    datagrams: &[UdpCandidate],
+    (registrations, ends): (&[RegistrationFacts], &[Option<i64>]),
+    client: IpAddr,
+    calls: &[ClientCall],
+    capture_end_ns: i64,
+) -> Vec<Datagram> {
+    datagrams
+        .iter()
+        .map(|d| {
+            let reg = registrations
+                .iter()
+                .zip(ends)
+                .rev()
+                .find(|(r, end)| covers(r, d, client, **end))
+                .map(|(r, _)| r);
+            let matches_context = reg
+                .and_then(RegistrationFacts::decoded)
+                .map(|r| r.context == d.payload());
+            let (reaction, reacting) = if reg.is_none() && !registrations.is_empty() {
+                (Reaction::Unregistered, None)
+            } else if matches_context == Some(false) {
+                (Reaction::Ignored, None)
+            } else {
+                reaction(d.ts_ns, calls, capture_end_ns)
+            };
+            Datagram {
+                frame: d.frame,
+                time: format_time(d.ts_ns),
+                from: emsmdb::endpoint(d.src.ip(), d.src.port()),
+                to: emsmdb::endpoint(d.dst.ip(), d.dst.port()),
+                len: d.payload().len(),
+                matches_context,
+                reaction,
+                reaction_frame: reacting.map(|(frame, _)| frame),
+                reaction_delay_ms: reacting.map(|(_, ns)| ns as f64 / 1e6),
+            }
+        })
+        .collect()
+}
+
+/// The ICMP errors quoting a datagram from `server` to `client`, or to a callback address
+/// the client registered (which differs behind NAT), each with the datagram it quotes.
+pub(super) fn quoting_errors(
+    icmp: &[IcmpCandidate],
+    (client, server): (IpAddr, IpAddr),
+    registrations: &[RegistrationFacts],
+    datagrams: &[UdpCandidate],
+) -> Vec<IcmpError> {
+    let callback_ips: BTreeSet<IpAddr> = registrations
+        .iter()
+        .filter_map(|r| r.decoded()?.callback.socket_addr())
+        .map(|a| a.ip())
+        .collect();
+    icmp.iter()
+        .filter(|e| {
+            e.quoted.src == server
+                && (e.quoted.dst == client || callback_ips.contains(&e.quoted.dst))
+        })
+        .map(|e| IcmpError {
+            frame: e.frame,
+            datagram_frame: quoted_datagram(e, datagrams).map(|d| d.frame),
+            time: format_time(e.ts_ns),
+            from: e.from.to_string(),
+            protocol: if e.v6 { "icmpv6" } else { "icmp" },
+            code: e.code,
+            code_name: icmp_code_name(e.v6, e.code),
+        })
+        .collect()
+}
+
 /// The datagram an ICMP error quotes: the last one before it to the quoted callback port
 /// (and from the quoted source port, when quoted).
-pub(super) fn quoted_datagram<'a>(
+fn quoted_datagram<'a>(
     e: &IcmpCandidate,
     datagrams: &'a [UdpCandidate],
 ) -> Option<&'a UdpCandidate> {

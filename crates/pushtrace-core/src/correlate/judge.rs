@@ -14,7 +14,7 @@ use super::datagrams::{self, IcmpCandidate};
 use super::facts::RegistrationFacts;
 use super::session::{polling, SessionState};
 use crate::emsmdb;
-use crate::report::{format_time, Datagram, IcmpError, Reaction, Session, Vantage, Verdict};
+use crate::report::{Datagram, IcmpError, Reaction, Session, Vantage, Verdict};
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 
@@ -87,6 +87,23 @@ impl Cause {
     }
 }
 
+/// When the session's registrations ended: its unregistrations, sorted by time.
+struct Unregistrations(Vec<(i64, u64)>);
+
+impl Unregistrations {
+    fn new(calls: &[(u64, i64)]) -> Self {
+        let mut sorted: Vec<(i64, u64)> = calls.iter().map(|&(f, ts)| (ts, f)).collect();
+        sorted.sort_unstable();
+        Unregistrations(sorted)
+    }
+
+    /// The first unregistration at or after `ts_ns`: (time, frame).
+    fn after(&self, ts_ns: i64) -> Option<(i64, u64)> {
+        let i = self.0.partition_point(|&(ts, _)| ts < ts_ns);
+        self.0.get(i).copied()
+    }
+}
+
 /// Judges one session.
 pub(super) fn judge(
     (client, server): (IpAddr, IpAddr),
@@ -98,114 +115,138 @@ pub(super) fn judge(
     s.calls.sort_by_key(|c| (c.ts_ns, c.frame));
     s.registrations
         .sort_by_key(|r| (r.request_ts_ns, r.request_frame));
-    let mut unregistrations: Vec<(i64, u64)> =
-        s.unregistrations.iter().map(|&(f, ts)| (ts, f)).collect();
-    unregistrations.sort_unstable();
-    // The first unregistration at or after `ts_ns`: (time, frame).
-    let unregistration_after = |ts_ns: i64| {
-        let i = unregistrations.partition_point(|&(ts, _)| ts < ts_ns);
-        unregistrations.get(i).copied()
-    };
+    let unregistrations = Unregistrations::new(&s.unregistrations);
     let ends: Vec<Option<i64>> = s
         .registrations
         .iter()
-        .map(|r| unregistration_after(r.request_ts_ns).map(|(ts, _)| ts))
+        .map(|r| unregistrations.after(r.request_ts_ns).map(|(ts, _)| ts))
         .collect();
-    let last_reg = s.registrations.last();
-
-    // Each datagram: the registration it answers, its payload, what the client did.
-    let mut datagrams = Vec::with_capacity(s.datagrams.len());
-    for d in &s.datagrams {
-        let reg = s
+    let datagrams = datagrams::outcomes(
+        &s.datagrams,
+        (&s.registrations, &ends),
+        client,
+        &s.calls,
+        cx.capture_end_ns,
+    );
+    let icmp_errors =
+        datagrams::quoting_errors(cx.icmp, (client, server), &s.registrations, &s.datagrams);
+    let watch = Watch::of_last_registration(&s, &unregistrations, cx.capture_end_ns);
+    let cause = decide(&s, client, &datagrams, &icmp_errors, &watch);
+    let findings = findings(
+        &s,
+        client,
+        &cause,
+        &datagrams,
+        &icmp_errors,
+        &watch,
+        cx.vantage,
+    );
+    let polling = polling(&s.calls);
+    let mut evidence: Vec<_> = findings.iter().map(advice::evidence).collect();
+    if polling.steady_one_minute {
+        let frames = s.calls.iter().filter(|c| c.rop).take(4).map(|c| c.frame);
+        evidence.push(advice::evidence(&Finding::Polling(
+            &polling,
+            frames.collect(),
+        )));
+    }
+    if s.uses_async {
+        evidence.push(advice::evidence(&Finding::UsesAsync));
+    }
+    let mut cited: BTreeSet<u64> = evidence
+        .iter()
+        .flat_map(|e| e.frames.iter().copied())
+        .collect();
+    cited.extend(datagrams.iter().map(|d| d.frame));
+    Session {
+        client: client.to_string(),
+        server: server.to_string(),
+        input: cx.input,
+        verdict: cause.verdict(),
+        user: s.user,
+        inferred: !s.bound,
+        connections: s
+            .connections
+            .iter()
+            .map(|(c, sv)| {
+                format!(
+                    "{} -> {}",
+                    emsmdb::endpoint(c.ip(), c.port()),
+                    emsmdb::endpoint(sv.ip(), sv.port())
+                )
+            })
+            .collect(),
+        registrations: s
             .registrations
             .iter()
-            .zip(&ends)
-            .rev()
-            .find(|(r, end)| datagrams::covers(r, d, client, **end))
-            .map(|(r, _)| r);
-        let matches_context = reg
-            .and_then(RegistrationFacts::decoded)
-            .map(|r| r.context == d.payload());
-        let (reaction, reacting) = if reg.is_none() && !s.registrations.is_empty() {
-            (Reaction::Unregistered, None)
-        } else if matches_context == Some(false) {
-            (Reaction::Ignored, None)
-        } else {
-            datagrams::reaction(d.ts_ns, &s.calls, cx.capture_end_ns)
-        };
-        datagrams.push(Datagram {
-            frame: d.frame,
-            time: format_time(d.ts_ns),
-            from: emsmdb::endpoint(d.src.ip(), d.src.port()),
-            to: emsmdb::endpoint(d.dst.ip(), d.dst.port()),
-            len: d.payload().len(),
-            matches_context,
-            reaction,
-            reaction_frame: reacting.map(|(frame, _)| frame),
-            reaction_delay_ms: reacting.map(|(_, ns)| ns as f64 / 1e6),
-        });
+            .map(advice::registration_report)
+            .collect(),
+        datagrams,
+        icmp_errors,
+        polling,
+        poll_interval_ms: s.poll_interval_ms,
+        uses_async_notifications: s.uses_async,
+        evidence,
+        advice: advice::advice(&cause, server, cx.vantage),
+        wireshark_filter: advice::wireshark_filter(&cited),
     }
-    let with =
-        |r: Reaction| -> Vec<&Datagram> { datagrams.iter().filter(|d| d.reaction == r).collect() };
-    let (reacted, unanswered) = (with(Reaction::Reacted), with(Reaction::NoReaction));
-    let not_judged: Vec<u64> = datagrams
-        .iter()
-        .filter(|d| matches!(d.reaction, Reaction::CaptureEnded | Reaction::ClientSilent))
-        .map(|d| d.frame)
-        .collect();
+}
 
-    // ICMP errors quoting a datagram from this server to this client (or to a callback it
-    // registered, which differs behind NAT).
-    let callback_ips: BTreeSet<IpAddr> = s
-        .registrations
-        .iter()
-        .filter_map(|r| r.decoded()?.callback.socket_addr())
-        .map(|a| a.ip())
-        .collect();
-    let icmp_errors: Vec<IcmpError> = cx
-        .icmp
-        .iter()
-        .filter(|e| {
-            e.quoted.src == server
-                && (e.quoted.dst == client || callback_ips.contains(&e.quoted.dst))
-        })
-        .map(|e| IcmpError {
-            frame: e.frame,
-            datagram_frame: datagrams::quoted_datagram(e, &s.datagrams).map(|d| d.frame),
-            time: format_time(e.ts_ns),
-            from: e.from.to_string(),
-            protocol: if e.v6 { "icmpv6" } else { "icmp" },
-            code: e.code,
-            code_name: advice::icmp_code_name(e.v6, e.code),
-        })
-        .collect();
+/// How long the last registration was in force in the capture, and how long it takes to
+/// mean something.
+struct Watch {
+    /// From the registration to its unregistration or the end of the capture.
+    watched_ns: i64,
+    /// The unregistration that ended it: (time, frame).
+    until: Option<(i64, u64)>,
+    /// One poll interval: `pcmsPollsMax` when the logon gave a sane one, else a minute.
+    needed_ns: i64,
+}
 
-    let mismatch = last_reg
+impl Watch {
+    fn of_last_registration(s: &SessionState, unregistrations: &Unregistrations, end: i64) -> Self {
+        let reg_ts = s.registrations.last().map_or(end, |r| r.request_ts_ns);
+        let until = unregistrations.after(reg_ts);
+        Watch {
+            watched_ns: until.map_or(end, |(ts, _)| ts).saturating_sub(reg_ts),
+            until,
+            needed_ns: s
+                .poll_interval_ms
+                .map(|ms| i64::from(ms) * 1_000_000)
+                .filter(|ns| (1_000_000_000..=600_000_000_000).contains(ns))
+                .unwrap_or(MIN_WATCH_NS),
+        }
+    }
+}
+
+fn count(datagrams: &[Datagram], reactions: &[Reaction]) -> usize {
+    datagrams
+        .iter()
+        .filter(|d| reactions.contains(&d.reaction))
+        .count()
+}
+
+/// The cause of the session's verdict, the most specific first.
+fn decide(
+    s: &SessionState,
+    client: IpAddr,
+    datagrams: &[Datagram],
+    icmp_errors: &[IcmpError],
+    watch: &Watch,
+) -> Cause {
+    let last_reg = s.registrations.last();
+    let callback = last_reg
         .and_then(RegistrationFacts::decoded)
-        .and_then(|r| r.callback.socket_addr())
-        .filter(|a| a.ip() != client);
-    let callback_port = last_reg
-        .and_then(RegistrationFacts::decoded)
-        .and_then(|r| r.callback.socket_addr())
-        .map(|a| a.port());
-    // How long the last registration was in force in the capture.
-    let reg_ts = last_reg.map_or(cx.capture_end_ns, |r| r.request_ts_ns);
-    let watched_until = unregistration_after(reg_ts);
-    let watched_ns = watched_until
-        .map_or(cx.capture_end_ns, |(ts, _)| ts)
-        .saturating_sub(reg_ts);
-    let min_watch_ns = s
-        .poll_interval_ms
-        .map(|ms| i64::from(ms) * 1_000_000)
-        .filter(|ns| (1_000_000_000..=600_000_000_000).contains(ns))
-        .unwrap_or(MIN_WATCH_NS);
+        .and_then(|r| r.callback.socket_addr());
+    let reacted = count(datagrams, &[Reaction::Reacted]);
+    let unanswered = count(datagrams, &[Reaction::NoReaction]);
+    let not_judged = count(datagrams, &[Reaction::CaptureEnded, Reaction::ClientSilent]);
     let further_calls_after_logon = s
         .calls
         .iter()
         .rposition(|c| c.logon)
         .is_some_and(|i| i + 1 < s.calls.len());
-
-    let cause = if let Some(first) = icmp_errors.first() {
+    if let Some(first) = icmp_errors.first() {
         Cause::Icmp {
             code_name: first.code_name,
             from: first.from.clone(),
@@ -214,16 +255,18 @@ pub(super) fn judge(
         Cause::Refused(last_reg.map(|r| r.response.clone()))
     } else if s.registrations.is_empty() && !s.bind_rejections.is_empty() {
         Cause::Refused(None)
-    } else if let Some(callback) = mismatch {
+    } else if let Some(callback) = callback.filter(|a| a.ip() != client) {
         Cause::AddressMismatch { callback }
-    } else if unanswered.len() > reacted.len() {
-        Cause::Dropped { callback_port }
-    } else if !reacted.is_empty() {
+    } else if unanswered > reacted {
+        Cause::Dropped {
+            callback_port: callback.map(|a| a.port()),
+        }
+    } else if reacted > 0 {
         Cause::Flowing
-    } else if !not_judged.is_empty() {
+    } else if not_judged > 0 {
         Cause::DatagramsNotJudged
     } else if last_reg.is_some_and(RegistrationFacts::succeeded) {
-        if watched_ns >= min_watch_ns {
+        if watch.watched_ns >= watch.needed_ns {
             Cause::NoDatagram
         } else {
             Cause::RegistrationTooShort
@@ -238,28 +281,43 @@ pub(super) fn judge(
         Cause::NothingDecides {
             saw_logon: s.saw_logon,
         }
-    };
+    }
+}
 
-    // The findings the report cites, in the order it shows them.
-    let mut findings: Vec<Finding<'_>> =
+/// The findings the report cites for the session, in the order it shows them (the polling
+/// rhythm and AsyncEMSMDB use follow).
+fn findings<'a>(
+    s: &'a SessionState,
+    client: IpAddr,
+    cause: &Cause,
+    datagrams: &'a [Datagram],
+    icmp_errors: &'a [IcmpError],
+    watch: &Watch,
+    vantage: Vantage,
+) -> Vec<Finding<'a>> {
+    let mut findings: Vec<Finding<'a>> =
         s.registrations.iter().map(Finding::Registration).collect();
     findings.extend(
         s.bind_rejections
             .iter()
             .map(|(frame, why)| Finding::BindRejected { frame: *frame, why }),
     );
-    match &cause {
-        Cause::Icmp { .. } => findings.push(Finding::IcmpErrors(&icmp_errors)),
+    match cause {
+        Cause::Icmp { .. } => findings.push(Finding::IcmpErrors(icmp_errors)),
         Cause::AddressMismatch { callback } => findings.push(Finding::CallbackMismatch {
             callback: *callback,
             client,
-            frames: last_reg.map(RegistrationFacts::frames).unwrap_or_default(),
+            frames: s
+                .registrations
+                .last()
+                .map(RegistrationFacts::frames)
+                .unwrap_or_default(),
         }),
         Cause::NoDatagram | Cause::RegistrationTooShort => findings.push(Finding::NoDatagram {
-            seconds: (watched_ns as f64 / 1e9).max(0.0),
-            unregistration: watched_until.map(|(_, frame)| frame),
+            seconds: (watch.watched_ns as f64 / 1e9).max(0.0),
+            unregistration: watch.until.map(|(_, frame)| frame),
         }),
-        Cause::NothingDecides { saw_logon: false } if s.datagrams.is_empty() => {
+        Cause::NothingDecides { saw_logon: false } if datagrams.is_empty() => {
             findings.push(Finding::NothingCaptured)
         }
         Cause::NotRegistered { .. } => {
@@ -271,95 +329,41 @@ pub(super) fn judge(
         }
         _ => {}
     }
+    let with = |r: Reaction| datagrams.iter().filter(move |d| d.reaction == r);
+    let reacted: Vec<&Datagram> = with(Reaction::Reacted).collect();
     if !reacted.is_empty() {
-        findings.push(Finding::Reactions {
-            datagrams: &datagrams,
-            reacted: &reacted,
-        });
+        findings.push(Finding::Reactions { datagrams, reacted });
     }
-    if !unanswered.is_empty() {
-        let first = unanswered[0];
+    let unanswered: Vec<&Datagram> = with(Reaction::NoReaction).collect();
+    if let Some(first) = unanswered.first() {
         let first_ts = s
             .datagrams
             .iter()
             .find(|d| d.frame == first.frame)
             .map_or(0, |d| d.ts_ns);
-        let later: Vec<u64> = s
+        let later_calls = s
             .calls
             .iter()
             .filter(|c| c.ts_ns > first_ts)
             .map(|c| c.frame)
             .collect();
         findings.push(Finding::NoReaction {
-            datagrams: &unanswered,
-            later_calls: later,
+            datagrams: unanswered,
+            later_calls,
         });
     }
-    if !not_judged.is_empty() {
-        findings.push(Finding::NotJudged {
-            datagrams: &datagrams,
-        });
+    if count(datagrams, &[Reaction::CaptureEnded, Reaction::ClientSilent]) > 0 {
+        findings.push(Finding::NotJudged { datagrams });
     }
     if s.registrations.is_empty() && !datagrams.is_empty() {
         findings.push(Finding::RegistrationNotCaptured);
     }
     if matches!(cause, Cause::Dropped { .. }) {
-        findings.push(Finding::CapturedAt(cx.vantage));
+        findings.push(Finding::CapturedAt(vantage));
     }
-    let ignored: Vec<u64> = with(Reaction::Ignored).iter().map(|d| d.frame).collect();
+    let ignored: Vec<u64> = with(Reaction::Ignored).map(|d| d.frame).collect();
     if !ignored.is_empty() {
         findings.push(Finding::WrongPayload(ignored));
     }
-    let polling = polling(&s.calls);
-    if polling.steady_one_minute {
-        let frames = s.calls.iter().filter(|c| c.rop).take(4).map(|c| c.frame);
-        findings.push(Finding::Polling(&polling, frames.collect()));
-    }
-    if s.uses_async {
-        findings.push(Finding::UsesAsync);
-    }
-
-    let evidence: Vec<_> = findings.iter().map(advice::evidence).collect();
-    let advice = advice::advice(&cause, server, cx.vantage);
-    let mut cited: BTreeSet<u64> = evidence
-        .iter()
-        .flat_map(|e| e.frames.iter().copied())
-        .collect();
-    cited.extend(datagrams.iter().map(|d| d.frame));
-    let wireshark_filter = advice::wireshark_filter(&cited);
-    let connections: Vec<String> = s
-        .connections
-        .iter()
-        .map(|(c, sv)| {
-            format!(
-                "{} -> {}",
-                emsmdb::endpoint(c.ip(), c.port()),
-                emsmdb::endpoint(sv.ip(), sv.port())
-            )
-        })
-        .collect();
-    let registrations = s
-        .registrations
-        .iter()
-        .map(advice::registration_report)
-        .collect();
-
-    Session {
-        client: client.to_string(),
-        server: server.to_string(),
-        input: cx.input,
-        verdict: cause.verdict(),
-        user: s.user,
-        inferred: !s.bound,
-        connections,
-        registrations,
-        datagrams,
-        icmp_errors,
-        polling,
-        poll_interval_ms: s.poll_interval_ms,
-        uses_async_notifications: s.uses_async,
-        evidence,
-        advice,
-        wireshark_filter,
-    }
+    findings
 }
