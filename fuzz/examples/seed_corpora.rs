@@ -7,8 +7,9 @@
 //!   reassembler, as alternating client/server chunks, once as captured and once with a
 //!   hostile clock;
 //! * `dcerpc_pdu`: every PDU framed from those streams;
-//! * `register_push`: the stub of every opnum-4 request and 28-byte response (the size of an
-//!   opnum-4 response), with its NDR format byte.
+//! * `register_push`: the stub of every request with an EMSMDB opnum (0–14, up to 4 KiB:
+//!   connects, ROP calls in their `EcDoRpc` and `RPC_HEADER_EXT` framings, registrations) and
+//!   of every 28-byte response (the size of an opnum-4 response), with its NDR format byte.
 //!
 //! Usage (from the repository root): `cargo run --manifest-path fuzz/Cargo.toml --example
 //! seed_corpora`. Writes `fuzz/corpus/<target>/`; identical files are written once.
@@ -217,7 +218,7 @@ fn add_stream_seeds(corpus: &mut Corpus, name: &str, runs: &[(Direction, Vec<u8>
             corpus.add("dcerpc_pdu", name, pdu.to_vec());
             if let Ok(parsed) = parse_pdu(pdu) {
                 let stub = match parsed.body {
-                    Body::Request(r) if r.opnum == 4 => Some(r.stub),
+                    Body::Request(r) if r.opnum <= 14 && r.stub.len() <= 4096 => Some(r.stub),
                     Body::Response(r) if r.stub.len() == 28 => Some(r.stub),
                     _ => None,
                 };
