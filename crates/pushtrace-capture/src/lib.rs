@@ -33,6 +33,7 @@
 #![deny(unsafe_code)]
 
 mod detect;
+mod edges;
 mod error;
 mod frame;
 mod info;
@@ -46,6 +47,7 @@ mod warning;
 mod window;
 pub mod write;
 
+pub use edges::{edges, Edges, OwnedFrame, PCAP_TAIL_WINDOW};
 pub use error::CaptureError;
 pub use frame::{Frame, LinkType};
 pub use info::{

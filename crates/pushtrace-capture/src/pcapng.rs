@@ -223,6 +223,16 @@ impl PcapNgParser {
         }
     }
 
+    /// The byte order of the current section, once a Section Header Block was read.
+    pub(crate) fn section_endian(&self) -> Option<Endian> {
+        self.endian
+    }
+
+    /// Whether a block of this type carries a packet (EPB, SPB, obsolete PB).
+    pub(crate) fn is_packet_block(block_type: u32) -> bool {
+        matches!(block_type, EPB_TYPE | PB_TYPE | SPB_TYPE)
+    }
+
     /// Where the block at the start of `buf` says it ends, read with the current section's
     /// byte order without any check: a hint for prefetching the trailing length that
     /// [`Self::step`] will compare, never a basis for parsing.

@@ -14,6 +14,7 @@
 //! [`crate::netmon::NetMonReader`].
 
 use crate::detect::{detect, Detected, PREFIX_LEN};
+use crate::edges::{self, OwnedFrame};
 use crate::netmon::NetMonReader;
 use crate::pcap::{self, PcapParser};
 use crate::pcapng::{self, PcapNgParser};
@@ -37,6 +38,7 @@ use std::sync::Arc;
 /// [`CaptureReader::warnings`]; they are never errors.
 pub struct CaptureReader {
     info: FormatInfo,
+    options: ReadOptions,
     engine: Engine,
     diag: Diagnostics,
     stats: ReadStats,
@@ -267,6 +269,7 @@ impl CaptureReader {
         };
         Ok(CaptureReader {
             info,
+            options: *options,
             engine,
             diag: Diagnostics::default(),
             stats: ReadStats::default(),
@@ -334,6 +337,35 @@ impl CaptureReader {
                 self.diag.finish();
                 None
             }
+        }
+    }
+
+    /// The last `k` frames of a whole input (memory-mapped or in memory), found from its end
+    /// without reading it all (see [`crate::edges`]); `None` for streams (standard input,
+    /// compressed files) and when the end cannot be read so. Call it after reading the first
+    /// frames: a pcapng file is read with the interfaces defined before them.
+    pub fn tail_frames(&self, k: usize) -> Option<Vec<OwnedFrame>> {
+        match &self.engine {
+            Engine::NetMon { file, .. } => {
+                edges::netmon_tail(file.as_ref(), self.options.netmon_utc_offset_secs, k)
+            }
+            Engine::Records {
+                parser,
+                input: Input::Whole { bytes, .. },
+            } => {
+                let bytes = bytes.as_ref();
+                match parser {
+                    RecordParser::PcapNg(p) => edges::pcapng_tail(p.clone(), bytes, k),
+                    RecordParser::Pcap(p) => {
+                        let first = self.stats.first_ts_ns?;
+                        edges::pcap_tail(p, bytes, pcap::HEADER_LEN, first, k)
+                    }
+                }
+            }
+            Engine::Records {
+                input: Input::Stream { .. },
+                ..
+            } => None,
         }
     }
 

@@ -1,0 +1,321 @@
+//! The edges of a capture file: its first and last frames, read without walking the whole
+//! file. Several captures handed over together are often consecutive pieces of one capture
+//! (a ring buffer: `dumpcap -b`, Network Monitor chains, `netsh trace` with several
+//! files); telling them apart from simultaneous captures needs each file's time range and
+//! the packets at its ends.
+//!
+//! * pcapng blocks end with their length, so the last blocks are found by walking back from
+//!   the end; they are parsed with the interfaces the file defined before its first frame.
+//! * pcap records carry no back-pointers: the last records are the one chain of record
+//!   headers, starting in the file's last [`PCAP_TAIL_WINDOW`] bytes, that the record parser
+//!   accepts all the way to the exact end of the file, with plausible times.
+//! * Network Monitor files list their frames in a table: the last ones are read from it.
+//!
+//! Streams (standard input, compressed files) have no end to read from: their tail is
+//! unknown.
+
+use crate::netmon::NetMonReader;
+use crate::pcap::PcapParser;
+use crate::pcapng::PcapNgParser;
+use crate::record::{Diagnostics, FrameMeta, Step};
+use crate::{CaptureError, CaptureReader, FormatInfo, Frame, LinkType, ReadOptions};
+use std::collections::VecDeque;
+use std::path::Path;
+
+/// How far back from the end of a pcap file a chain of records is looked for.
+pub const PCAP_TAIL_WINDOW: usize = 256 << 10;
+/// The most pcapng blocks walked back (non-packet blocks included).
+const MAX_TAIL_BLOCKS: usize = 4096;
+/// Times of a file's last frames are believed within this span after its first frame.
+const MAX_FILE_SPAN_NS: i64 = 366 * 24 * 3600 * 1_000_000_000;
+
+/// A frame copied out of its input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedFrame {
+    /// Capture time, nanoseconds since the Unix epoch.
+    pub ts_ns: i64,
+    /// Link type.
+    pub link: LinkType,
+    /// The captured bytes.
+    pub data: Vec<u8>,
+    /// Length on the wire.
+    pub orig_len: u32,
+}
+
+impl OwnedFrame {
+    /// A copy of `frame`.
+    pub fn of(frame: &Frame<'_>) -> Self {
+        OwnedFrame {
+            ts_ns: frame.ts_ns,
+            link: frame.link,
+            data: frame.data.to_vec(),
+            orig_len: frame.orig_len,
+        }
+    }
+
+    /// The frame, numbered `number`.
+    pub fn as_frame(&self, number: u64) -> Frame<'_> {
+        Frame {
+            number,
+            ts_ns: self.ts_ns,
+            link: self.link,
+            data: &self.data,
+            orig_len: self.orig_len,
+        }
+    }
+
+    fn from_meta(record: &[u8], meta: &FrameMeta) -> Option<Self> {
+        let data = record.get(meta.data_offset..meta.data_offset + meta.data_len)?;
+        Some(OwnedFrame {
+            ts_ns: meta.ts_ns,
+            link: meta.link,
+            data: data.to_vec(),
+            orig_len: meta.orig_len,
+        })
+    }
+}
+
+/// A capture file's first and last frames.
+#[derive(Debug, Clone)]
+pub struct Edges {
+    /// What the reader detected.
+    pub format: FormatInfo,
+    /// The first frames (all of them when the file holds fewer).
+    pub head: Vec<OwnedFrame>,
+    /// The last frames, when the end could be read without walking the file.
+    pub tail: Option<Vec<OwnedFrame>>,
+}
+
+impl Edges {
+    /// Time of the first frame.
+    pub fn first_ts_ns(&self) -> Option<i64> {
+        self.head.first().map(|f| f.ts_ns)
+    }
+
+    /// Time of the last frame, when the tail is known.
+    pub fn last_ts_ns(&self) -> Option<i64> {
+        self.tail.as_ref()?.last().map(|f| f.ts_ns)
+    }
+}
+
+/// Reads the first and last `k` frames of the capture at `path`.
+pub fn edges(
+    path: impl AsRef<Path>,
+    options: &ReadOptions,
+    k: usize,
+) -> Result<Edges, CaptureError> {
+    let mut reader = CaptureReader::open_with(path, options)?;
+    let mut head = Vec::new();
+    let mut ended = false;
+    while head.len() < k {
+        match reader.next_frame() {
+            Some(frame) => head.push(OwnedFrame::of(&frame)),
+            None => {
+                ended = true;
+                break;
+            }
+        }
+    }
+    let tail = if ended {
+        Some(head.clone())
+    } else {
+        reader.tail_frames(k)
+    };
+    Ok(Edges {
+        format: reader.info().clone(),
+        head,
+        tail,
+    })
+}
+
+/// The last `k` frames of a Network Monitor file, from its frame table.
+pub(crate) fn netmon_tail(file: &[u8], utc_offset_secs: i64, k: usize) -> Option<Vec<OwnedFrame>> {
+    let mut reader = NetMonReader::new(file, utc_offset_secs).ok()?;
+    // (data offset, length, time, link, orig_len) of the last k frames.
+    let mut last: VecDeque<(usize, usize, i64, LinkType, u32)> = VecDeque::with_capacity(k);
+    while let Some(frame) = reader.next_frame(file) {
+        let start = (frame.data.as_ptr() as usize).wrapping_sub(file.as_ptr() as usize);
+        if last.len() == k {
+            last.pop_front();
+        }
+        last.push_back((
+            start,
+            frame.data.len(),
+            frame.ts_ns,
+            frame.link,
+            frame.orig_len,
+        ));
+    }
+    last.into_iter()
+        .map(|(start, len, ts_ns, link, orig_len)| {
+            Some(OwnedFrame {
+                ts_ns,
+                link,
+                data: file.get(start..start + len)?.to_vec(),
+                orig_len,
+            })
+        })
+        .collect()
+}
+
+/// The last `k` frames of a pcapng file, its blocks walked back from the end; `parser` has
+/// read the file's first frames (so it knows its section and interfaces).
+pub(crate) fn pcapng_tail(
+    mut parser: PcapNgParser,
+    file: &[u8],
+    k: usize,
+) -> Option<Vec<OwnedFrame>> {
+    let endian = parser.section_endian()?;
+    let mut start = file.len();
+    let mut blocks = 0;
+    let mut packets = 0;
+    while packets < k && blocks < MAX_TAIL_BLOCKS && start >= 12 {
+        let len = usize::try_from(endian.u32(file, start - 4)?).ok()?;
+        if len < 12 || len % 4 != 0 || len > start {
+            break;
+        }
+        let block = start - len;
+        if usize::try_from(endian.u32(file, block + 4)?).ok()? != len {
+            break;
+        }
+        packets += usize::from(PcapNgParser::is_packet_block(endian.u32(file, block)?));
+        blocks += 1;
+        start = block;
+    }
+    let mut diag = Diagnostics::default();
+    let mut frames = Vec::new();
+    let mut pos = start;
+    while pos < file.len() {
+        let rest = file.get(pos..)?;
+        match parser.step(rest, pos as u64, &mut diag) {
+            Step::Frame(meta) => {
+                frames.push(OwnedFrame::from_meta(rest, &meta)?);
+                pos += meta.record_len;
+            }
+            Step::Skip { len } if len <= rest.len() as u64 => pos += len as usize,
+            _ => return None,
+        }
+    }
+    (!frames.is_empty()).then_some(frames)
+}
+
+/// The last `k` frames of a pcap file: the records of the one chain of record headers,
+/// starting in the last [`PCAP_TAIL_WINDOW`] bytes, that the parser accepts up to the exact
+/// end of the file with times within a year after `first_ts_ns`.
+pub(crate) fn pcap_tail(
+    parser: &PcapParser,
+    file: &[u8],
+    header_len: usize,
+    first_ts_ns: i64,
+    k: usize,
+) -> Option<Vec<OwnedFrame>> {
+    let plausible = |ts: i64| {
+        ts >= first_ts_ns.saturating_sub(1_000_000_000)
+            && ts <= first_ts_ns.saturating_add(MAX_FILE_SPAN_NS)
+    };
+    let from = file.len().saturating_sub(PCAP_TAIL_WINDOW).max(header_len);
+    let mut diag = Diagnostics::default();
+    'candidates: for start in from..file.len() {
+        let mut frames: VecDeque<OwnedFrame> = VecDeque::new();
+        let mut pos = start;
+        while pos < file.len() {
+            let rest = file.get(pos..)?;
+            match parser.step(rest, pos as u64, &mut diag) {
+                Step::Frame(meta) if plausible(meta.ts_ns) && meta.record_len <= rest.len() => {
+                    if frames.len() == k {
+                        frames.pop_front();
+                    }
+                    frames.push_back(OwnedFrame::from_meta(rest, &meta)?);
+                    pos += meta.record_len;
+                }
+                _ => continue 'candidates,
+            }
+        }
+        // One record alone could be a coincidence unless it starts right after the header.
+        if frames.len() >= 2 || start == header_len {
+            return Some(frames.into());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::write::{PcapNgWriter, PcapOptions, PcapWriter};
+
+    /// Frames 0..n, each `i` bytes of `i`, one millisecond apart.
+    fn frames(n: u8) -> Vec<(i64, Vec<u8>)> {
+        (1..=n)
+            .map(|i| {
+                (
+                    1_700_000_000_000_000_000 + i64::from(i) * 1_000_000,
+                    vec![i; usize::from(i) * 7],
+                )
+            })
+            .collect()
+    }
+
+    fn pcap(n: u8) -> Vec<u8> {
+        let mut w = PcapWriter::new(Vec::new(), PcapOptions::default()).unwrap();
+        for (ts, data) in frames(n) {
+            w.write_frame(ts, &data, data.len() as u32).unwrap();
+        }
+        w.into_inner()
+    }
+
+    fn tail_of(bytes: Vec<u8>, k: usize) -> Option<Vec<OwnedFrame>> {
+        let mut reader = CaptureReader::from_bytes(bytes, &ReadOptions::default()).unwrap();
+        reader.next_frame();
+        reader.tail_frames(k)
+    }
+
+    #[test]
+    fn pcap_tail_is_the_record_chain_that_ends_the_file() {
+        let tail = tail_of(pcap(200), 3).unwrap();
+        let expected: Vec<u8> = tail.iter().map(|f| f.data[0]).collect();
+        assert_eq!(expected, [198, 199, 200]);
+        assert_eq!(tail[2].ts_ns, frames(200)[199].0);
+        // A file cut inside its last record has no chain to its end.
+        let mut cut = pcap(200);
+        cut.truncate(cut.len() - 5);
+        assert_eq!(tail_of(cut, 3), None);
+    }
+
+    #[test]
+    fn pcapng_tail_walks_back_by_block_lengths() {
+        let mut w = PcapNgWriter::new(Vec::new());
+        w.new_section(false).unwrap();
+        let interface = w.add_interface(1, 65_535, Some(9), None).unwrap();
+        for (ts, data) in frames(50) {
+            w.write_epb(interface, ts, &data, data.len() as u32)
+                .unwrap();
+        }
+        let bytes = w.into_inner();
+        let tail = tail_of(bytes, 4).unwrap();
+        let last: Vec<u8> = tail.iter().map(|f| f.data[0]).collect();
+        assert_eq!(last, [47, 48, 49, 50]);
+    }
+
+    #[test]
+    fn netmon_tail_comes_from_the_frame_table() {
+        let mut w = crate::netmon::NetMonWriter::new((2, 3), 1, frames(1)[0].0).unwrap();
+        for (ts, data) in frames(30) {
+            w.add_frame(ts, 1, &data, data.len() as u32).unwrap();
+        }
+        let tail = tail_of(w.to_bytes(), 2).unwrap();
+        assert_eq!(tail.iter().map(|f| f.data[0]).collect::<Vec<_>>(), [29, 30]);
+        assert_eq!(tail[1].ts_ns, frames(30)[29].0);
+    }
+
+    #[test]
+    fn edges_of_a_short_file_are_its_frames() {
+        let dir = std::env::temp_dir().join(format!("pushtrace-edges-{}", std::process::id()));
+        std::fs::write(&dir, pcap(5)).unwrap();
+        let e = edges(&dir, &ReadOptions::default(), 8).unwrap();
+        std::fs::remove_file(&dir).unwrap();
+        assert_eq!(e.head.len(), 5);
+        assert_eq!(e.tail.as_ref().map(Vec::len), Some(5));
+        assert_eq!(e.last_ts_ns(), Some(frames(5)[4].0));
+    }
+}
