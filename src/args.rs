@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use pushtrace_core::capture::ReadOptions;
-use pushtrace_core::engine::AnalyzeOptions;
+use pushtrace_core::engine::{AnalyzeOptions, TraceMode};
 use std::path::PathBuf;
 
 /// Tells from a packet capture whether Outlook's new-mail push notifications reach the client.
@@ -94,6 +94,13 @@ pub struct AnalyzeArgs {
     /// Input files analysed at once (default: the number of cores).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// The inputs are one trace: chain files that follow each other in time, whatever the
+    /// gap or the connections at their edges, and match simultaneous ones as capture points.
+    #[arg(long, conflicts_with = "separate")]
+    pub one_trace: bool,
+    /// Judge every input alone (no chains of files, no capture points).
+    #[arg(long)]
+    pub separate: bool,
     /// Capture files (pcap, pcapng, Network Monitor; gzip/zstd allowed); `-` reads standard input.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
@@ -118,6 +125,11 @@ impl AnalyzeArgs {
         if let Some(n) = self.jobs {
             opts.threads = n.max(1);
         }
+        opts.traces = match (self.one_trace, self.separate) {
+            (true, _) => TraceMode::OneTrace,
+            (_, true) => TraceMode::Separate,
+            _ => TraceMode::Auto,
+        };
         opts
     }
 }

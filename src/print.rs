@@ -84,7 +84,7 @@ pub fn info_table(out: &mut impl Write, inputs: &[InputSummary]) -> io::Result<(
             .collect();
         t.add_row([
             i.path.clone(),
-            describe_format(&i.format),
+            i.format.as_ref().map_or_else(String::new, describe_format),
             links.join("\n"),
             i.frames.to_string(),
             i.bytes.to_string(),
@@ -197,22 +197,29 @@ pub fn rpc_tables(out: &mut impl Write, a: &Analysis) -> io::Result<()> {
 /// advice and Wireshark filter.
 pub fn analyze_table(out: &mut impl Write, r: &Report) -> io::Result<()> {
     writeln!(out, "overall verdict: {}", r.verdict.as_str())?;
-    for i in r
-        .inputs
-        .iter()
-        .filter(|i| !r.sessions.is_empty() || !i.capture_point.basis.is_empty())
-    {
+    for trace in &r.traces {
+        let Some(first) = trace.inputs.first().and_then(|&i| r.inputs.get(i)) else {
+            continue;
+        };
+        if r.sessions.is_empty() && first.capture_point.basis.is_empty() {
+            continue;
+        }
         let name = if r.inputs.len() > 1 {
-            format!(" ({})", i.path)
+            let files: Vec<&str> = trace
+                .inputs
+                .iter()
+                .filter_map(|&i| r.inputs.get(i).map(|s| s.path.as_str()))
+                .collect();
+            format!(" ({})", files.join(", "))
         } else {
             String::new()
         };
-        let why = i
+        let why = first
             .capture_point
             .basis
             .first()
             .map_or(String::new(), |b| format!(": {b}"));
-        writeln!(out, "captured at{name}: {}{why}", i.vantage.as_str())?;
+        writeln!(out, "captured at{name}: {}{why}", first.vantage.as_str())?;
     }
     if r.sessions.is_empty() {
         writeln!(
@@ -278,7 +285,8 @@ fn datagram_count(s: &Session) -> String {
 }
 
 fn print_session(out: &mut impl Write, r: &Report, s: &Session) -> io::Result<()> {
-    let path = r.inputs.get(s.input).map_or("", |i| i.path.as_str());
+    let path = |input: usize| r.inputs.get(input).map_or("", |i| i.path.as_str());
+    let files: Vec<&str> = s.inputs.iter().map(|&i| path(i)).collect();
     let inferred = if s.inferred {
         ", recognised without its bind"
     } else {
@@ -286,24 +294,47 @@ fn print_session(out: &mut impl Write, r: &Report, s: &Session) -> io::Result<()
     };
     writeln!(
         out,
-        "\n{} ↔ {} — {} ({path}{inferred})",
+        "\n{} ↔ {} — {} ({}{inferred})",
         s.client,
         s.server,
-        s.verdict.as_str()
+        s.verdict.as_str(),
+        files.join(", ")
     )?;
+    // Frames are numbered per file: name the file when the session spans several.
+    let in_file = |input: usize| {
+        if s.inputs.len() > 1 {
+            format!("{} ", path(input))
+        } else {
+            String::new()
+        }
+    };
     for e in &s.evidence {
         if e.frames.is_empty() {
             writeln!(out, "  • {}", e.text)?;
         } else {
             let frames: Vec<String> = e.frames.iter().map(u64::to_string).collect();
-            writeln!(out, "  • {} [frames {}]", e.text, frames.join(", "))?;
+            writeln!(
+                out,
+                "  • {} [{}frames {}]",
+                e.text,
+                in_file(e.input),
+                frames.join(", ")
+            )?;
         }
     }
     for a in &s.advice {
         writeln!(out, "  → {a}")?;
     }
-    if !s.wireshark_filter.is_empty() {
-        writeln!(out, "  Wireshark: {}", s.wireshark_filter)?;
+    for f in &s.wireshark_filters {
+        writeln!(
+            out,
+            "  Wireshark{}: {}",
+            match in_file(f.input).trim_end() {
+                "" => String::new(),
+                file => format!(" ({file})"),
+            },
+            f.filter
+        )?;
     }
     Ok(())
 }

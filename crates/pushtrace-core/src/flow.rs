@@ -76,3 +76,46 @@ pub struct ConnEndpoints {
     /// Whether the opening SYN was captured (roles are then certain).
     pub saw_syn: bool,
 }
+
+/// Bits of a frame reference that hold the frame's number in its input.
+const FRAME_NUMBER_BITS: u32 = 48;
+
+/// The most inputs one analysis takes: an input's index must fit a frame reference.
+pub const MAX_INPUTS: usize = 1 << (64 - FRAME_NUMBER_BITS);
+
+/// A frame of one input of a trace, as every stage carries it (`frame: u64`): the input's
+/// index in the top 16 bits and the frame's number in that input (Wireshark's, from 1) in
+/// the low 48. For input 0 it is the frame number itself. The report splits it again
+/// ([`frame_input`], [`frame_number`]) so that each cited frame names its file.
+pub fn frame_ref(input: usize, number: u64) -> u64 {
+    ((input as u64) << FRAME_NUMBER_BITS) | (number & ((1 << FRAME_NUMBER_BITS) - 1))
+}
+
+/// The input a frame reference belongs to.
+pub fn frame_input(frame: u64) -> usize {
+    (frame >> FRAME_NUMBER_BITS) as usize
+}
+
+/// The frame's number in its input.
+pub fn frame_number(frame: u64) -> u64 {
+    frame & ((1 << FRAME_NUMBER_BITS) - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_references_round_trip_and_input_zero_is_the_number() {
+        assert_eq!(frame_ref(0, 12_345), 12_345);
+        let r = frame_ref(3, 777);
+        assert_eq!((frame_input(r), frame_number(r)), (3, 777));
+        let last = frame_ref(MAX_INPUTS - 1, (1 << 48) - 1);
+        assert_eq!(
+            (frame_input(last), frame_number(last)),
+            (MAX_INPUTS - 1, (1 << 48) - 1)
+        );
+        // Frames of a later input sort after every frame of an earlier one.
+        assert!(frame_ref(1, 1) > frame_ref(0, 1 << 40));
+    }
+}

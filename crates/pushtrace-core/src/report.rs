@@ -82,12 +82,38 @@ pub struct Report {
     pub schema: u32,
     /// The most severe session verdict, or `no_emsmdb`.
     pub verdict: Verdict,
-    /// One entry per input file, in the order given.
+    /// One entry per input file, in the order given (an input that could not be read has
+    /// its `error`).
     pub inputs: Vec<InputSummary>,
+    /// How the inputs form traces: each input alone, consecutive files of one capture (a
+    /// chain), or simultaneous captures at several points (views).
+    pub traces: Vec<TraceSummary>,
     /// Warnings from every input, as text (details per input in `inputs[].warning_details`).
     pub warnings: Vec<String>,
     /// One entry per (input, client IP, server IP).
     pub sessions: Vec<Session>,
+}
+
+/// How inputs form one trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TraceKind {
+    /// One input, judged alone.
+    Single,
+    /// Consecutive files of one capture, read as one: connections carry on across files.
+    Chain,
+    /// Captures taken at the same time at several points, matched packet by packet.
+    Views,
+}
+
+/// One trace: the inputs it is made of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TraceSummary {
+    /// What kind of trace.
+    pub kind: TraceKind,
+    /// Indexes into `inputs`: in time order for a chain; the first is the reference clock of
+    /// views.
+    pub inputs: Vec<usize>,
 }
 
 /// What was read from one input file.
@@ -95,9 +121,13 @@ pub struct Report {
 pub struct InputSummary {
     /// The path as given (`-` for standard input).
     pub path: String,
-    /// `pcap`, `pcapng`, `netmon1` or `netmon2`, plus version and clock details.
+    /// Why the input could not be read at all (its other fields are then empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// `pcap`, `pcapng`, `netmon1` or `netmon2`, plus version and clock details (absent
+    /// when the input could not be read).
     #[serde(flatten)]
-    pub format: FormatInfo,
+    pub format: Option<FormatInfo>,
     /// Frames read.
     pub frames: u64,
     /// Captured bytes read.
@@ -114,6 +144,8 @@ pub struct InputSummary {
     pub warning_details: Vec<Warning>,
     /// Counters from each stage (decode, TCP, DCE/RPC) for "what was skipped and why".
     pub counters: serde_json::Value,
+    /// Index into `traces` of the trace this input belongs to.
+    pub trace: usize,
     /// Where the capture was taken, relative to the Outlook sessions in it.
     pub vantage: Vantage,
     /// Why: the facts behind [`InputSummary::vantage`], and what was seen of each host.
@@ -187,8 +219,10 @@ pub struct Session {
     pub client: String,
     /// The Exchange server IP.
     pub server: String,
-    /// Index into `inputs`.
+    /// Index into `inputs`: the first input that shows the session.
     pub input: usize,
+    /// Every input that shows it (several for a chain of files or several capture points).
+    pub inputs: Vec<usize>,
     /// The judgement.
     pub verdict: Verdict,
     /// The mailbox DN from EcDoConnect(Ex), when seen.
@@ -214,17 +248,32 @@ pub struct Session {
     pub evidence: Vec<Evidence>,
     /// What to do about it.
     pub advice: Vec<String>,
-    /// A Wireshark display filter showing exactly the frames cited.
+    /// A Wireshark display filter showing exactly the frames cited in `input`.
     pub wireshark_filter: String,
+    /// One filter per input that has cited frames.
+    pub wireshark_filters: Vec<InputFilter>,
+}
+
+/// A Wireshark display filter for the frames cited in one input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InputFilter {
+    /// Index into `inputs`.
+    pub input: usize,
+    /// `frame.number in {…}`.
+    pub filter: String,
 }
 
 /// One registration call.
 #[derive(Debug, Clone, Serialize)]
 pub struct Registration {
+    /// The input of `request_frame`.
+    pub input: usize,
     /// The frame completing the request.
     pub request_frame: u64,
     /// The frame completing the response or fault (null when none was captured).
     pub response_frame: Option<u64>,
+    /// The input of `response_frame`, when another than `input` (the next file of a chain).
+    pub response_input: Option<usize>,
     /// Request time.
     pub time: String,
     /// The callback address, `ip:port` (null when encrypted or undecodable).
@@ -248,6 +297,8 @@ pub struct Registration {
 /// One datagram from the server to the client.
 #[derive(Debug, Clone, Serialize)]
 pub struct Datagram {
+    /// The input of `frame`.
+    pub input: usize,
     /// Its frame.
     pub frame: u64,
     /// Its time.
@@ -264,6 +315,8 @@ pub struct Datagram {
     pub reaction: Reaction,
     /// The client's reacting EMSMDB call, when it reacted.
     pub reaction_frame: Option<u64>,
+    /// The input of `reaction_frame`, when another than `input`.
+    pub reaction_input: Option<usize>,
     /// How long after the datagram that call came, in milliseconds.
     pub reaction_delay_ms: Option<f64>,
 }
@@ -291,10 +344,15 @@ pub enum Reaction {
 /// An ICMP error quoting a datagram.
 #[derive(Debug, Clone, Serialize)]
 pub struct IcmpError {
+    /// The input of `frame`.
+    pub input: usize,
     /// The ICMP frame.
     pub frame: u64,
-    /// The datagram it quotes, when that datagram was captured.
+    /// The datagram it quotes, when that datagram was captured (in `input`, or in
+    /// `datagram_input` when given).
     pub datagram_frame: Option<u64>,
+    /// The input of `datagram_frame`, when another than `input`.
+    pub datagram_input: Option<usize>,
     /// Its time.
     pub time: String,
     /// Who sent the ICMP error (the client, or a router/firewall).
@@ -318,9 +376,12 @@ pub struct Polling {
     pub steady_one_minute: bool,
 }
 
-/// One line of evidence: a statement and the frames that show it.
+/// One line of evidence: a statement and the frames that show it, all in one input (a
+/// statement whose frames lie in several inputs has a line per input).
 #[derive(Debug, Clone, Serialize)]
 pub struct Evidence {
+    /// The input of `frames`.
+    pub input: usize,
     /// The frames cited.
     pub frames: Vec<u64>,
     /// What they show.
@@ -421,6 +482,8 @@ pub struct CallRecord {
     pub request_frame: u64,
     /// Frame completing the response or fault.
     pub response_frame: Option<u64>,
+    /// The input of `response_frame`, when another than `input` (the next file of a chain).
+    pub response_input: Option<usize>,
     /// Request time.
     pub time: String,
     /// `client -> server`.

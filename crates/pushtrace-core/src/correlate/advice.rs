@@ -2,12 +2,14 @@
 //! findings, and advice rendered from the cause that decided the verdict. Nothing here
 //! decides; the same facts always read the same way.
 
-use super::datagrams::REACTION_WINDOW_NS;
+use super::datagrams::{other_input, REACTION_WINDOW_NS};
 use super::facts::{RegistrationFacts, RequestFacts, ResponseFacts};
 use super::judge::Cause;
 use crate::emsmdb::{self, CallbackAddress};
+use crate::flow::{frame_input, frame_number, frame_ref};
 use crate::report::{
-    format_time, Datagram, Evidence, IcmpError, Polling, Reaction, Registration, Vantage,
+    format_time, Datagram, Evidence, IcmpError, InputFilter, Polling, Reaction, Registration,
+    Vantage,
 };
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
@@ -75,7 +77,12 @@ pub(super) fn evidence(finding: &Finding<'_>) -> Evidence {
             let first = &errors[0];
             let frames = errors
                 .iter()
-                .flat_map(|e| [e.datagram_frame, Some(e.frame)])
+                .flat_map(|e| {
+                    let datagram = e
+                        .datagram_frame
+                        .map(|f| frame_ref(e.datagram_input.unwrap_or(e.input), f));
+                    [datagram, Some(frame_ref(e.input, e.frame))]
+                })
                 .flatten()
                 .collect();
             let text = format!(
@@ -126,7 +133,7 @@ pub(super) fn evidence(finding: &Finding<'_>) -> Evidence {
             let median = delays.get(delays.len() / 2).copied().unwrap_or_default();
             let frames = reacted
                 .iter()
-                .flat_map(|d| [Some(d.frame), d.reaction_frame])
+                .flat_map(|d| [Some(datagram_ref(d)), reaction_ref(d)])
                 .flatten()
                 .collect();
             let text = format!(
@@ -142,7 +149,7 @@ pub(super) fn evidence(finding: &Finding<'_>) -> Evidence {
             later_calls,
         } => {
             let to = datagrams.first().map_or("", |d| d.to.as_str());
-            let mut frames: Vec<u64> = datagrams.iter().map(|d| d.frame).collect();
+            let mut frames: Vec<u64> = datagrams.iter().map(|d| datagram_ref(d)).collect();
             frames.extend(later_calls.iter().take(CITED));
             frames.sort_unstable();
             let text = format!(
@@ -159,7 +166,7 @@ pub(super) fn evidence(finding: &Finding<'_>) -> Evidence {
             let frames = datagrams
                 .iter()
                 .filter(|d| matches!(d.reaction, Reaction::CaptureEnded | Reaction::ClientSilent))
-                .map(|d| d.frame)
+                .map(datagram_ref)
                 .collect();
             let mut parts = Vec::new();
             if ended > 0 {
@@ -214,7 +221,56 @@ pub(super) fn evidence(finding: &Finding<'_>) -> Evidence {
             "the client waits for notifications through AsyncEMSMDB (EcDoAsyncWaitEx) instead of UDP".into(),
         ),
     };
-    Evidence { frames, text }
+    Evidence {
+        input: 0,
+        frames,
+        text,
+    }
+}
+
+/// The frame reference of a reported datagram.
+pub(super) fn datagram_ref(d: &Datagram) -> u64 {
+    frame_ref(d.input, d.frame)
+}
+
+/// The frame reference of the client's reaction to a reported datagram.
+fn reaction_ref(d: &Datagram) -> Option<u64> {
+    d.reaction_frame
+        .map(|f| frame_ref(d.reaction_input.unwrap_or(d.input), f))
+}
+
+/// Evidence whose `frames` are frame references, as one line per input they lie in (the
+/// first with the text, the others saying they continue it), each with frame numbers; a
+/// line that cites no frame belongs to `session_input`.
+pub(super) fn per_input(evidence: Evidence, session_input: usize) -> Vec<Evidence> {
+    let mut inputs: Vec<usize> = evidence.frames.iter().map(|&f| frame_input(f)).collect();
+    inputs.dedup();
+    inputs.sort_unstable();
+    inputs.dedup();
+    if inputs.is_empty() {
+        return vec![Evidence {
+            input: session_input,
+            ..evidence
+        }];
+    }
+    inputs
+        .iter()
+        .enumerate()
+        .map(|(k, &input)| Evidence {
+            input,
+            frames: evidence
+                .frames
+                .iter()
+                .filter(|&&f| frame_input(f) == input)
+                .map(|&f| frame_number(f))
+                .collect(),
+            text: if k == 0 {
+                evidence.text.clone()
+            } else {
+                format!("(continued) {}", evidence.text)
+            },
+        })
+        .collect()
 }
 
 /// What to do about a session whose verdict `cause` decided.
@@ -343,9 +399,12 @@ pub(super) fn registration_report(r: &RegistrationFacts) -> Registration {
         (RequestFacts::Undecodable(e), _) | (_, ResponseFacts::Undecodable(e)) => Some(e.clone()),
         _ => None,
     };
+    let input = frame_input(r.request_frame);
     Registration {
-        request_frame: r.request_frame,
-        response_frame: r.response_frame,
+        input,
+        request_frame: frame_number(r.request_frame),
+        response_frame: r.response_frame.map(frame_number),
+        response_input: r.response_frame.and_then(|f| other_input(f, input)),
         time: format_time(r.request_ts_ns),
         callback: decoded.and_then(|q| match &q.callback {
             CallbackAddress::Inet(_) => Some(q.callback.to_string()),
@@ -363,11 +422,22 @@ pub(super) fn registration_report(r: &RegistrationFacts) -> Registration {
     }
 }
 
-/// A Wireshark display filter showing exactly the `cited` frames (empty when none).
-pub(super) fn wireshark_filter(cited: &BTreeSet<u64>) -> String {
-    if cited.is_empty() {
-        return String::new();
+/// Wireshark display filters showing exactly the `cited` frames (frame references), one per
+/// input, in input order.
+pub(super) fn wireshark_filters(cited: &BTreeSet<u64>) -> Vec<InputFilter> {
+    let mut filters: Vec<(usize, Vec<String>)> = Vec::new();
+    for &f in cited {
+        let input = frame_input(f);
+        match filters.last_mut() {
+            Some((i, frames)) if *i == input => frames.push(frame_number(f).to_string()),
+            _ => filters.push((input, vec![frame_number(f).to_string()])),
+        }
     }
-    let frames: Vec<String> = cited.iter().map(u64::to_string).collect();
-    format!("frame.number in {{{}}}", frames.join(" "))
+    filters
+        .into_iter()
+        .map(|(input, frames)| InputFilter {
+            input,
+            filter: format!("frame.number in {{{}}}", frames.join(" ")),
+        })
+        .collect()
 }

@@ -18,6 +18,7 @@ use super::facts::{RegistrationFacts, RequestFacts};
 use super::session::ClientCall;
 use crate::decode::QuotedDatagram;
 use crate::emsmdb::{self, MAX_CONTEXT_LEN};
+use crate::flow::{frame_input, frame_number};
 use crate::report::{format_time, Datagram, IcmpError, Reaction};
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
@@ -157,15 +158,18 @@ pub(super) fn outcomes(
             } else {
                 reaction(d.ts_ns, calls, capture_end_ns)
             };
+            let input = frame_input(d.frame);
             Datagram {
-                frame: d.frame,
+                input,
+                frame: frame_number(d.frame),
                 time: format_time(d.ts_ns),
                 from: emsmdb::endpoint(d.src.ip(), d.src.port()),
                 to: emsmdb::endpoint(d.dst.ip(), d.dst.port()),
                 len: d.payload().len(),
                 matches_context,
                 reaction,
-                reaction_frame: reacting.map(|(frame, _)| frame),
+                reaction_frame: reacting.map(|(frame, _)| frame_number(frame)),
+                reaction_input: reacting.and_then(|(frame, _)| other_input(frame, input)),
                 reaction_delay_ms: reacting.map(|(_, ns)| ns as f64 / 1e6),
             }
         })
@@ -191,8 +195,11 @@ pub(super) fn quoting_errors(
                 && (e.quoted.dst == client || callback_ips.contains(&e.quoted.dst))
         })
         .map(|e| IcmpError {
-            frame: e.frame,
-            datagram_frame: quoted_datagram(e, datagrams).map(|d| d.frame),
+            input: frame_input(e.frame),
+            frame: frame_number(e.frame),
+            datagram_frame: quoted_datagram(e, datagrams).map(|d| frame_number(d.frame)),
+            datagram_input: quoted_datagram(e, datagrams)
+                .and_then(|d| other_input(d.frame, frame_input(e.frame))),
             time: format_time(e.ts_ns),
             from: e.from.to_string(),
             protocol: if e.v6 { "icmpv6" } else { "icmp" },
@@ -200,6 +207,11 @@ pub(super) fn quoting_errors(
             code_name: icmp_code_name(e.v6, e.code),
         })
         .collect()
+}
+
+/// The input of frame reference `frame` when it is not `input`.
+pub(super) fn other_input(frame: u64, input: usize) -> Option<usize> {
+    Some(frame_input(frame)).filter(|&i| i != input)
 }
 
 /// The datagram an ICMP error quotes: the last one before it to the quoted callback port

@@ -14,6 +14,7 @@ use super::datagrams::{self, IcmpCandidate};
 use super::facts::RegistrationFacts;
 use super::session::{polling, SessionState};
 use crate::emsmdb;
+use crate::flow::frame_input;
 use crate::report::{Datagram, IcmpError, Reaction, Session, Vantage, Verdict};
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
@@ -157,11 +158,18 @@ pub(super) fn judge(
         .iter()
         .flat_map(|e| e.frames.iter().copied())
         .collect();
-    cited.extend(datagrams.iter().map(|d| d.frame));
+    cited.extend(datagrams.iter().map(advice::datagram_ref));
+    let inputs = inputs_of(&s, cx.input);
+    let evidence = evidence
+        .into_iter()
+        .flat_map(|e| advice::per_input(e, inputs[0]))
+        .collect();
+    let wireshark_filters = advice::wireshark_filters(&cited);
     Session {
         client: client.to_string(),
         server: server.to_string(),
-        input: cx.input,
+        input: inputs[0],
+        inputs,
         verdict: cause.verdict(),
         user: s.user,
         inferred: !s.bound,
@@ -188,7 +196,30 @@ pub(super) fn judge(
         uses_async_notifications: s.uses_async,
         evidence,
         advice: advice::advice(&cause, server, cx.vantage),
-        wireshark_filter: advice::wireshark_filter(&cited),
+        wireshark_filter: wireshark_filters
+            .first()
+            .map(|f| f.filter.clone())
+            .unwrap_or_default(),
+        wireshark_filters,
+    }
+}
+
+/// The inputs that show a session: those of its calls, datagrams, registrations,
+/// unregistrations and bind rejections, in order (`fallback` when it has none of them).
+fn inputs_of(s: &SessionState, fallback: usize) -> Vec<usize> {
+    let frames = s
+        .calls
+        .iter()
+        .map(|c| c.frame)
+        .chain(s.datagrams.iter().map(|d| d.frame))
+        .chain(s.registrations.iter().map(|r| r.request_frame))
+        .chain(s.unregistrations.iter().map(|&(f, _)| f))
+        .chain(s.bind_rejections.iter().map(|(f, _)| *f));
+    let inputs: BTreeSet<usize> = frames.map(frame_input).collect();
+    if inputs.is_empty() {
+        vec![fallback]
+    } else {
+        inputs.into_iter().collect()
     }
 }
 
@@ -339,7 +370,7 @@ fn findings<'a>(
         let first_ts = s
             .datagrams
             .iter()
-            .find(|d| d.frame == first.frame)
+            .find(|d| d.frame == advice::datagram_ref(first))
             .map_or(0, |d| d.ts_ns);
         let later_calls = s
             .calls
@@ -361,7 +392,7 @@ fn findings<'a>(
     if matches!(cause, Cause::Dropped { .. }) {
         findings.push(Finding::CapturedAt(vantage));
     }
-    let ignored: Vec<u64> = with(Reaction::Ignored).map(|d| d.frame).collect();
+    let ignored: Vec<u64> = with(Reaction::Ignored).map(advice::datagram_ref).collect();
     if !ignored.is_empty() {
         findings.push(Finding::WrongPayload(ignored));
     }

@@ -13,24 +13,24 @@ mod identify;
 mod probe;
 mod records;
 mod streams;
+mod trace;
 mod warnings;
 
-use crate::capture::{CaptureError, CaptureReader, Frame, ReadOptions, Warning};
+use crate::capture::{Frame, ReadOptions};
 use crate::correlate::{CorrelateLimits, Correlator};
 use crate::dcerpc::RpcLimits;
 use crate::decode::{Decoded, Decoder, DefragLimits, Transport};
+use crate::flow::frame_ref;
 use crate::report::{
-    format_time, BindRecord, CallRecord, CapturePoint, EndpointRecord, InputSummary,
-    OperationStats, Report, Session, Verdict, SCHEMA_VERSION,
+    BindRecord, CallRecord, CapturePoint, EndpointRecord, OperationStats, Report, Session,
 };
 use crate::tcp::{TcpLimits, TcpReassembler};
 use crate::vantage::HostTable;
 use serde_json::json;
 use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use streams::Streams;
+pub use trace::{analyze_path, analyze_paths, inspect_paths, TraceMode};
 pub use warnings::WarningLog;
 
 /// Every cap the engine applies; each one that bites is reported in the warnings.
@@ -77,6 +77,9 @@ pub struct AnalyzeOptions {
     pub collect_calls: bool,
     /// Inputs analysed at once; 0 = the number of cores.
     pub threads: usize,
+    /// Whether several inputs may form one trace (consecutive files of one capture, or
+    /// simultaneous captures at several points).
+    pub traces: TraceMode,
     /// Called as reading progresses.
     pub progress: Option<ProgressFn>,
 }
@@ -88,6 +91,7 @@ impl std::fmt::Debug for AnalyzeOptions {
             .field("limits", &self.limits)
             .field("collect_calls", &self.collect_calls)
             .field("threads", &self.threads)
+            .field("traces", &self.traces)
             .finish_non_exhaustive()
     }
 }
@@ -146,6 +150,9 @@ pub struct InputAnalysis {
 
 /// The streaming engine for one input: feed every frame in order, then [`Analyzer::finish`].
 pub struct Analyzer {
+    /// The input whose frames are being fed: packed into every frame number
+    /// ([`crate::flow::frame_ref`]).
+    input: usize,
     decoder: Decoder,
     tcp: TcpReassembler,
     streams: Streams,
@@ -159,10 +166,10 @@ impl Analyzer {
     pub fn new(input: usize, options: &AnalyzeOptions) -> Self {
         let limits = &options.limits;
         Analyzer {
+            input,
             decoder: Decoder::new(limits.defrag),
             tcp: TcpReassembler::new(limits.tcp.clone()),
             streams: Streams::new(
-                input,
                 limits.rpc,
                 Correlator::new(input, limits.correlate),
                 options.collect_calls,
@@ -171,8 +178,18 @@ impl Analyzer {
         }
     }
 
-    /// Takes one frame.
+    /// The frames fed from now on are those of input `input` (the next file of a chain, whose
+    /// connections carry on from the file before).
+    pub fn next_input(&mut self, input: usize) {
+        self.input = input;
+    }
+
+    /// Takes one frame of the current input.
     pub fn feed(&mut self, frame: &Frame<'_>) {
+        let frame = &Frame {
+            number: frame_ref(self.input, frame.number),
+            ..*frame
+        };
         self.streams.correlator.observe_time(frame.ts_ns);
         let Decoded::Packet(packet) = self.decoder.decode(frame) else {
             return;
@@ -251,238 +268,5 @@ impl Analyzer {
             endpoints: self.streams.endpoints,
             capture_point: correlation.capture_point,
         }
-    }
-}
-
-/// Reads one input through `analyzer`-like processing; `per_frame` sees every frame.
-fn read_input(
-    input: usize,
-    path: &Path,
-    options: &AnalyzeOptions,
-    mut per_frame: impl FnMut(&Frame<'_>),
-) -> Result<(InputSummary, CaptureReader), CaptureError> {
-    let mut reader = CaptureReader::open_with(path, &options.read)?;
-    let len = reader.len_hint();
-    let mut next_report = PROGRESS_STEP;
-    while let Some(frame) = reader.next_frame() {
-        per_frame(&frame);
-        if let Some(progress) = &options.progress {
-            let position = reader.position();
-            if position >= next_report {
-                next_report = position + PROGRESS_STEP;
-                progress(ProgressUpdate {
-                    input,
-                    position,
-                    len,
-                });
-            }
-        }
-    }
-    Ok((summarize(path, &reader, &options.read), reader))
-}
-
-fn summarize(path: &Path, reader: &CaptureReader, read: &ReadOptions) -> InputSummary {
-    let stats = reader.stats();
-    let mut warnings = reader.warnings().to_vec();
-    if reader.info().times_are_local {
-        warnings.push(Warning::new(
-            "local_time_as_utc",
-            format!(
-                "frame times come from the capturing host's local clock, whose zone the file does not record; \
-                 they were read as UTC{} (set --netmon-utc-offset to the host's offset)",
-                match read.netmon_utc_offset_secs {
-                    0 => String::new(),
-                    s => format!(" shifted by {s} s"),
-                }
-            ),
-        ));
-    }
-    InputSummary {
-        path: path.display().to_string(),
-        format: reader.info().clone(),
-        frames: stats.frames,
-        bytes: stats.captured_bytes,
-        link_types: stats
-            .frames_by_link
-            .iter()
-            .map(|(l, n)| (l.name(), *n))
-            .fold(
-                Default::default(),
-                |mut m: std::collections::BTreeMap<String, u64>, (k, n)| {
-                    *m.entry(k).or_default() += n;
-                    m
-                },
-            ),
-        first_time: stats.first_ts_ns.map(format_time),
-        last_time: stats.last_ts_ns.map(format_time),
-        warnings: warnings.iter().map(ToString::to_string).collect(),
-        warning_details: warnings,
-        counters: json!({ "read": stats }),
-        vantage: Default::default(),
-        capture_point: CapturePoint::default(),
-    }
-}
-
-/// Describes capture files without analysing them (`pushtrace info`).
-pub fn inspect_paths<P: AsRef<Path> + Sync>(
-    paths: &[P],
-    read: &ReadOptions,
-) -> (Vec<InputSummary>, Vec<InputFailure>) {
-    let options = AnalyzeOptions {
-        read: *read,
-        ..AnalyzeOptions::default()
-    };
-    let results = run_parallel(paths.len(), options.threads, |i| {
-        read_input(i, paths[i].as_ref(), &options, |_| {})
-    });
-    let mut inputs = Vec::new();
-    let mut failures = Vec::new();
-    for (i, r) in results.into_iter().enumerate() {
-        match r {
-            Ok((summary, _)) => inputs.push(summary),
-            Err(e) => failures.push(InputFailure {
-                input: i,
-                path: paths[i].as_ref().display().to_string(),
-                error: e.to_string(),
-            }),
-        }
-    }
-    (inputs, failures)
-}
-
-/// Analyses one capture file: path in, report out.
-pub fn analyze_path(
-    path: impl AsRef<Path>,
-    options: &AnalyzeOptions,
-) -> Result<Report, CaptureError> {
-    let mut analyzer = Analyzer::new(0, options);
-    let (summary, _) = read_input(0, path.as_ref(), options, |f| analyzer.feed(f))?;
-    Ok(assemble(vec![(summary, analyzer.finish())]).report)
-}
-
-/// Analyses several capture files (in parallel, up to [`AnalyzeOptions::threads`]) into one
-/// report; sessions cite frames per input. Inputs that cannot be read are listed in
-/// [`Analysis::failures`] and left out of the report.
-pub fn analyze_paths<P: AsRef<Path> + Sync>(paths: &[P], options: &AnalyzeOptions) -> Analysis {
-    let results = run_parallel(paths.len(), options.threads, |i| {
-        let mut analyzer = Analyzer::new(i, options);
-        read_input(i, paths[i].as_ref(), options, |f| analyzer.feed(f))
-            .map(|(summary, _)| (summary, analyzer.finish()))
-    });
-    let mut ok = Vec::new();
-    let mut failures = Vec::new();
-    for (i, r) in results.into_iter().enumerate() {
-        match r {
-            Ok(pair) => ok.push(pair),
-            Err(e) => failures.push(InputFailure {
-                input: i,
-                path: paths[i].as_ref().display().to_string(),
-                error: e.to_string(),
-            }),
-        }
-    }
-    let mut analysis = assemble(ok);
-    analysis.failures = failures;
-    analysis
-}
-
-/// Runs `job(i)` for every i in 0..n on up to `threads` threads; results in index order.
-fn run_parallel<T: Send>(n: usize, threads: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let threads = match threads {
-        0 => std::thread::available_parallelism().map_or(1, |p| p.get()),
-        t => t,
-    }
-    .min(n.max(1));
-    if threads <= 1 {
-        return (0..n).map(job).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let slots: Mutex<Vec<Option<T>>> = Mutex::new((0..n).map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    break;
-                }
-                let result = job(i);
-                if let Ok(mut slots) = slots.lock() {
-                    slots[i] = Some(result);
-                }
-            });
-        }
-    });
-    slots
-        .into_inner()
-        .unwrap_or_default()
-        .into_iter()
-        .flatten()
-        .collect()
-}
-
-/// Joins per-input results into one report (inputs renumbered in order).
-fn assemble(results: Vec<(InputSummary, InputAnalysis)>) -> Analysis {
-    let mut inputs = Vec::new();
-    let mut sessions = Vec::new();
-    let mut warnings = Vec::new();
-    let mut calls = Vec::new();
-    let mut binds = Vec::new();
-    let mut endpoints = Vec::new();
-    for (index, (mut summary, analysis)) in results.into_iter().enumerate() {
-        let renumber = |i: &mut usize| *i = index;
-        for w in analysis.warnings.into_vec() {
-            summary.warnings.push(w.to_string());
-            summary.warning_details.push(w);
-        }
-        warnings.extend(
-            summary
-                .warnings
-                .iter()
-                .map(|w| format!("{}: {w}", summary.path)),
-        );
-        if let serde_json::Value::Object(map) = &mut summary.counters {
-            if let serde_json::Value::Object(more) = analysis.counters {
-                map.extend(more);
-            }
-        }
-        summary.vantage = analysis.capture_point.vantage;
-        summary.capture_point = analysis.capture_point;
-        sessions.extend(analysis.sessions.into_iter().map(|mut s| {
-            renumber(&mut s.input);
-            s
-        }));
-        calls.extend(analysis.calls.into_iter().map(|mut c| {
-            renumber(&mut c.input);
-            c
-        }));
-        binds.extend(analysis.binds.into_iter().map(|mut b| {
-            renumber(&mut b.input);
-            b
-        }));
-        endpoints.extend(analysis.endpoints.into_iter().map(|mut e| {
-            renumber(&mut e.input);
-            e
-        }));
-        inputs.push(summary);
-    }
-    let verdict = sessions
-        .iter()
-        .map(|s| s.verdict)
-        .max_by_key(|v| v.severity())
-        .unwrap_or(Verdict::NoEmsmdb);
-    let rpc_statistics = records::operation_stats(&calls);
-    Analysis {
-        report: Report {
-            schema: SCHEMA_VERSION,
-            verdict,
-            inputs,
-            warnings,
-            sessions,
-        },
-        calls,
-        binds,
-        rpc_statistics,
-        endpoints,
-        failures: Vec::new(),
     }
 }

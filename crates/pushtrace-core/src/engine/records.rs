@@ -7,6 +7,7 @@ use super::MAX_CALL_RECORDS;
 use crate::dcerpc::interfaces::{self, EMSMDB_UUID};
 use crate::dcerpc::{BindKind, RpcCall, RpcEvent};
 use crate::emsmdb;
+use crate::flow::{frame_input, frame_number};
 use crate::report::{format_time, BindRecord, CallRecord, OperationStats};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -27,7 +28,6 @@ pub(super) fn interface_name(uuid: &uuid::Uuid) -> String {
 
 /// The record `pushtrace rpc` lists for a bind, alter_context, their answers and bind_nak.
 pub(super) fn bind_record(
-    input: usize,
     event: &RpcEvent,
     client: SocketAddr,
     server: SocketAddr,
@@ -84,8 +84,8 @@ pub(super) fn bind_record(
         RpcEvent::Call(_) | RpcEvent::Warning(_) => return None,
     };
     Some(BindRecord {
-        input,
-        frame,
+        input: frame_input(frame),
+        frame: frame_number(frame),
         connection: format!(
             "{} -> {}",
             emsmdb::endpoint(client.ip(), client.port()),
@@ -111,7 +111,6 @@ fn auth_level_name(level: Option<u8>, not_captured: bool) -> &'static str {
 }
 
 pub(super) fn call_record(
-    input: usize,
     call: &RpcCall,
     client: SocketAddr,
     server: SocketAddr,
@@ -153,10 +152,12 @@ pub(super) fn call_record(
             None => "ok".into(),
         },
     };
+    let input = frame_input(call.request_frame);
     CallRecord {
         input,
-        request_frame: call.request_frame,
-        response_frame: call.response_frame,
+        request_frame: frame_number(call.request_frame),
+        response_frame: call.response_frame.map(frame_number),
+        response_input: call.response_frame.map(frame_input).filter(|&i| i != input),
         time: format_time(call.request_ts_ns),
         connection: format!(
             "{} -> {}",

@@ -20,7 +20,7 @@ use crate::dcerpc::epm::{EptMap, TowerProtocol};
 use crate::dcerpc::interfaces::{ASYNC_EMSMDB_UUID, EMSMDB_UUID};
 use crate::dcerpc::pdu::AckResult;
 use crate::dcerpc::{BindKind, RpcCall, RpcConnection, RpcEvent, RpcLimits};
-use crate::flow::{ConnEndpoints, ConnId, ConnIdMap, Direction};
+use crate::flow::{frame_input, frame_number, ConnEndpoints, ConnId, ConnIdMap, Direction};
 use crate::report::{BindRecord, CallRecord, EndpointRecord};
 use crate::tcp::{CloseReason, Interest, StreamSink};
 use serde::Serialize;
@@ -81,7 +81,6 @@ struct Conn {
 
 /// The stream consumer: owns the per-connection DCE/RPC state and the correlator.
 pub(super) struct Streams {
-    input: usize,
     limits: RpcLimits,
     conns: ConnIdMap<Conn>,
     events: Vec<RpcEvent>,
@@ -103,14 +102,8 @@ pub(super) struct Streams {
 }
 
 impl Streams {
-    pub(super) fn new(
-        input: usize,
-        limits: RpcLimits,
-        correlator: Correlator,
-        collect_calls: bool,
-    ) -> Self {
+    pub(super) fn new(limits: RpcLimits, correlator: Correlator, collect_calls: bool) -> Self {
         Streams {
-            input,
             limits,
             conns: ConnIdMap::default(),
             events: Vec::new(),
@@ -239,7 +232,7 @@ impl Streams {
         };
         let (client, server) = roles(&ends, event.client_direction());
         if self.collect_calls {
-            if let Some(record) = bind_record(self.input, event, client, server) {
+            if let Some(record) = bind_record(event, client, server) {
                 keep_record(
                     &mut self.binds,
                     record,
@@ -332,7 +325,7 @@ impl Streams {
                 }
                 if self.collect_calls {
                     let inferred = matches!(identified, Identified::Store { inferred: true, .. });
-                    let record = call_record(self.input, call, client, server, inferred);
+                    let record = call_record(call, client, server, inferred);
                     keep_record(
                         &mut self.calls,
                         record,
@@ -363,9 +356,10 @@ impl Streams {
             if !self.collect_calls {
                 continue;
             }
+            let frame = call.response_frame.unwrap_or(call.request_frame);
             let record = EndpointRecord {
-                input: self.input,
-                frame: call.response_frame.unwrap_or(call.request_frame),
+                input: frame_input(frame),
+                frame: frame_number(frame),
                 server: ip.to_string(),
                 interface: interface_name(&iface.uuid),
                 protocol: match tower.protocol {
@@ -522,7 +516,7 @@ mod tests {
 
     fn streams(limits: RpcLimits) -> Streams {
         let correlator = Correlator::new(0, CorrelateLimits::default());
-        Streams::new(0, limits, correlator, false)
+        Streams::new(limits, correlator, false)
     }
 
     fn open(s: &mut Streams, n: u64) -> ConnId {

@@ -1,0 +1,477 @@
+//! Several inputs, one report: which inputs form one trace, reading them, and joining what
+//! they show.
+//!
+//! Administrators rarely hand over one tidy file. Files that are consecutive pieces of one
+//! capture (a ring buffer: `dumpcap -b`, Network Monitor chains, `netsh trace` with several
+//! files) form a **chain**: their time ranges follow each other and their connections carry
+//! on across the boundary (a TCP segment at the start of the later file continues, sequence
+//! number for sequence number, one at the end of the earlier file). A chain is read as one
+//! trace, file after file in time order (not name order), through one [`Analyzer`], so a
+//! call whose request ends one file and whose response starts the next is one call. Every
+//! frame keeps its file's own numbering ([`crate::flow::frame_ref`]).
+//!
+//! Which files chain is decided from their edges ([`crate::capture::edges`]): the first and
+//! last frames of each, read without walking the files. Streams (standard input, compressed
+//! files) have no readable end and are never chained automatically. [`TraceMode`] forces
+//! either way. Inputs are read in parallel, a chain being one job.
+
+use super::{records, MAX_CALL_RECORDS, PROGRESS_STEP};
+use super::{Analysis, AnalyzeOptions, Analyzer, InputAnalysis, InputFailure, ProgressUpdate};
+use crate::capture::{
+    edges, CaptureError, CaptureReader, Edges, Frame, OwnedFrame, ReadOptions, Warning,
+};
+use crate::decode::{Decoded, Decoder, Transport};
+use crate::flow::{frame_input, frame_number, MAX_INPUTS};
+use crate::report::{
+    format_time, InputSummary, Report, TraceKind, TraceSummary, Verdict, SCHEMA_VERSION,
+};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// Whether several inputs may form one trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TraceMode {
+    /// Decide from the files: consecutive pieces of one capture are chained.
+    #[default]
+    Auto,
+    /// The inputs are one trace: files that do not overlap in time are chained in time
+    /// order, whatever the gap between them or the connections at their edges.
+    OneTrace,
+    /// Every input is judged alone.
+    Separate,
+}
+
+/// Frames read at each edge of a file to decide whether it continues another.
+const EDGE_FRAMES: usize = 256;
+/// The most capture time between the end of a file and the start of the next one of a
+/// chain: ring-buffer writers switch files between two packets.
+const MAX_CHAIN_GAP_NS: i64 = 60_000_000_000;
+/// How much a chain's next file may start before the previous one ended (clock rounding).
+const CHAIN_OVERLAP_NS: i64 = 1_000_000;
+
+/// Reads one input, handing every frame to `per_frame`; returns its summary.
+fn read_input(
+    input: usize,
+    path: &Path,
+    options: &AnalyzeOptions,
+    mut per_frame: impl FnMut(&Frame<'_>),
+) -> Result<InputSummary, CaptureError> {
+    let mut reader = CaptureReader::open_with(path, &options.read)?;
+    let len = reader.len_hint();
+    let mut next_report = PROGRESS_STEP;
+    while let Some(frame) = reader.next_frame() {
+        per_frame(&frame);
+        if let Some(progress) = &options.progress {
+            let position = reader.position();
+            if position >= next_report {
+                next_report = position + PROGRESS_STEP;
+                progress(ProgressUpdate {
+                    input,
+                    position,
+                    len,
+                });
+            }
+        }
+    }
+    Ok(summarize(path, &reader, &options.read))
+}
+
+fn summarize(path: &Path, reader: &CaptureReader, read: &ReadOptions) -> InputSummary {
+    let stats = reader.stats();
+    let mut warnings = reader.warnings().to_vec();
+    if reader.info().times_are_local {
+        warnings.push(Warning::new(
+            "local_time_as_utc",
+            format!(
+                "frame times come from the capturing host's local clock, whose zone the file does not record; \
+                 they were read as UTC{} (set --netmon-utc-offset to the host's offset)",
+                match read.netmon_utc_offset_secs {
+                    0 => String::new(),
+                    s => format!(" shifted by {s} s"),
+                }
+            ),
+        ));
+    }
+    let mut link_types: BTreeMap<String, u64> = BTreeMap::new();
+    for (link, n) in &stats.frames_by_link {
+        *link_types.entry(link.name()).or_default() += n;
+    }
+    InputSummary {
+        path: path.display().to_string(),
+        error: None,
+        format: Some(reader.info().clone()),
+        frames: stats.frames,
+        bytes: stats.captured_bytes,
+        link_types,
+        first_time: stats.first_ts_ns.map(format_time),
+        last_time: stats.last_ts_ns.map(format_time),
+        warnings: warnings.iter().map(ToString::to_string).collect(),
+        warning_details: warnings,
+        counters: json!({ "read": stats }),
+        trace: 0,
+        vantage: Default::default(),
+        capture_point: Default::default(),
+    }
+}
+
+/// The summary of an input that could not be read.
+fn unreadable(path: &Path, error: &CaptureError) -> InputSummary {
+    InputSummary {
+        path: path.display().to_string(),
+        error: Some(error.to_string()),
+        format: None,
+        frames: 0,
+        bytes: 0,
+        link_types: BTreeMap::new(),
+        first_time: None,
+        last_time: None,
+        warnings: Vec::new(),
+        warning_details: Vec::new(),
+        counters: json!({}),
+        trace: 0,
+        vantage: Default::default(),
+        capture_point: Default::default(),
+    }
+}
+
+/// Describes capture files without analysing them (`pushtrace info`).
+pub fn inspect_paths<P: AsRef<Path> + Sync>(
+    paths: &[P],
+    read: &ReadOptions,
+) -> (Vec<InputSummary>, Vec<InputFailure>) {
+    let options = AnalyzeOptions {
+        read: *read,
+        ..AnalyzeOptions::default()
+    };
+    let results = run_parallel(paths.len(), options.threads, |i| {
+        read_input(i, paths[i].as_ref(), &options, |_| {})
+    });
+    let mut inputs = Vec::new();
+    let mut failures = Vec::new();
+    for (i, r) in results.into_iter().enumerate() {
+        match r {
+            Ok(summary) => inputs.push(summary),
+            Err(e) => failures.push(InputFailure {
+                input: i,
+                path: paths[i].as_ref().display().to_string(),
+                error: e.to_string(),
+            }),
+        }
+    }
+    (inputs, failures)
+}
+
+/// Analyses one capture file: path in, report out.
+pub fn analyze_path(
+    path: impl AsRef<Path>,
+    options: &AnalyzeOptions,
+) -> Result<Report, CaptureError> {
+    let mut analyzer = Analyzer::new(0, options);
+    let summary = read_input(0, path.as_ref(), options, |f| analyzer.feed(f))?;
+    Ok(assemble(
+        vec![summary],
+        vec![(vec![0], analyzer.finish())],
+        Vec::new(),
+    )
+    .report)
+}
+
+/// Analyses several capture files into one report (in parallel, up to
+/// [`AnalyzeOptions::threads`] jobs): consecutive pieces of one capture are read as one
+/// trace (see the module documentation); every cited frame names its input. Inputs that
+/// cannot be read keep their place in `inputs` with their error and are listed in
+/// [`Analysis::failures`].
+pub fn analyze_paths<P: AsRef<Path> + Sync>(paths: &[P], options: &AnalyzeOptions) -> Analysis {
+    let paths: Vec<&Path> = paths.iter().take(MAX_INPUTS).map(AsRef::as_ref).collect();
+    let groups = plan(&paths, options);
+    let results = run_parallel(groups.len(), options.threads, |g| {
+        let group = &groups[g];
+        let mut analyzer = Analyzer::new(group[0], options);
+        let summaries: Vec<(usize, Result<InputSummary, CaptureError>)> = group
+            .iter()
+            .map(|&i| {
+                analyzer.next_input(i);
+                (i, read_input(i, paths[i], options, |f| analyzer.feed(f)))
+            })
+            .collect();
+        (summaries, analyzer.finish())
+    });
+    let mut inputs: Vec<Option<InputSummary>> = (0..paths.len()).map(|_| None).collect();
+    let mut failures = Vec::new();
+    let mut analyses = Vec::new();
+    for (summaries, analysis) in results {
+        let mut readable = Vec::new();
+        for (i, summary) in summaries {
+            match summary {
+                Ok(summary) => {
+                    readable.push(i);
+                    inputs[i] = Some(summary);
+                }
+                Err(e) => {
+                    inputs[i] = Some(unreadable(paths[i], &e));
+                    failures.push(InputFailure {
+                        input: i,
+                        path: paths[i].display().to_string(),
+                        error: e.to_string(),
+                    });
+                }
+            }
+        }
+        if !readable.is_empty() {
+            analyses.push((readable, analysis));
+        }
+    }
+    failures.sort_by_key(|f| f.input);
+    let inputs = inputs.into_iter().flatten().collect();
+    assemble(inputs, analyses, failures)
+}
+
+/// Which inputs are read together, each group in order through one analyzer: chains of
+/// consecutive files, and every other input alone.
+fn plan(paths: &[&Path], options: &AnalyzeOptions) -> Vec<Vec<usize>> {
+    let alone = || (0..paths.len()).map(|i| vec![i]).collect();
+    if paths.len() < 2 || options.traces == TraceMode::Separate {
+        return alone();
+    }
+    let edges = run_parallel(paths.len(), options.threads, |i| {
+        edges(paths[i], &options.read, EDGE_FRAMES).ok()
+    });
+    let mut order: Vec<usize> = (0..paths.len()).collect();
+    order.sort_by_key(|&i| {
+        let first = edges[i].as_ref().and_then(Edges::first_ts_ns);
+        (first.is_none(), first, i)
+    });
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for i in order {
+        let joins = edges[i].as_ref().and_then(|next| {
+            groups.iter().position(|g| {
+                let last = g[g.len() - 1];
+                edges[last]
+                    .as_ref()
+                    .is_some_and(|before| follows(before, next, options.traces))
+            })
+        });
+        match joins {
+            Some(g) => groups[g].push(i),
+            None => groups.push(vec![i]),
+        }
+    }
+    groups
+}
+
+/// Whether `next` is the file that comes after `before` in one capture: it starts when
+/// `before` ends (within [`MAX_CHAIN_GAP_NS`]) and, unless the mode says the inputs are one
+/// trace, a TCP connection at the end of `before` carries on at the start of `next`.
+fn follows(before: &Edges, next: &Edges, mode: TraceMode) -> bool {
+    let (Some(end), Some(start)) = (before.last_ts_ns(), next.first_ts_ns()) else {
+        return false;
+    };
+    let after = start >= end.saturating_sub(CHAIN_OVERLAP_NS);
+    match mode {
+        TraceMode::OneTrace => after,
+        TraceMode::Auto => {
+            after
+                && start.saturating_sub(end) <= MAX_CHAIN_GAP_NS
+                && before
+                    .tail
+                    .as_deref()
+                    .is_some_and(|tail| connections_carry_on(tail, &next.head))
+        }
+        TraceMode::Separate => false,
+    }
+}
+
+/// Whether a TCP segment of `head` continues, sequence number for sequence number, the last
+/// segment of its connection and direction in `tail` (allowing the overlap of a
+/// retransmission).
+fn connections_carry_on(tail: &[OwnedFrame], head: &[OwnedFrame]) -> bool {
+    // (source, destination) → the next sequence number after the last segment in `tail`.
+    let mut expected: BTreeMap<(SocketAddr, SocketAddr), u32> = BTreeMap::new();
+    each_segment(tail, |from, to, seq, len| {
+        expected.insert((from, to), seq.wrapping_add(len));
+    });
+    let mut found = false;
+    each_segment(head, |from, to, seq, len| {
+        if let Some(&next) = expected.get(&(from, to)) {
+            // The segment starts at the expected byte, or repeats bytes before it and
+            // reaches it (a retransmission straddling the boundary).
+            let behind = next.wrapping_sub(seq);
+            found |= behind < len;
+        }
+    });
+    found
+}
+
+/// Calls `f(source, destination, sequence number, sequence space taken)` for every TCP
+/// segment among `frames`.
+fn each_segment(frames: &[OwnedFrame], mut f: impl FnMut(SocketAddr, SocketAddr, u32, u32)) {
+    let mut decoder = Decoder::default();
+    for (n, frame) in frames.iter().enumerate() {
+        if let Decoded::Packet(p) = decoder.decode(&frame.as_frame(n as u64 + 1)) {
+            if let Transport::Tcp(seg) = &p.transport {
+                let len =
+                    seg.wire_payload_len + u32::from(seg.flags.syn) + u32::from(seg.flags.fin);
+                if len > 0 {
+                    f(
+                        SocketAddr::new(p.src, seg.src_port),
+                        SocketAddr::new(p.dst, seg.dst_port),
+                        seg.seq,
+                        len,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Runs `job(i)` for every i in 0..n on up to `threads` threads; results in index order.
+pub(super) fn run_parallel<T: Send>(
+    n: usize,
+    threads: usize,
+    job: impl Fn(usize) -> T + Sync,
+) -> Vec<T> {
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map_or(1, |p| p.get()),
+        t => t,
+    }
+    .min(n.max(1));
+    if threads <= 1 {
+        return (0..n).map(job).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let slots: Mutex<Vec<Option<T>>> = Mutex::new((0..n).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let result = job(i);
+                if let Ok(mut slots) = slots.lock() {
+                    slots[i] = Some(result);
+                }
+            });
+        }
+    });
+    slots
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Joins the analyses of the traces (each with its inputs, in reading order) into one
+/// report over `inputs` (one summary per input given).
+fn assemble(
+    mut inputs: Vec<InputSummary>,
+    analyses: Vec<(Vec<usize>, InputAnalysis)>,
+    failures: Vec<InputFailure>,
+) -> Analysis {
+    let mut sessions = Vec::new();
+    let mut calls = Vec::new();
+    let mut binds = Vec::new();
+    let mut endpoints = Vec::new();
+    let mut traces = Vec::new();
+    for (group, analysis) in analyses {
+        let first = group[0];
+        let trace = traces.len();
+        for &i in &group {
+            inputs[i].trace = trace;
+            inputs[i].vantage = analysis.capture_point.vantage;
+            inputs[i].capture_point = analysis.capture_point.clone();
+        }
+        traces.push(TraceSummary {
+            kind: if group.len() > 1 {
+                TraceKind::Chain
+            } else {
+                TraceKind::Single
+            },
+            inputs: group,
+        });
+        // Each warning goes to the input of its frame (the trace's first when it has none).
+        for mut w in analysis.warnings.into_vec() {
+            let input = w.frame.map_or(first, frame_input);
+            w.frame = w.frame.map(frame_number);
+            inputs[input].warnings.push(w.to_string());
+            inputs[input].warning_details.push(w);
+        }
+        if let (serde_json::Value::Object(map), serde_json::Value::Object(more)) =
+            (&mut inputs[first].counters, analysis.counters)
+        {
+            map.extend(more);
+        }
+        sessions.extend(analysis.sessions);
+        calls.extend(analysis.calls);
+        binds.extend(analysis.binds);
+        endpoints.extend(analysis.endpoints);
+    }
+    let warnings = inputs
+        .iter()
+        .flat_map(|i| i.warnings.iter().map(move |w| format!("{}: {w}", i.path)))
+        .collect();
+    let verdict = sessions
+        .iter()
+        .map(|s| s.verdict)
+        .max_by_key(|v| v.severity())
+        .unwrap_or(Verdict::NoEmsmdb);
+    calls.truncate(MAX_CALL_RECORDS);
+    let rpc_statistics = records::operation_stats(&calls);
+    Analysis {
+        report: Report {
+            schema: SCHEMA_VERSION,
+            verdict,
+            inputs,
+            traces,
+            warnings,
+            sessions,
+        },
+        calls,
+        binds,
+        rpc_statistics,
+        endpoints,
+        failures,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+
+    /// A TCP segment 10.0.0.21:1071 → 10.0.0.5:1032 with `seq` and `len` payload bytes.
+    fn segment(seq: u32, len: usize) -> OwnedFrame {
+        let mut data = Vec::new();
+        PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([10, 0, 0, 21], [10, 0, 0, 5], 128)
+            .tcp(1071, 1032, seq, 64_000)
+            .ack(1)
+            .write(&mut data, &vec![0x41; len])
+            .unwrap();
+        OwnedFrame {
+            ts_ns: 0,
+            link: crate::LinkType::ETHERNET,
+            orig_len: data.len() as u32,
+            data,
+        }
+    }
+
+    #[test]
+    fn a_connection_carries_on_when_the_next_segment_starts_where_the_last_ended() {
+        let tail = [segment(1000, 100), segment(1100, 50)];
+        assert!(connections_carry_on(&tail, &[segment(1150, 10)]));
+        // A retransmission straddling the boundary.
+        assert!(connections_carry_on(&tail, &[segment(1140, 30)]));
+        // A gap, or a segment already seen whole.
+        assert!(!connections_carry_on(&tail, &[segment(1200, 10)]));
+        assert!(!connections_carry_on(&tail, &[segment(1000, 100)]));
+        // Sequence numbers wrap.
+        let wrap = [segment(u32::MAX - 9, 10)];
+        assert!(connections_carry_on(&wrap, &[segment(0, 5)]));
+    }
+}
