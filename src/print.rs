@@ -198,28 +198,15 @@ pub fn rpc_tables(out: &mut impl Write, a: &Analysis) -> io::Result<()> {
 pub fn analyze_table(out: &mut impl Write, r: &Report) -> io::Result<()> {
     writeln!(out, "overall verdict: {}", r.verdict.as_str())?;
     for trace in &r.traces {
-        let Some(first) = trace.inputs.first().and_then(|&i| r.inputs.get(i)) else {
-            continue;
-        };
-        if r.sessions.is_empty() && first.capture_point.basis.is_empty() {
-            continue;
-        }
-        let name = if r.inputs.len() > 1 {
-            let files: Vec<&str> = trace
-                .inputs
-                .iter()
-                .filter_map(|&i| r.inputs.get(i).map(|s| s.path.as_str()))
-                .collect();
-            format!(" ({})", files.join(", "))
+        // A trace of views has a capture point per view; a chain or single input has one.
+        let points = if trace.views.is_empty() {
+            std::slice::from_ref(&trace.inputs)
         } else {
-            String::new()
+            trace.views.as_slice()
         };
-        let why = first
-            .capture_point
-            .basis
-            .first()
-            .map_or(String::new(), |b| format!(": {b}"));
-        writeln!(out, "captured at{name}: {}{why}", first.vantage.as_str())?;
+        for inputs in points {
+            print_capture_point(out, r, inputs)?;
+        }
     }
     if r.sessions.is_empty() {
         writeln!(
@@ -267,6 +254,41 @@ pub fn analyze_table(out: &mut impl Write, r: &Report) -> io::Result<()> {
         for w in &r.warnings {
             writeln!(out, "  - {w}")?;
         }
+    }
+    Ok(())
+}
+
+/// Where the capture of `inputs` (one file, or a chain) was taken, and for a view of a
+/// trace its clock against the reference.
+fn print_capture_point(out: &mut impl Write, r: &Report, inputs: &[usize]) -> io::Result<()> {
+    let Some(first) = inputs.first().and_then(|&i| r.inputs.get(i)) else {
+        return Ok(());
+    };
+    if r.sessions.is_empty() && first.capture_point.basis.is_empty() {
+        return Ok(());
+    }
+    let name = if r.inputs.len() > 1 {
+        let files: Vec<&str> = inputs
+            .iter()
+            .filter_map(|&i| r.inputs.get(i).map(|s| s.path.as_str()))
+            .collect();
+        format!(" ({})", files.join(", "))
+    } else {
+        String::new()
+    };
+    let why = first
+        .capture_point
+        .basis
+        .first()
+        .map_or(String::new(), |b| format!(": {b}"));
+    writeln!(out, "captured at{name}: {}{why}", first.vantage.as_str())?;
+    if let Some(c) = &first.clock {
+        let reference = r.inputs.get(c.reference).map_or("", |i| i.path.as_str());
+        writeln!(
+            out,
+            "  clock {:+.3} ms against {reference} (±{:.3} ms; {:.3} ms apart on the wire; {} packets matched); times below are on {reference}'s clock",
+            c.offset_ms, c.spread_ms, c.delay_ms, c.shared_packets
+        )?;
     }
     Ok(())
 }

@@ -1,12 +1,13 @@
 //! The regression suite over `samples/`: every `NAME.expect.json` names the facts the report
-//! of the sample `NAME.*` must show. Each sample is replayed through the library API and
-//! through the `pushtrace analyze --format json` command line, and the expectation must be a
-//! subset of the report (objects: the listed keys; lists: same length, element by element).
-//! Also checks that the generator reproduces the committed samples byte for byte.
+//! of the sample `NAME.*` (or of the files it lists as `captures`, analysed together) must
+//! show. Each sample is replayed through the library API and through the `pushtrace analyze
+//! --format json` command line, and the expectation must be a subset of the report
+//! (objects: the listed keys; lists: same length, element by element). Also checks that the
+//! generator reproduces the committed samples byte for byte.
 //!
 //! To add a regression case, drop a capture and its `.expect.json` into `samples/`.
 
-use pushtrace_core::engine::{analyze_path, AnalyzeOptions};
+use pushtrace_core::engine::{analyze_paths, AnalyzeOptions};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,9 +16,10 @@ fn samples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("samples")
 }
 
-/// Every (capture, expectation) pair in `samples/`: `NAME.expect.json` goes with the one
-/// other file named `NAME.<extension>` (such as `.pcapng` or `.pcapng.gz`).
-fn cases() -> Vec<(PathBuf, Value)> {
+/// Every (captures, expectation) pair in `samples/`: `NAME.expect.json` goes with the files
+/// it lists as `captures`, or else with the one other file named `NAME.<extension>` (such as
+/// `.pcapng` or `.pcapng.gz`).
+fn cases() -> Vec<(Vec<PathBuf>, Value)> {
     let entries = std::fs::read_dir(samples_dir()).expect("samples/ exists");
     let mut names: Vec<String> = entries
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -25,6 +27,16 @@ fn cases() -> Vec<(PathBuf, Value)> {
     names.sort();
     let mut out = Vec::new();
     for expect in names.iter().filter(|n| n.ends_with(".expect.json")) {
+        let text = std::fs::read(samples_dir().join(expect)).expect("readable");
+        let value: Value = serde_json::from_slice(&text).expect("valid JSON");
+        if let Some(captures) = value["captures"].as_array() {
+            let paths = captures
+                .iter()
+                .map(|c| samples_dir().join(c.as_str().expect("a file name")))
+                .collect();
+            out.push((paths, value));
+            continue;
+        }
         let stem = &expect[..expect.len() - ".expect.json".len()];
         let capture = names
             .iter()
@@ -34,9 +46,7 @@ fn cases() -> Vec<(PathBuf, Value)> {
                     .is_some_and(|ext| !ext.is_empty() && ext != "expect.json")
             })
             .unwrap_or_else(|| panic!("no capture for {expect}"));
-        let text = std::fs::read(samples_dir().join(expect)).expect("readable");
-        let value = serde_json::from_slice(&text).expect("valid JSON");
-        out.push((samples_dir().join(capture), value));
+        out.push((vec![samples_dir().join(capture)], value));
     }
     assert!(
         out.len() >= 18,
@@ -51,7 +61,7 @@ fn subset_errors(expected: &Value, actual: &Value, path: &str, errors: &mut Vec<
     match (expected, actual) {
         (Value::Object(e), Value::Object(a)) => {
             for (k, v) in e {
-                if k == "exit_code" || k.ends_with("warning_codes") {
+                if k == "exit_code" || k == "captures" || k.ends_with("warning_codes") {
                     continue;
                 }
                 match a.get(k) {
@@ -75,7 +85,12 @@ fn subset_errors(expected: &Value, actual: &Value, path: &str, errors: &mut Vec<
     }
 }
 
-fn check(capture: &Path, expect: &Value, report: &Value, exit_code: Option<i32>) -> Vec<String> {
+fn check(
+    captures: &[PathBuf],
+    expect: &Value,
+    report: &Value,
+    exit_code: Option<i32>,
+) -> Vec<String> {
     let mut errors = Vec::new();
     subset_errors(expect, report, "", &mut errors);
     if exit_code.map(i64::from) != expect["exit_code"].as_i64() {
@@ -113,23 +128,25 @@ fn check(capture: &Path, expect: &Value, report: &Value, exit_code: Option<i32>)
             ));
         }
     }
+    let names: Vec<String> = captures.iter().map(|c| c.display().to_string()).collect();
     errors
         .into_iter()
-        .map(|e| format!("{}: {e}", capture.display()))
+        .map(|e| format!("{}: {e}", names.join(" + ")))
         .collect()
 }
 
 #[test]
 fn every_sample_matches_its_expectation_through_the_library() {
     let mut failures = Vec::new();
-    for (capture, expect) in cases() {
-        let report = analyze_path(&capture, &AnalyzeOptions::default()).expect("sample readable");
-        let json = serde_json::to_value(&report).expect("serialisable");
+    for (captures, expect) in cases() {
+        let analysis = analyze_paths(&captures, &AnalyzeOptions::default());
+        assert!(analysis.failures.is_empty(), "{:?}", analysis.failures);
+        let json = serde_json::to_value(&analysis.report).expect("serialisable");
         failures.extend(check(
-            &capture,
+            &captures,
             &expect,
             &json,
-            Some(report.verdict.exit_code()),
+            Some(analysis.report.verdict.exit_code()),
         ));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -138,14 +155,14 @@ fn every_sample_matches_its_expectation_through_the_library() {
 #[test]
 fn every_sample_matches_its_expectation_through_the_cli() {
     let mut failures = Vec::new();
-    for (capture, expect) in cases() {
+    for (captures, expect) in cases() {
         let out = Command::new(env!("CARGO_BIN_EXE_pushtrace"))
             .args(["analyze", "--format", "json"])
-            .arg(&capture)
+            .args(&captures)
             .output()
             .expect("pushtrace runs");
         let json: Value = serde_json::from_slice(&out.stdout).expect("one JSON document on stdout");
-        failures.extend(check(&capture, &expect, &json, out.status.code()));
+        failures.extend(check(&captures, &expect, &json, out.status.code()));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
@@ -162,12 +179,13 @@ fn the_generator_reproduces_the_committed_samples() {
         "samples/README.md differs from the generator's"
     );
     for sample in samples {
-        let committed = std::fs::read(dir.join(&sample.file_name)).expect("sample committed");
-        assert!(
-            committed == sample.capture,
-            "{} differs from the generator's output: run `cargo run -p pushtrace-samples`",
-            sample.file_name
-        );
+        for (name, bytes) in &sample.files {
+            let committed = std::fs::read(dir.join(name)).expect("sample committed");
+            assert!(
+                &committed == bytes,
+                "{name} differs from the generator's output: run `cargo run -p pushtrace-samples`"
+            );
+        }
         let expect = std::fs::read(dir.join(&sample.expect_name)).expect("expectation committed");
         assert!(
             expect == sample.expect,

@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! capture (pushtrace-capture) → decode → tcp → dcerpc → emsmdb → correlate → report
-//!                                  └────── vantage (where the capture was taken) ─┘
+//!                                  ├────── vantage (where the capture was taken) ─┤
+//!                                  └────── matcher (the packets views share) ─────┘
 //! ```
 //!
 //! Every stage is sans-IO: it takes bytes or events and returns events, so it can be tested
@@ -19,6 +20,7 @@ pub mod decode;
 pub mod emsmdb;
 pub mod engine;
 pub mod flow;
+pub mod matcher;
 pub mod report;
 pub mod tcp;
 pub mod vantage;

@@ -111,9 +111,32 @@ pub enum TraceKind {
 pub struct TraceSummary {
     /// What kind of trace.
     pub kind: TraceKind,
-    /// Indexes into `inputs`: in time order for a chain; the first is the reference clock of
-    /// views.
+    /// Indexes into `inputs`: in time order for a chain; for views, the reference view's
+    /// inputs first.
     pub inputs: Vec<usize>,
+    /// For views: the inputs of each capture point (one input, or a chain of files), the
+    /// reference first. Empty for the other kinds.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub views: Vec<Vec<usize>>,
+}
+
+/// How an input's clock relates to the reference clock of its trace (views only), found by
+/// matching the packets both captured.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct InputClock {
+    /// The input whose clock the trace's times are given in.
+    pub reference: usize,
+    /// How far this input's clock is ahead of the reference's, in milliseconds (negative:
+    /// behind). Times in the report are on the reference clock: a frame Wireshark shows at
+    /// time t in this input is at t − offset there.
+    pub offset_ms: f64,
+    /// How far single packets stray from the offset (90th percentile), in milliseconds.
+    pub spread_ms: f64,
+    /// The one-way delay between this capture point and the reference's, in milliseconds
+    /// (0 when packets were matched in one direction only).
+    pub delay_ms: f64,
+    /// Packets matched between the two.
+    pub shared_packets: usize,
 }
 
 /// What was read from one input file.
@@ -150,6 +173,10 @@ pub struct InputSummary {
     pub vantage: Vantage,
     /// Why: the facts behind [`InputSummary::vantage`], and what was seen of each host.
     pub capture_point: CapturePoint,
+    /// For an input that is a view of a trace taken at several points: its clock against
+    /// the reference view's (absent for the reference and for other traces).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock: Option<InputClock>,
 }
 
 /// Where a capture was taken, relative to the Outlook clients and Exchange servers in it.
@@ -319,6 +346,21 @@ pub struct Datagram {
     pub reaction_input: Option<usize>,
     /// How long after the datagram that call came, in milliseconds.
     pub reaction_delay_ms: Option<f64>,
+    /// Every capture of it, in order of time on the reference clock: one, or one per
+    /// capture point that saw it when the trace is made of views (`input`/`frame` is the
+    /// capture in the earliest-given view).
+    pub seen_at: Vec<SeenAt>,
+}
+
+/// One capture of a packet: where and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SeenAt {
+    /// The input.
+    pub input: usize,
+    /// Its frame number there.
+    pub frame: u64,
+    /// Its time, on the trace's reference clock.
+    pub time: String,
 }
 
 /// What the client did after a datagram: Outlook answers a notification it received with an
@@ -363,6 +405,8 @@ pub struct IcmpError {
     pub code: u8,
     /// A name for the code.
     pub code_name: &'static str,
+    /// Every capture of it, in order of time (see [`Datagram::seen_at`]).
+    pub seen_at: Vec<SeenAt>,
 }
 
 /// The client's ROP calls over the session.

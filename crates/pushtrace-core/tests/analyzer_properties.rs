@@ -47,7 +47,7 @@ fn run(frames: &[(LinkType, i64, Vec<u8>)], collect_calls: bool) {
     }
     let analysis = analyzer.finish();
     assert_eq!(
-        analysis.counters["decode"]["frames"].as_u64(),
+        analysis.views[0].counters["decode"]["frames"].as_u64(),
         Some(frames.len() as u64)
     );
     serde_json::to_string(&analysis.sessions).expect("sessions serialise");

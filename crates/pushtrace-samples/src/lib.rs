@@ -11,19 +11,22 @@ pub mod net;
 pub mod outlook;
 pub mod rpc;
 pub mod scenarios;
+pub mod several;
 pub mod smb;
 
 use anyhow::Result;
 use files::FileFormat;
 use serde_json::{json, Value};
 
-/// One sample file and its expectation file, ready to be written.
+/// One sample: its capture files and its expectation file, ready to be written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sample {
-    /// e.g. `udp-blocked-icmp.pcapng`.
-    pub file_name: String,
-    /// The capture bytes.
-    pub capture: Vec<u8>,
+    /// The capture files it writes (name, bytes): one for most samples, several for a ring
+    /// buffer, none for a sample made of other samples' files.
+    pub files: Vec<(String, Vec<u8>)>,
+    /// The files analysed together for it, in the order given to pushtrace (its own file,
+    /// for most samples). The expectation lists them as `captures` when there are several.
+    pub captures: Vec<String>,
     /// e.g. `udp-blocked-icmp.expect.json`.
     pub expect_name: String,
     /// The expectation document (pretty JSON).
@@ -66,9 +69,10 @@ fn sample(
     }
     let mut text = serde_json::to_vec_pretty(&expect)?;
     text.push(b'\n');
+    let file_name = format!("{stem}.{}", format.extension());
     Ok(Sample {
-        file_name: format!("{stem}.{}", format.extension()),
-        capture,
+        captures: vec![file_name.clone()],
+        files: vec![(file_name, capture)],
         expect_name: format!("{stem}.expect.json"),
         expect: text,
         shows: shows.to_string(),
@@ -203,7 +207,13 @@ pub fn render_all() -> Result<Vec<Sample>> {
                 built.expect.clone(),
                 &[],
             )?;
-            gzipped.file_name.push_str(".gz");
+            for name in gzipped
+                .captures
+                .iter_mut()
+                .chain(gzipped.files.iter_mut().map(|f| &mut f.0))
+            {
+                name.push_str(".gz");
+            }
             out.push(gzipped);
             // The file stops 20 bytes into the last record (a FIN of the closing handshake):
             // every earlier frame, and so the verdict, must survive.
@@ -241,6 +251,7 @@ pub fn render_all() -> Result<Vec<Sample>> {
             out.push(snaplen_120(&built)?);
         }
     }
+    out.extend(several::samples()?);
     Ok(out)
 }
 
@@ -248,9 +259,12 @@ pub fn render_all() -> Result<Vec<Sample>> {
 pub fn readme(samples: &[Sample]) -> String {
     let mut text = String::from(README_HEAD);
     for s in samples {
+        let files: Vec<String> = s.captures.iter().map(|c| format!("`{c}`")).collect();
         text.push_str(&format!(
-            "| `{}` | {} | `{}` |\n",
-            s.file_name, s.shows, s.verdict
+            "| {} | {} | `{}` |\n",
+            files.join(" + "),
+            s.shows,
+            s.verdict
         ));
     }
     text
@@ -277,6 +291,11 @@ verdicts, registrations (frames, callback, context, status), datagrams and ICMP 
 `vantage`. Objects are matched on the keys listed; lists must have the same length and match
 element by element. Volatile fields (times) are not listed, and counters only where a sample
 is about them.
+
+**Several captures.** A sample made of several files (a ring buffer, or captures taken at the
+server and at the client at the same time) lists them, in the order they are given to
+pushtrace, as `captures` in its expectation, and `inputs` has one entry per file. Two-point
+samples use the files of their one-point samples, so each file is also checked alone.
 
 **Pinning your own capture.** Copy it here as `NAME.pcapng` (or `.pcap`, `.cap`, `.gz`...),
 run `pushtrace analyze --format json NAME.pcapng`, and write `NAME.expect.json` with the facts

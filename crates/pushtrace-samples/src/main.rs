@@ -15,13 +15,14 @@ fn main() -> Result<()> {
     std::fs::write(&readme, pushtrace_samples::readme(&samples))
         .with_context(|| format!("writing {}", readme.display()))?;
     for sample in samples {
-        let path = dir.join(&sample.file_name);
-        std::fs::write(&path, &sample.capture)
-            .with_context(|| format!("writing {}", path.display()))?;
+        for (name, bytes) in &sample.files {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+            println!("{} ({} bytes)", path.display(), bytes.len());
+        }
         let expect = dir.join(&sample.expect_name);
         std::fs::write(&expect, &sample.expect)
             .with_context(|| format!("writing {}", expect.display()))?;
-        println!("{} ({} bytes)", path.display(), sample.capture.len());
     }
     Ok(())
 }

@@ -11,14 +11,14 @@ use std::net::SocketAddr;
 use uuid::Uuid;
 
 /// 2025-11-03 09:00:00 UTC: when every sample capture starts.
-const START_NS: i64 = 1_762_160_400 * SEC;
+pub(crate) const START_NS: i64 = 1_762_160_400 * SEC;
 /// The Exchange server's EMSMDB port, as its endpoint mapper hands it out.
 const EMSMDB_PORT: u16 = 1032;
 /// The UDP port Outlook listens on for notifications.
-const CALLBACK_PORT: u16 = 1088;
+pub(crate) const CALLBACK_PORT: u16 = 1088;
 /// The poll interval Exchange hands out: one minute.
 const POLL_MS: u32 = 60_000;
-const USER: &str =
+pub(crate) const USER: &str =
     "/o=Contoso/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=jdoe";
 
 /// A built scenario: the frames and the facts the report must show.
@@ -102,17 +102,17 @@ fn registration(
 
 /// An Outlook session up to its registration: endpoint-mapper lookup, bind, logon, a few
 /// ROP calls, then `EcRRegisterPushNotification`.
-struct Logon {
-    conn: EmsmdbConnection,
-    register: Option<CallFrames>,
-    context: Vec<u8>,
-    callback: SocketAddr,
+pub(crate) struct Logon {
+    pub conn: EmsmdbConnection,
+    pub register: Option<CallFrames>,
+    pub context: Vec<u8>,
+    pub callback: SocketAddr,
 }
 
 impl Logon {
     /// After each wait in `waits_s` the server sends the notification datagram and the
     /// client reacts 60 ms later with a ROP call: (datagram frame, reaction) per wait.
-    fn notify_and_react(
+    pub(crate) fn notify_and_react(
         &mut self,
         net: &mut Net,
         server: Host,
@@ -146,7 +146,11 @@ impl Logon {
     }
 
     /// The registration as the report must show it (plain stub).
-    fn expected_registration(&self, callback: Option<&str>, status: Option<u32>) -> Value {
+    pub(crate) fn expected_registration(
+        &self,
+        callback: Option<&str>,
+        status: Option<u32>,
+    ) -> Value {
         let frames = self.register.unwrap_or(CallFrames {
             request: 0,
             response: 0,
@@ -164,7 +168,7 @@ impl Logon {
     }
 }
 
-fn logon(
+pub(crate) fn logon(
     net: &mut Net,
     client: Host,
     server: Host,
@@ -202,7 +206,7 @@ fn standard_session(seed: u64, status: Option<u32>) -> (Net, Host, Host, Logon) 
 }
 
 /// `n` polls one minute apart.
-fn poll_every_minute(net: &mut Net, conn: &mut EmsmdbConnection, n: usize) {
+pub(crate) fn poll_every_minute(net: &mut Net, conn: &mut EmsmdbConnection, n: usize) {
     for _ in 0..n {
         net.wait(60 * SEC - 200 * MS);
         conn.rop_call(net, 40);
@@ -644,14 +648,14 @@ fn mid_session() -> Built {
 
 /// The MAC of the router between the client's and the server's subnets, as frames that
 /// crossed it carry it.
-const ROUTER_MAC: [u8; 6] = [0x00, 0x15, 0x5d, 0x01, 0x00, 0x01];
+pub(crate) const ROUTER_MAC: [u8; 6] = [0x00, 0x15, 0x5d, 0x01, 0x00, 0x01];
 /// The Exchange server of the routed scenarios, in its own subnet.
-const ROUTED_SERVER: &str = "10.1.0.5";
+pub(crate) const ROUTED_SERVER: &str = "10.1.0.5";
 
 /// A registered client that gets four notifications over four minutes and never reacts
 /// (whatever drops them sends no ICMP error), polling once a minute meanwhile; `c` and `s`
 /// are the client and server as the capture point sees them.
-fn ignored_notifications(seed: u64, c: Host, s: Host, vantage: &str) -> Built {
+pub(crate) fn ignored_notifications(seed: u64, c: Host, s: Host, vantage: &str) -> Built {
     let mut net = Net::new(START_NS, seed);
     let mut l = logon(
         &mut net,

@@ -4,7 +4,7 @@
 
 use super::datagrams::{other_input, REACTION_WINDOW_NS};
 use super::facts::{RegistrationFacts, RequestFacts, ResponseFacts};
-use super::judge::Cause;
+use super::judge::{Cause, DropPoint};
 use crate::emsmdb::{self, CallbackAddress};
 use crate::flow::{frame_input, frame_number, frame_ref};
 use crate::report::{
@@ -55,8 +55,13 @@ pub(super) enum Finding<'a> {
     NotJudged { datagrams: &'a [Datagram] },
     /// Datagrams, but the registration is not in the capture.
     RegistrationNotCaptured,
-    /// Where the capture was taken, for verdicts whose advice depends on it.
-    CapturedAt(Vantage),
+    /// Where the datagrams the client ignored were last seen (or lost), for the `dropped`
+    /// verdict, whose advice depends on it.
+    DroppedAt {
+        at: DropPoint,
+        server: Option<IpAddr>,
+        client: IpAddr,
+    },
     /// Datagrams whose payload is not the registered context.
     WrongPayload(Vec<u64>),
     /// The one-minute polling rhythm, with the first polls.
@@ -191,7 +196,10 @@ pub(super) fn evidence(finding: &Finding<'_>) -> Evidence {
             "the registration was not captured (the capture began after Outlook registered): datagrams are matched by their addresses"
                 .into(),
         ),
-        Finding::CapturedAt(vantage) => (
+        Finding::DroppedAt {
+            at: DropPoint::SeenAt(vantage),
+            ..
+        } => (
             vec![],
             match vantage {
                 Vantage::Client => "the capture was taken at the client: the datagrams reached its network interface",
@@ -200,6 +208,30 @@ pub(super) fn evidence(finding: &Finding<'_>) -> Evidence {
                 Vantage::Unknown => "where the capture was taken is not known (see the input's capture point)",
             }
             .into(),
+        ),
+        Finding::DroppedAt {
+            at:
+                DropPoint::Lost {
+                    left,
+                    frames,
+                    missing_input,
+                },
+            server,
+            client,
+        } => (
+            frames.clone(),
+            format!(
+                "{} datagram(s) left {} ({}, frame {}{}); never reached {client} (the client capture, input {missing_input}, covers that time)",
+                frames.len(),
+                server.map_or_else(|| "the server".to_string(), |s| s.to_string()),
+                match left {
+                    Vantage::Server => "server capture",
+                    Vantage::Between => "capture between server and client",
+                    _ => "the other capture",
+                },
+                frames.first().map_or(0, |&f| frame_number(f)),
+                if frames.len() > 1 { " first" } else { "" }
+            ),
         ),
         Finding::WrongPayload(frames) => (
             frames.clone(),
@@ -274,7 +306,7 @@ pub(super) fn per_input(evidence: Evidence, session_input: usize) -> Vec<Evidenc
 }
 
 /// What to do about a session whose verdict `cause` decided.
-pub(super) fn advice(cause: &Cause, server: IpAddr, vantage: Vantage) -> Vec<String> {
+pub(super) fn advice(cause: &Cause, server: IpAddr) -> Vec<String> {
     let text = match cause {
         Cause::Icmp { code_name, from } => format!(
             "UDP from {server} to the client's callback port is rejected ({code_name} from {from}). Allow UDP from the Exchange server to the client (ports 1024 and above) on the client's host firewall and on routers/firewalls between them."
@@ -284,7 +316,7 @@ pub(super) fn advice(cause: &Cause, server: IpAddr, vantage: Vantage) -> Vec<Str
             "NAT or a VPN rewrites the client's address: the server sends notifications to {}, which it cannot reach through the translation. Use a connection without NAT, RPC over HTTP, or let Outlook poll (cached mode).",
             callback.ip()
         ),
-        Cause::Dropped { callback_port } => dropped_advice(server, *callback_port, vantage),
+        Cause::Dropped { callback_port, at } => dropped_advice(server, *callback_port, at),
         Cause::Flowing => "Push notifications reach the client; nothing to fix.".into(),
         Cause::NoDatagram => "The server accepted the registration but sent no datagram. It sends one only when new mail arrives: send a test message while capturing. Exchange 2010 RTM/SP1 and 2013 and later never send UDP; Exchange 2010 SP1 RU3 and later need EnablePushNotifications=1 (DWORD) under HKLM\\SYSTEM\\CurrentControlSet\\Services\\MSExchangeRPC\\ParametersSystem on the Client Access server.".into(),
         Cause::RegistrationTooShort => "The registration succeeded, but it was in force for less than a minute of the capture: a datagram comes only when new mail arrives. Capture for a few minutes after Outlook registers and send a test message meanwhile.".into(),
@@ -303,11 +335,23 @@ pub(super) fn advice(cause: &Cause, server: IpAddr, vantage: Vantage) -> Vec<Str
 }
 
 /// Advice for datagrams the client never reacted to, by where they were seen.
-fn dropped_advice(server: IpAddr, callback_port: Option<u16>, vantage: Vantage) -> String {
+fn dropped_advice(server: IpAddr, callback_port: Option<u16>, at: &DropPoint) -> String {
     let exception = format!(
         "allow inbound UDP from {server} to Outlook on the client's host firewall: a program rule for OUTLOOK.EXE (netsh advfirewall firewall add rule name=\"Outlook new-mail notifications\" dir=in action=allow protocol=UDP program=\"<Office folder>\\OUTLOOK.EXE\" remoteip={server}; on Windows XP, Outlook in the Windows Firewall exceptions list){}, and in any third-party firewall or VPN client",
         callback_port.map_or(String::new(), |p| format!(" or, when Outlook pins its port (FixedUDPPort), UDP port {p}"))
     );
+    let vantage = match at {
+        DropPoint::SeenAt(vantage) => *vantage,
+        DropPoint::Lost { left, .. } => {
+            let from = match left {
+                Vantage::Server => "the server",
+                _ => "the capture point between the server and the client",
+            };
+            return format!(
+                "The datagrams pass {from} but never reach the client's capture point, which was capturing at the time: a router or firewall between the two points drops them without an ICMP error (or NAT sends them elsewhere). Allow UDP from {server} to the client (ports 1024 and above) on the routers and firewalls between the two capture points."
+            );
+        }
+    };
     match vantage {
         Vantage::Client => format!(
             "The datagrams reach the client's network interface but Outlook never sees them: the client's host firewall drops them without an ICMP error, as Windows Firewall does. To fix it, {exception}."

@@ -19,7 +19,7 @@ use super::session::ClientCall;
 use crate::decode::QuotedDatagram;
 use crate::emsmdb::{self, MAX_CONTEXT_LEN};
 use crate::flow::{frame_input, frame_number};
-use crate::report::{format_time, Datagram, IcmpError, Reaction};
+use crate::report::{format_time, Datagram, IcmpError, Reaction, SeenAt};
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 
@@ -30,23 +30,27 @@ pub const REACTION_WINDOW_NS: i64 = 2_000_000_000;
 const IN_FLIGHT_LOOKBACK: usize = 8;
 
 /// A UDP datagram small enough to be a notification (1–16 bytes, exactly `rgbContext`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct UdpCandidate {
     pub frame: u64,
     pub ts_ns: i64,
     pub src: SocketAddr,
     pub dst: SocketAddr,
+    /// Its IPv4 identification: with addresses, ports and payload, what tells the same
+    /// datagram seen at two capture points from a repeated notification.
+    pub ip_id: Option<u16>,
     pub len: u8,
     pub payload: [u8; MAX_CONTEXT_LEN as usize],
+    /// The same datagram seen at other capture points: (frame, time on the reference clock).
+    pub also_seen: Vec<(u64, i64)>,
 }
 
 impl UdpCandidate {
     /// A candidate for `payload`, when its length fits a context and the frame holds it all.
     pub fn new(
-        frame: u64,
-        ts_ns: i64,
-        src: SocketAddr,
-        dst: SocketAddr,
+        (frame, ts_ns): (u64, i64),
+        (src, dst): (SocketAddr, SocketAddr),
+        ip_id: Option<u16>,
         payload: &[u8],
         wire_len: usize,
     ) -> Option<UdpCandidate> {
@@ -60,13 +64,20 @@ impl UdpCandidate {
             ts_ns,
             src,
             dst,
+            ip_id,
             len: payload.len() as u8,
             payload: buf,
+            also_seen: Vec::new(),
         })
     }
 
     pub fn payload(&self) -> &[u8] {
         &self.payload[..usize::from(self.len)]
+    }
+
+    /// Every capture of it: (frame, time), the first one first.
+    pub fn sightings(&self) -> impl Iterator<Item = (u64, i64)> + '_ {
+        std::iter::once((self.frame, self.ts_ns)).chain(self.also_seen.iter().copied())
     }
 }
 
@@ -79,6 +90,30 @@ pub(super) struct IcmpCandidate {
     pub v6: bool,
     pub code: u8,
     pub quoted: QuotedDatagram,
+    /// The same error seen at other capture points: (frame, time on the reference clock).
+    pub also_seen: Vec<(u64, i64)>,
+}
+
+impl IcmpCandidate {
+    /// Every capture of it: (frame, time), the first one first.
+    pub fn sightings(&self) -> impl Iterator<Item = (u64, i64)> + '_ {
+        std::iter::once((self.frame, self.ts_ns)).chain(self.also_seen.iter().copied())
+    }
+}
+
+/// Where and when each capture of a packet was made, as the report lists it.
+pub(super) fn seen_at(sightings: impl Iterator<Item = (u64, i64)>) -> Vec<SeenAt> {
+    let mut seen: Vec<SeenAt> = Vec::new();
+    let mut sorted: Vec<(u64, i64)> = sightings.collect();
+    sorted.sort_by_key(|&(frame, ts)| (ts, frame));
+    for (frame, ts) in sorted {
+        seen.push(SeenAt {
+            input: frame_input(frame),
+            frame: frame_number(frame),
+            time: format_time(ts),
+        });
+    }
+    seen
 }
 
 /// Whether a datagram from the server is addressed to registration `r` of `client`, which
@@ -171,6 +206,7 @@ pub(super) fn outcomes(
                 reaction_frame: reacting.map(|(frame, _)| frame_number(frame)),
                 reaction_input: reacting.and_then(|(frame, _)| other_input(frame, input)),
                 reaction_delay_ms: reacting.map(|(_, ns)| ns as f64 / 1e6),
+                seen_at: seen_at(d.sightings()),
             }
         })
         .collect()
@@ -205,6 +241,7 @@ pub(super) fn quoting_errors(
             protocol: if e.v6 { "icmpv6" } else { "icmp" },
             code: e.code,
             code_name: icmp_code_name(e.v6, e.code),
+            seen_at: seen_at(e.sightings()),
         })
         .collect()
 }
@@ -236,6 +273,7 @@ mod tests {
 
     fn call(frame: u64, ts_ns: i64, response_ts_ns: Option<i64>) -> ClientCall {
         ClientCall {
+            key: 0,
             frame,
             ts_ns,
             response_ts_ns,

@@ -10,9 +10,10 @@
 //! kept, so the sentences and advice ([`super::advice`]) say exactly why.
 
 use super::advice::{self, Finding};
-use super::datagrams::{self, IcmpCandidate};
+use super::datagrams::{self, IcmpCandidate, UdpCandidate};
 use super::facts::RegistrationFacts;
 use super::session::{polling, SessionState};
+use super::views::{ViewIndex, ViewSpan};
 use crate::emsmdb;
 use crate::flow::frame_input;
 use crate::report::{Datagram, IcmpError, Reaction, Session, Vantage, Verdict};
@@ -25,16 +26,39 @@ use std::net::{IpAddr, SocketAddr};
 /// minute while events wait (MS-OXCNOTIF 3.1.5.4), so less than a minute shows nothing.
 const MIN_WATCH_NS: i64 = 60_000_000_000;
 
+/// One capture point of the trace: what it covers and where it was taken.
+pub(super) struct View<'a> {
+    pub span: &'a ViewSpan,
+    pub vantage: Vantage,
+}
+
 /// What the judge needs beyond the session's own facts.
 pub(super) struct Context<'a> {
-    /// Index of the input.
-    pub input: usize,
-    /// Time of the capture's last frame.
+    /// Time of the last frame of any view.
     pub capture_end_ns: i64,
-    /// Where the capture was taken.
-    pub vantage: Vantage,
-    /// Every ICMP error of the input.
+    /// The capture points (one, unless the trace is made of views).
+    pub views: &'a [View<'a>],
+    /// How far apart two captures of one packet may lie (views only).
+    pub tolerance_ns: i64,
+    /// Which view each input belongs to.
+    pub index: &'a ViewIndex,
+    /// Every ICMP error of the trace.
     pub icmp: &'a [IcmpCandidate],
+}
+
+/// Where the datagrams the client did not react to were last seen on their way to it.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum DropPoint {
+    /// The capture point nearest the client that saw them (for one view, the only one).
+    SeenAt(Vantage),
+    /// Seen at a capture point on the server's side (`left`: its vantage; `frames`: the
+    /// datagrams there) and missing from a client-side view capturing at that moment (its
+    /// first input).
+    Lost {
+        left: Vantage,
+        frames: Vec<u64>,
+        missing_input: usize,
+    },
 }
 
 /// Why a session got its verdict.
@@ -50,8 +74,11 @@ pub(super) enum Cause {
     Refused(Option<super::facts::ResponseFacts>),
     /// The registered callback is not the client's address.
     AddressMismatch { callback: SocketAddr },
-    /// Datagrams reached the capture point; the client reacted to fewer than half.
-    Dropped { callback_port: Option<u16> },
+    /// Datagrams reached a capture point; the client reacted to fewer than half.
+    Dropped {
+        callback_port: Option<u16>,
+        at: DropPoint,
+    },
     /// The client reacted to the datagrams.
     Flowing,
     /// A registration that did not fail, no notification datagram for it in at least one
@@ -132,16 +159,9 @@ pub(super) fn judge(
     let icmp_errors =
         datagrams::quoting_errors(cx.icmp, (client, server), &s.registrations, &s.datagrams);
     let watch = Watch::of_last_registration(&s, &unregistrations, cx.capture_end_ns);
-    let cause = decide(&s, client, &datagrams, &icmp_errors, &watch);
-    let findings = findings(
-        &s,
-        client,
-        &cause,
-        &datagrams,
-        &icmp_errors,
-        &watch,
-        cx.vantage,
-    );
+    let at = drop_point(&s.datagrams, &datagrams, cx);
+    let cause = decide(&s, client, &datagrams, &icmp_errors, &watch, at);
+    let findings = findings(&s, client, &cause, &datagrams, &icmp_errors, &watch);
     let polling = polling(&s.calls);
     let mut evidence: Vec<_> = findings.iter().map(advice::evidence).collect();
     if polling.steady_one_minute {
@@ -158,8 +178,12 @@ pub(super) fn judge(
         .iter()
         .flat_map(|e| e.frames.iter().copied())
         .collect();
-    cited.extend(datagrams.iter().map(advice::datagram_ref));
-    let inputs = inputs_of(&s, cx.input);
+    cited.extend(
+        s.datagrams
+            .iter()
+            .flat_map(|d| d.sightings().map(|(f, _)| f)),
+    );
+    let inputs = inputs_of(&s, cx.views[0].span.inputs[0]);
     let evidence = evidence
         .into_iter()
         .flat_map(|e| advice::per_input(e, inputs[0]))
@@ -195,7 +219,7 @@ pub(super) fn judge(
         poll_interval_ms: s.poll_interval_ms,
         uses_async_notifications: s.uses_async,
         evidence,
-        advice: advice::advice(&cause, server, cx.vantage),
+        advice: advice::advice(&cause, server),
         wireshark_filter: wireshark_filters
             .first()
             .map(|f| f.filter.clone())
@@ -205,22 +229,34 @@ pub(super) fn judge(
 }
 
 /// The inputs that show a session: those of its calls, datagrams, registrations,
-/// unregistrations and bind rejections, in order (`fallback` when it has none of them).
+/// unregistrations and bind rejections (before the views' captures were merged), in order
+/// (`fallback` when it has none of them).
 fn inputs_of(s: &SessionState, fallback: usize) -> Vec<usize> {
-    let frames = s
-        .calls
-        .iter()
-        .map(|c| c.frame)
-        .chain(s.datagrams.iter().map(|d| d.frame))
-        .chain(s.registrations.iter().map(|r| r.request_frame))
-        .chain(s.unregistrations.iter().map(|&(f, _)| f))
-        .chain(s.bind_rejections.iter().map(|(f, _)| *f));
-    let inputs: BTreeSet<usize> = frames.map(frame_input).collect();
+    let inputs = inputs_with_frames(s);
     if inputs.is_empty() {
         vec![fallback]
     } else {
         inputs.into_iter().collect()
     }
+}
+
+/// The inputs whose frames show the session.
+pub(super) fn inputs_with_frames(s: &SessionState) -> BTreeSet<usize> {
+    let frames = s
+        .calls
+        .iter()
+        .map(|c| c.frame)
+        .chain(
+            s.datagrams
+                .iter()
+                .flat_map(|d| d.sightings().map(|(f, _)| f)),
+        )
+        .chain(s.registrations.iter().map(|r| r.request_frame))
+        .chain(s.unregistrations.iter().map(|&(f, _)| f))
+        .chain(s.bind_rejections.iter().map(|(f, _)| *f));
+    let mut inputs: BTreeSet<usize> = frames.map(frame_input).collect();
+    inputs.extend(&s.shown_in);
+    inputs
 }
 
 /// How long the last registration was in force in the capture, and how long it takes to
@@ -257,6 +293,65 @@ fn count(datagrams: &[Datagram], reactions: &[Reaction]) -> usize {
         .count()
 }
 
+/// How near the client a capture point is: the server's side, somewhere between, the
+/// client's side.
+fn nearness(v: Vantage) -> u8 {
+    match v {
+        Vantage::Server => 0,
+        Vantage::Between | Vantage::Unknown => 1,
+        Vantage::Client => 2,
+    }
+}
+
+/// Where the datagrams the client did not react to (`reported`, one per `candidates`) were
+/// last seen: at a client-side view they reached the client; seen only nearer the server
+/// and missing from a client-side view that was capturing, they were lost on the way.
+fn drop_point(candidates: &[UdpCandidate], reported: &[Datagram], cx: &Context<'_>) -> DropPoint {
+    let index = cx.index;
+    let vantage = |frame: u64| {
+        cx.views
+            .get(index.of(frame))
+            .map_or(Vantage::Unknown, |v| v.vantage)
+    };
+    let mut nearest: Option<Vantage> = None;
+    let mut lost: Option<(Vantage, Vec<u64>, usize)> = None;
+    let unanswered = candidates
+        .iter()
+        .zip(reported)
+        .filter(|(_, d)| d.reaction == Reaction::NoReaction)
+        .map(|(c, _)| c);
+    for c in unanswered {
+        let Some((frame, near)) = c
+            .sightings()
+            .map(|(f, _)| (f, vantage(f)))
+            .max_by_key(|&(_, v)| nearness(v))
+        else {
+            continue;
+        };
+        if nearest.is_none_or(|n| nearness(near) > nearness(n)) {
+            nearest = Some(near);
+        }
+        let seen_by: Vec<usize> = c.sightings().map(|(f, _)| index.of(f)).collect();
+        let missing = cx.views.iter().enumerate().find(|(i, v)| {
+            v.vantage == Vantage::Client
+                && !seen_by.contains(i)
+                && v.span.covers(c.ts_ns, cx.tolerance_ns.max(1_000_000))
+        });
+        if let Some((_, view)) = missing {
+            let (_, frames, _) = lost.get_or_insert((near, Vec::new(), view.span.inputs[0]));
+            frames.push(frame);
+        }
+    }
+    match (nearest, lost) {
+        (Some(Vantage::Client), _) | (_, None) => DropPoint::SeenAt(nearest.unwrap_or_default()),
+        (_, Some((left, frames, missing_input))) => DropPoint::Lost {
+            left,
+            frames,
+            missing_input,
+        },
+    }
+}
+
 /// The cause of the session's verdict, the most specific first.
 fn decide(
     s: &SessionState,
@@ -264,6 +359,7 @@ fn decide(
     datagrams: &[Datagram],
     icmp_errors: &[IcmpError],
     watch: &Watch,
+    at: DropPoint,
 ) -> Cause {
     let last_reg = s.registrations.last();
     let callback = last_reg
@@ -291,6 +387,7 @@ fn decide(
     } else if unanswered > reacted {
         Cause::Dropped {
             callback_port: callback.map(|a| a.port()),
+            at,
         }
     } else if reacted > 0 {
         Cause::Flowing
@@ -324,7 +421,6 @@ fn findings<'a>(
     datagrams: &'a [Datagram],
     icmp_errors: &'a [IcmpError],
     watch: &Watch,
-    vantage: Vantage,
 ) -> Vec<Finding<'a>> {
     let mut findings: Vec<Finding<'a>> =
         s.registrations.iter().map(Finding::Registration).collect();
@@ -389,8 +485,12 @@ fn findings<'a>(
     if s.registrations.is_empty() && !datagrams.is_empty() {
         findings.push(Finding::RegistrationNotCaptured);
     }
-    if matches!(cause, Cause::Dropped { .. }) {
-        findings.push(Finding::CapturedAt(vantage));
+    if let Cause::Dropped { at, .. } = cause {
+        findings.push(Finding::DroppedAt {
+            at: at.clone(),
+            server: s.datagrams.first().map(|d| d.src.ip()),
+            client,
+        });
     }
     let ignored: Vec<u64> = with(Reaction::Ignored).map(advice::datagram_ref).collect();
     if !ignored.is_empty() {

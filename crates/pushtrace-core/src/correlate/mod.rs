@@ -15,7 +15,8 @@
 //! * `session`: what is kept per client and server, and the polling rhythm;
 //! * `datagrams`: which registration a datagram answers, the client's reaction, ICMP quotes;
 //! * `judge`: the verdict, decided on typed findings;
-//! * `advice`: every sentence the report shows, rendered from those findings.
+//! * `advice`: every sentence the report shows, rendered from those findings;
+//! * `views`: the facts of several capture points of one trace, merged.
 
 mod advice;
 mod datagrams;
@@ -24,9 +25,11 @@ mod judge;
 mod session;
 #[cfg(test)]
 mod tests;
+mod views;
 
 pub use datagrams::REACTION_WINDOW_NS;
 pub use facts::{CallDetail, RegistrationFacts, RequestFacts, ResponseFacts, StoreCall};
+pub use views::MAX_VIEWS;
 
 use crate::capture::Warning;
 use crate::decode::QuotedDatagram;
@@ -36,6 +39,7 @@ use datagrams::{IcmpCandidate, UdpCandidate};
 use session::{push_bounded, ClientCall, SessionState};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use views::{identity, ViewSpan};
 
 /// Caps that keep the correlator's memory bounded whatever the capture holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,24 +107,27 @@ impl SharedCap {
 pub struct Correlation {
     /// The judged sessions, sorted by client then server.
     pub sessions: Vec<Session>,
-    /// Where the capture was taken.
-    pub capture_point: CapturePoint,
+    /// Where each view was captured, in the order of the host tables given.
+    pub capture_points: Vec<CapturePoint>,
     /// Caps that bit.
     pub warnings: Vec<Warning>,
 }
 
-/// Builds judged sessions from the facts of one input.
+/// Builds judged sessions from the facts of one input, a chain of inputs, or several views
+/// of one trace ([`Correlator::absorb`]).
 #[derive(Debug)]
 pub struct Correlator {
-    input: usize,
     limits: CorrelateLimits,
+    /// The capture points whose facts are here: this correlator's own first.
+    views: Vec<ViewSpan>,
+    /// How far apart two captures of one packet at two views may lie on the reference clock.
+    tolerance_ns: i64,
     sessions: HashMap<(IpAddr, IpAddr), SessionState>,
     servers: HashSet<IpAddr>,
     /// Registered callback addresses → the session that registered them.
     callbacks: HashMap<SocketAddr, (IpAddr, IpAddr)>,
     pending: VecDeque<UdpCandidate>,
     icmp: Vec<IcmpCandidate>,
-    last_ts_ns: i64,
     warnings: Vec<Warning>,
     cap_warned: HashSet<&'static str>,
     /// Registrations and datagrams kept in all sessions.
@@ -133,14 +140,14 @@ impl Correlator {
     /// A correlator for input number `input` of the report.
     pub fn new(input: usize, limits: CorrelateLimits) -> Self {
         Correlator {
-            input,
             limits,
+            views: vec![ViewSpan::new(input)],
+            tolerance_ns: 0,
             sessions: HashMap::new(),
             servers: HashSet::new(),
             callbacks: HashMap::new(),
             pending: VecDeque::new(),
             icmp: Vec::new(),
-            last_ts_ns: i64::MIN,
             warnings: Vec::new(),
             cap_warned: HashSet::new(),
             listed: SharedCap::new(limits.max_listed_items_total),
@@ -199,10 +206,34 @@ impl Correlator {
         Some(self.sessions.entry((client, server)).or_default())
     }
 
+    /// The inputs of this correlator's own view (one, or the files of a chain).
+    pub fn inputs(&self) -> &[usize] {
+        &self.views[0].inputs
+    }
+
+    /// The frames from now on are those of input `input` (the next file of a chain).
+    pub fn next_input(&mut self, input: usize) {
+        let own = &mut self.views[0].inputs;
+        if !own.contains(&input) {
+            own.push(input);
+        }
+    }
+
     /// Notes the time of every frame (how long the capture ran after a registration or a
     /// datagram).
     pub fn observe_time(&mut self, ts_ns: i64) {
-        self.last_ts_ns = self.last_ts_ns.max(ts_ns);
+        let own = &mut self.views[0];
+        own.first_ts_ns = own.first_ts_ns.min(ts_ns);
+        own.last_ts_ns = own.last_ts_ns.max(ts_ns);
+    }
+
+    /// The time of the last frame of any view.
+    fn capture_end_ns(&self) -> i64 {
+        self.views
+            .iter()
+            .map(|v| v.last_ts_ns)
+            .max()
+            .unwrap_or(i64::MIN)
     }
 
     /// An Exchange store connection between `client` and `server`; `inferred` when its bind
@@ -284,6 +315,7 @@ impl Correlator {
         if self.sessions.contains_key(&(client, server)) && self.take_shared(true, frame) {
             if let Some(s) = self.sessions.get_mut(&(client, server)) {
                 let c = ClientCall {
+                    key: identity((call.client, call.server, call.opnum)),
                     frame,
                     ts_ns: call.request_ts_ns,
                     response_ts_ns: call.response_ts_ns,
@@ -344,14 +376,14 @@ impl Correlator {
     /// candidate.
     pub fn udp(
         &mut self,
-        frame: u64,
-        ts_ns: i64,
-        src: SocketAddr,
-        dst: SocketAddr,
+        (frame, ts_ns): (u64, i64),
+        (src, dst): (SocketAddr, SocketAddr),
+        ip_id: Option<u16>,
         payload: &[u8],
         wire_len: usize,
     ) -> bool {
-        let Some(cand) = UdpCandidate::new(frame, ts_ns, src, dst, payload, wire_len) else {
+        let Some(cand) = UdpCandidate::new((frame, ts_ns), (src, dst), ip_id, payload, wire_len)
+        else {
             return false;
         };
         if let Some(key) = self.session_key_for(&cand) {
@@ -420,12 +452,14 @@ impl Correlator {
             v6,
             code,
             quoted: quoted.clone(),
+            also_seen: Vec::new(),
         });
     }
 
-    /// Judges every session, placing the capture point with what `hosts` saw of their
-    /// clients and servers.
-    pub fn finish(mut self, hosts: &HostTable) -> Correlation {
+    /// Judges every session, placing each view's capture point with what its `hosts` (one
+    /// table per view, this correlator's own first, then those absorbed in order) saw of
+    /// their clients and servers.
+    pub fn finish(mut self, hosts: &[&HostTable]) -> Correlation {
         for d in std::mem::take(&mut self.pending) {
             if !self.servers.contains(&d.src.ip()) {
                 continue;
@@ -442,9 +476,22 @@ impl Correlator {
             };
             self.keep_datagram(key, d);
         }
+        self.merge_views();
         let mut keys: Vec<_> = self.sessions.keys().copied().collect();
         keys.sort();
-        let capture_point = hosts.capture_point(&keys);
+        let capture_points: Vec<CapturePoint> =
+            hosts.iter().map(|h| h.capture_point(&keys)).collect();
+        let views: Vec<judge::View<'_>> = self
+            .views
+            .iter()
+            .enumerate()
+            .map(|(i, span)| judge::View {
+                span,
+                vantage: capture_points.get(i).map(|p| p.vantage).unwrap_or_default(),
+            })
+            .collect();
+        let index = views::ViewIndex::new(&self.views);
+        let capture_end_ns = self.capture_end_ns();
         let icmp = std::mem::take(&mut self.icmp);
         let mut sessions = Vec::with_capacity(keys.len());
         for key in keys {
@@ -458,16 +505,18 @@ impl Correlator {
                 ));
             }
             let context = judge::Context {
-                input: self.input,
-                capture_end_ns: self.last_ts_ns,
-                vantage: capture_point.vantage,
+                capture_end_ns,
+                views: &views,
+                index: &index,
+                tolerance_ns: self.tolerance_ns,
                 icmp: &icmp,
             };
             sessions.push(judge::judge(key, state, &context));
         }
+        drop(views);
         Correlation {
             sessions,
-            capture_point,
+            capture_points,
             warnings: self.warnings,
         }
     }

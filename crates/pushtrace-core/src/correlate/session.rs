@@ -10,6 +10,9 @@ use std::net::SocketAddr;
 /// One EMSMDB call from the client: when it was made and when it was answered.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct ClientCall {
+    /// Names the call's connection and operation (a hash of the client and server endpoints
+    /// and the opnum): with the time, what tells the same call seen at two capture points.
+    pub key: u64,
     /// Frame completing the request.
     pub frame: u64,
     /// Request time.
@@ -23,7 +26,7 @@ pub(super) struct ClientCall {
 }
 
 /// The facts of one (client IP, server IP) pair.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(super) struct SessionState {
     pub user: Option<String>,
     pub poll_interval_ms: Option<u32>,
@@ -42,6 +45,9 @@ pub(super) struct SessionState {
     pub calls: Vec<ClientCall>,
     /// Items not kept beyond the per-session cap.
     pub dropped_items: u64,
+    /// The inputs whose frames showed the session before the captures of one fact at
+    /// several views were merged (empty for one view).
+    pub shown_in: BTreeSet<usize>,
 }
 
 /// Appends `item` when `list` holds fewer than `cap`; counts it in `dropped` otherwise.

@@ -96,17 +96,16 @@ fn registered(callback: &str, context: &[u8], response: ResponseFacts) -> Correl
 /// A datagram from the server's port 3105 to `to`.
 fn datagram(c: &mut Correlator, frame: u64, ts: i64, to: &str, payload: &[u8]) {
     c.udp(
-        frame,
-        ts,
-        sa("10.0.0.5:3105"),
-        sa(to),
+        (frame, ts),
+        (sa("10.0.0.5:3105"), sa(to)),
+        None,
         payload,
         payload.len(),
     );
 }
 
 fn finish(c: Correlator) -> Correlation {
-    c.finish(&HostTable::default())
+    c.finish(&[&HostTable::default()])
 }
 
 fn only(c: Correlator) -> Session {
@@ -445,10 +444,12 @@ fn pools_are_bounded_and_say_so() {
     let mut c = Correlator::new(0, limits);
     for i in 0..100u16 {
         c.udp(
-            u64::from(i),
-            0,
-            sa("10.9.9.9:53"),
-            SocketAddr::from(([10, 0, 1, (i % 200) as u8], 1000 + i)),
+            (u64::from(i), 0),
+            (
+                sa("10.9.9.9:53"),
+                SocketAddr::from(([10, 0, 1, (i % 200) as u8], 1000 + i)),
+            ),
+            None,
             b"x",
             1,
         );
@@ -470,10 +471,9 @@ fn pools_are_bounded_and_say_so() {
 fn extreme_capture_times_do_not_overflow() {
     let mut c = base();
     c.udp(
-        50,
-        i64::MIN,
-        sa("10.0.0.5:3105"),
-        sa("10.0.0.21:1088"),
+        (50, i64::MIN),
+        (sa("10.0.0.5:3105"), sa("10.0.0.21:1088")),
+        None,
         b"ctx12345",
         8,
     );
@@ -529,7 +529,13 @@ fn caps_shared_by_all_sessions_bound_what_many_sessions_keep() {
         );
     }
     // A datagram to the first client: the registrations took every listed place.
-    c.udp(99, S, sa("10.0.0.5:3105"), sa("10.0.0.21:3333"), b"ctx", 3);
+    c.udp(
+        (99, S),
+        (sa("10.0.0.5:3105"), sa("10.0.0.21:3333")),
+        None,
+        b"ctx",
+        3,
+    );
     let Correlation {
         sessions, warnings, ..
     } = finish(c);

@@ -74,7 +74,7 @@ pub(super) fn decode(bytes: &[u8], whole_frame: bool) -> IpOutcome<'_> {
 /// transport headers are still sliced by etherparse; tested against it): it only skips
 /// building etherparse's whole-packet structure, which costs more than the decoding itself.
 fn common_case(bytes: &[u8]) -> Option<IpOutcome<'_>> {
-    let (src, dst, protocol, hop_limit, payload) = match bytes.first()? >> 4 {
+    let (src, dst, protocol, hop_limit, ip_id, payload) = match bytes.first()? >> 4 {
         4 => {
             let header: &[u8; 20] = bytes.get(..20)?.try_into().ok()?;
             // Version 4, IHL 5; MF clear and fragment offset 0 (RFC 791 §3.1).
@@ -90,6 +90,7 @@ fn common_case(bytes: &[u8]) -> Option<IpOutcome<'_>> {
                 IpAddr::from([d0, d1, d2, d3]),
                 header[9],
                 header[8],
+                Some(u16::from_be_bytes([header[4], header[5]])),
                 // None when the total length is below the header or beyond the capture.
                 bytes.get(20..total_len)?,
             )
@@ -108,6 +109,7 @@ fn common_case(bytes: &[u8]) -> Option<IpOutcome<'_>> {
                 IpAddr::from(dst),
                 header[6],
                 header[7],
+                None,
                 bytes.get(40..40 + payload_len)?,
             )
         }
@@ -130,6 +132,7 @@ fn common_case(bytes: &[u8]) -> Option<IpOutcome<'_>> {
         transport,
         truncated: false,
         hop_limit,
+        ip_id,
         transport_bytes: payload,
     }))
 }
@@ -171,6 +174,8 @@ struct IpLayer<'a> {
     declared_len: usize,
     /// TTL or hop limit.
     hop_limit: u8,
+    /// IPv4 identification.
+    ip_id: Option<u16>,
     /// Set when the payload is a fragment.
     fragment: Option<FragmentHeader>,
 }
@@ -234,6 +239,7 @@ impl<'a> IpLayer<'a> {
             incomplete,
             declared_len: usize::from(header.total_len()),
             hop_limit: header.ttl(),
+            ip_id: Some(header.identification()),
             fragment: header.is_fragmenting_payload().then(|| FragmentHeader {
                 id: u32::from(header.identification()),
                 protocol: header.protocol(),
@@ -271,6 +277,7 @@ impl<'a> IpLayer<'a> {
             incomplete,
             declared_len: 40 + usize::from(header.payload_length()),
             hop_limit: header.hop_limit(),
+            ip_id: None,
             fragment,
         }
     }
@@ -290,6 +297,7 @@ fn finish<'a>(
         incomplete,
         declared_len,
         hop_limit,
+        ip_id,
         fragment,
     } = layer;
     if let Some(fragment) = fragment {
@@ -325,6 +333,7 @@ fn finish<'a>(
         transport,
         truncated: incomplete,
         hop_limit,
+        ip_id,
         transport_bytes: payload,
     })
 }

@@ -236,6 +236,7 @@ impl Decoder {
             transport: Transport::Other(fragment.protocol),
             truncated: fragment.truncated,
             hop_limit: 0,
+            ip_id: None,
             transport_bytes: &[],
         };
         if fragment.protocol != PROTOCOL_UDP {
@@ -288,6 +289,7 @@ impl Decoder {
                     transport: Transport::Udp(udp),
                     truncated: false,
                     hop_limit: 0,
+                    ip_id: None,
                     transport_bytes: &[],
                 })
             }
@@ -426,6 +428,9 @@ pub struct Packet<'a> {
     /// TTL (IPv4) or hop limit (IPv6) as captured; 0 for a fragment or a datagram
     /// reassembled from fragments (their headers are not kept).
     pub hop_limit: u8,
+    /// The IPv4 identification (`None` for IPv6 and reassembled datagrams): with the
+    /// addresses and ports it names one packet wherever it is captured.
+    pub ip_id: Option<u16>,
     /// The transport header and payload as captured, bounded by the IP length fields (what a
     /// transport checksum covers); empty for fragments and reassembled datagrams.
     pub transport_bytes: &'a [u8],

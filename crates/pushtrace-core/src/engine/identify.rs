@@ -435,7 +435,7 @@ mod tests {
         /// Ends the input; the identification counters and the calls the session got.
         fn finish(mut self) -> (IdentifyStats, usize) {
             self.id.finish(&mut self.correlator);
-            let sessions = self.correlator.finish(&HostTable::default()).sessions;
+            let sessions = self.correlator.finish(&[&HostTable::default()]).sessions;
             let calls = sessions.first().map_or(0, |s| s.polling.calls as usize);
             (self.id.stats, calls)
         }

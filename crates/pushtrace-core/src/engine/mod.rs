@@ -1,6 +1,7 @@
-//! The engine: frames in, report out. [`Analyzer`] is the streaming form (feed frames, then
-//! finish); [`analyze_paths`] and [`analyze_path`] are the one-call forms over files, which
-//! read several inputs in parallel with results identical to a sequential run.
+//! The engine: frames in, report out. [`Analyzer`] is the streaming form for one capture
+//! (feed frames, then finish) and [`TraceAnalyzer`] for several captures of one trace fed
+//! side by side; [`analyze_paths`] and [`analyze_path`] are the one-call forms over files,
+//! which read several inputs in parallel with results identical to a sequential run.
 //!
 //! ```no_run
 //! use pushtrace_core::engine::{analyze_path, AnalyzeOptions};
@@ -14,6 +15,7 @@ mod probe;
 mod records;
 mod streams;
 mod trace;
+mod views;
 mod warnings;
 
 use crate::capture::{Frame, ReadOptions};
@@ -21,8 +23,10 @@ use crate::correlate::{CorrelateLimits, Correlator};
 use crate::dcerpc::RpcLimits;
 use crate::decode::{Decoded, Decoder, DefragLimits, Transport};
 use crate::flow::frame_ref;
+use crate::matcher::{fingerprint, FingerprintSample};
 use crate::report::{
-    BindRecord, CallRecord, CapturePoint, EndpointRecord, OperationStats, Report, Session,
+    BindRecord, CallRecord, CapturePoint, EndpointRecord, InputClock, OperationStats, Report,
+    Session,
 };
 use crate::tcp::{TcpLimits, TcpReassembler};
 use crate::vantage::HostTable;
@@ -31,6 +35,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use streams::Streams;
 pub use trace::{analyze_path, analyze_paths, inspect_paths, TraceMode};
+pub use views::TraceAnalyzer;
 pub use warnings::WarningLog;
 
 /// Every cap the engine applies; each one that bites is reported in the warnings.
@@ -129,23 +134,47 @@ pub struct Analysis {
     pub failures: Vec<InputFailure>,
 }
 
-/// What the analysis of one input produced.
+/// What the analysis of one trace produced: one capture (a file or a chain of files), or
+/// several captures of the same traffic taken at different points (views).
 #[derive(Debug, Clone)]
-pub struct InputAnalysis {
+pub struct TraceAnalysis {
     /// Judged sessions.
     pub sessions: Vec<Session>,
-    /// Warnings of every stage after reading (decode, TCP, DCE/RPC, correlation).
-    pub warnings: WarningLog,
-    /// Counters of every stage.
-    pub counters: serde_json::Value,
+    /// The capture points, the reference (whose clock the times are on) first.
+    pub views: Vec<ViewAnalysis>,
     /// Call records (empty unless collected).
     pub calls: Vec<CallRecord>,
     /// Bind records (empty unless collected).
     pub binds: Vec<BindRecord>,
     /// Endpoint-mapper answers.
     pub endpoints: Vec<EndpointRecord>,
-    /// Where the capture was taken, relative to its sessions.
+}
+
+/// One capture point of a trace.
+#[derive(Debug, Clone)]
+pub struct ViewAnalysis {
+    /// Its inputs: one, or the files of a chain in time order.
+    pub inputs: Vec<usize>,
+    /// Where it was taken, relative to the trace's sessions.
     pub capture_point: CapturePoint,
+    /// Its clock against the reference view's (`None` for the reference).
+    pub clock: Option<InputClock>,
+    /// Warnings of every stage after reading (decode, TCP, DCE/RPC; correlation for the
+    /// reference).
+    pub warnings: WarningLog,
+    /// Counters of every stage.
+    pub counters: serde_json::Value,
+}
+
+/// Keeps `packet` in `sample` (if it falls below the sample's threshold).
+fn note_fingerprint(
+    sample: &mut FingerprintSample,
+    ts_ns: i64,
+    packet: &crate::decode::Packet<'_>,
+) {
+    if let Some(f) = fingerprint(packet) {
+        sample.observe(f, ts_ns, (packet.src, packet.dst));
+    }
 }
 
 /// The streaming engine for one input: feed every frame in order, then [`Analyzer::finish`].
@@ -159,6 +188,8 @@ pub struct Analyzer {
     /// What the capture shows of the hosts of DCE/RPC connections and notification
     /// datagrams (TTLs, MACs, offload artefacts).
     hosts: HostTable,
+    /// A sample of those packets, to match them with another capture point's.
+    fingerprints: FingerprintSample,
 }
 
 impl Analyzer {
@@ -175,6 +206,7 @@ impl Analyzer {
                 options.collect_calls,
             ),
             hosts: HostTable::default(),
+            fingerprints: FingerprintSample::default(),
         }
     }
 
@@ -182,6 +214,7 @@ impl Analyzer {
     /// connections carry on from the file before).
     pub fn next_input(&mut self, input: usize) {
         self.input = input;
+        self.streams.correlator.next_input(input);
     }
 
     /// Takes one frame of the current input.
@@ -206,19 +239,23 @@ impl Analyzer {
                 );
                 if followed.is_some_and(|id| self.streams.carries_rpc(id)) {
                     self.hosts.observe(frame, &packet);
+                    note_fingerprint(&mut self.fingerprints, frame.ts_ns, &packet);
                 }
             }
             Transport::Udp(udp) => {
                 let candidate = self.streams.correlator.udp(
-                    frame.number,
-                    frame.ts_ns,
-                    SocketAddr::new(packet.src, udp.src_port),
-                    SocketAddr::new(packet.dst, udp.dst_port),
+                    (frame.number, frame.ts_ns),
+                    (
+                        SocketAddr::new(packet.src, udp.src_port),
+                        SocketAddr::new(packet.dst, udp.dst_port),
+                    ),
+                    packet.ip_id,
                     udp.payload,
                     udp.wire_payload_len as usize,
                 );
                 if candidate {
                     self.hosts.observe(frame, &packet);
+                    note_fingerprint(&mut self.fingerprints, frame.ts_ns, &packet);
                     self.streams
                         .identifier
                         .notification_sized(packet.src, packet.dst);
@@ -241,7 +278,13 @@ impl Analyzer {
     }
 
     /// Flushes every stage and judges the sessions.
-    pub fn finish(mut self) -> InputAnalysis {
+    pub fn finish(self) -> TraceAnalysis {
+        let mut traces = views::judge(vec![self.into_view()], false);
+        traces.remove(0)
+    }
+
+    /// Flushes every stage: the facts collected, not yet judged.
+    fn into_view(mut self) -> views::View {
         self.tcp.finish(&mut self.streams);
         self.streams.finish();
         let mut warnings = std::mem::take(&mut self.streams.warnings);
@@ -255,18 +298,15 @@ impl Analyzer {
             "identify": self.streams.identifier.stats,
             "hosts_not_observed": self.hosts.overflow,
         });
-        let correlation = self.streams.correlator.finish(&self.hosts);
-        for w in correlation.warnings {
-            warnings.push(w);
-        }
-        InputAnalysis {
-            sessions: correlation.sessions,
+        views::View {
+            correlator: self.streams.correlator,
+            hosts: self.hosts,
+            fingerprints: self.fingerprints,
             warnings,
             counters,
             calls: self.streams.calls,
             binds: self.streams.binds,
             endpoints: self.streams.endpoints,
-            capture_point: correlation.capture_point,
         }
     }
 }

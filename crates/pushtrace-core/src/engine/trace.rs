@@ -12,11 +12,16 @@
 //!
 //! Which files chain is decided from their edges ([`crate::capture::edges`]): the first and
 //! last frames of each, read without walking the files. Streams (standard input, compressed
-//! files) have no readable end and are never chained automatically. [`TraceMode`] forces
-//! either way. Inputs are read in parallel, a chain being one job.
+//! files) have no readable end and are never chained automatically.
+//!
+//! Files (or chains) that captured the same traffic at the same time from different places
+//! are **views** of one trace: they are matched packet by packet after reading and judged
+//! together (see [`super::views`]). [`TraceMode`] forces either way. Inputs are read in
+//! parallel, a chain being one job.
 
+use super::views;
 use super::{records, MAX_CALL_RECORDS, PROGRESS_STEP};
-use super::{Analysis, AnalyzeOptions, Analyzer, InputAnalysis, InputFailure, ProgressUpdate};
+use super::{Analysis, AnalyzeOptions, Analyzer, InputFailure, ProgressUpdate, TraceAnalysis};
 use crate::capture::{
     edges, CaptureError, CaptureReader, Edges, Frame, OwnedFrame, ReadOptions, Warning,
 };
@@ -35,11 +40,13 @@ use std::sync::Mutex;
 /// Whether several inputs may form one trace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TraceMode {
-    /// Decide from the files: consecutive pieces of one capture are chained.
+    /// Decide from the files: consecutive pieces of one capture are chained, captures of
+    /// the same traffic at several points are views of one trace.
     #[default]
     Auto,
     /// The inputs are one trace: files that do not overlap in time are chained in time
-    /// order, whatever the gap between them or the connections at their edges.
+    /// order, whatever the gap between them or the connections at their edges (views are
+    /// still found by their shared packets).
     OneTrace,
     /// Every input is judged alone.
     Separate,
@@ -48,8 +55,11 @@ pub enum TraceMode {
 /// Frames read at each edge of a file to decide whether it continues another.
 const EDGE_FRAMES: usize = 256;
 /// The most capture time between the end of a file and the start of the next one of a
-/// chain: ring-buffer writers switch files between two packets.
-const MAX_CHAIN_GAP_NS: i64 = 60_000_000_000;
+/// chain when no connection shows whether the second continues the first: ring-buffer
+/// writers switch files between two packets, and on a capture that is not filtered the
+/// next packet comes within moments. Longer, the files may as well be two captures, and
+/// chaining them would hide the hole between them (a reaction missed in it reads as none).
+const MAX_CHAIN_GAP_NS: i64 = 2_000_000_000;
 /// How much a chain's next file may start before the previous one ended (clock rounding).
 const CHAIN_OVERLAP_NS: i64 = 1_000_000;
 
@@ -115,6 +125,7 @@ fn summarize(path: &Path, reader: &CaptureReader, read: &ReadOptions) -> InputSu
         trace: 0,
         vantage: Default::default(),
         capture_point: Default::default(),
+        clock: None,
     }
 }
 
@@ -135,6 +146,7 @@ fn unreadable(path: &Path, error: &CaptureError) -> InputSummary {
         trace: 0,
         vantage: Default::default(),
         capture_point: Default::default(),
+        clock: None,
     }
 }
 
@@ -172,19 +184,14 @@ pub fn analyze_path(
 ) -> Result<Report, CaptureError> {
     let mut analyzer = Analyzer::new(0, options);
     let summary = read_input(0, path.as_ref(), options, |f| analyzer.feed(f))?;
-    Ok(assemble(
-        vec![summary],
-        vec![(vec![0], analyzer.finish())],
-        Vec::new(),
-    )
-    .report)
+    Ok(assemble(vec![summary], vec![analyzer.finish()], Vec::new()).report)
 }
 
 /// Analyses several capture files into one report (in parallel, up to
 /// [`AnalyzeOptions::threads`] jobs): consecutive pieces of one capture are read as one
-/// trace (see the module documentation); every cited frame names its input. Inputs that
-/// cannot be read keep their place in `inputs` with their error and are listed in
-/// [`Analysis::failures`].
+/// trace, and captures of the same traffic at several points are judged together (see the
+/// module documentation); every cited frame names its input. Inputs that cannot be read
+/// keep their place in `inputs` with their error and are listed in [`Analysis::failures`].
 pub fn analyze_paths<P: AsRef<Path> + Sync>(paths: &[P], options: &AnalyzeOptions) -> Analysis {
     let paths: Vec<&Path> = paths.iter().take(MAX_INPUTS).map(AsRef::as_ref).collect();
     let groups = plan(&paths, options);
@@ -198,12 +205,12 @@ pub fn analyze_paths<P: AsRef<Path> + Sync>(paths: &[P], options: &AnalyzeOption
                 (i, read_input(i, paths[i], options, |f| analyzer.feed(f)))
             })
             .collect();
-        (summaries, analyzer.finish())
+        (summaries, analyzer.into_view())
     });
     let mut inputs: Vec<Option<InputSummary>> = (0..paths.len()).map(|_| None).collect();
     let mut failures = Vec::new();
-    let mut analyses = Vec::new();
-    for (summaries, analysis) in results {
+    let mut read = Vec::new();
+    for (summaries, view) in results {
         let mut readable = Vec::new();
         for (i, summary) in summaries {
             match summary {
@@ -222,12 +229,15 @@ pub fn analyze_paths<P: AsRef<Path> + Sync>(paths: &[P], options: &AnalyzeOption
             }
         }
         if !readable.is_empty() {
-            analyses.push((readable, analysis));
+            read.push(view);
         }
     }
     failures.sort_by_key(|f| f.input);
     let inputs = inputs.into_iter().flatten().collect();
-    assemble(inputs, analyses, failures)
+    // The earliest-given input's view is the reference of a trace of views.
+    read.sort_by_key(|v| v.correlator.inputs().iter().min().copied());
+    let traces = views::judge(read, options.traces != TraceMode::Separate);
+    assemble(inputs, traces, failures)
 }
 
 /// Which inputs are read together, each group in order through one analyzer: chains of
@@ -242,17 +252,17 @@ fn plan(paths: &[&Path], options: &AnalyzeOptions) -> Vec<Vec<usize>> {
     });
     let mut order: Vec<usize> = (0..paths.len()).collect();
     order.sort_by_key(|&i| {
-        let first = edges[i].as_ref().and_then(Edges::first_ts_ns);
-        (first.is_none(), first, i)
+        let e = edges[i].as_ref();
+        let first = e.and_then(Edges::first_ts_ns);
+        (first.is_none(), first, e.and_then(Edges::last_ts_ns), i)
     });
     let mut groups: Vec<Vec<usize>> = Vec::new();
     for i in order {
         let joins = edges[i].as_ref().and_then(|next| {
             groups.iter().position(|g| {
-                let last = g[g.len() - 1];
-                edges[last]
-                    .as_ref()
-                    .is_some_and(|before| follows(before, next, options.traces))
+                let files: Vec<&Edges> = g.iter().filter_map(|&k| edges[k].as_ref()).collect();
+                let numbered = numbered_in_turn(paths[g[g.len() - 1]], paths[i]);
+                files.len() == g.len() && follows(&files, next, numbered, options.traces)
             })
         });
         match joins {
@@ -260,50 +270,165 @@ fn plan(paths: &[&Path], options: &AnalyzeOptions) -> Vec<Vec<usize>> {
             None => groups.push(vec![i]),
         }
     }
+    if options.traces == TraceMode::Auto {
+        fill_gaps(&mut groups, &edges);
+    }
     groups
 }
 
-/// Whether `next` is the file that comes after `before` in one capture: it starts when
-/// `before` ends (within [`MAX_CHAIN_GAP_NS`]) and, unless the mode says the inputs are one
-/// trace, a TCP connection at the end of `before` carries on at the start of `next`.
-fn follows(before: &Edges, next: &Edges, mode: TraceMode) -> bool {
+/// Moves every file left alone into a chain when it lies in the gap between two
+/// consecutive files of that chain (a ring-buffer file that holds no TCP segment to prove
+/// where it belongs, between two files whose connections carry on across it).
+fn fill_gaps(groups: &mut Vec<Vec<usize>>, edges: &[Option<Edges>]) {
+    let span = |i: usize| {
+        let e = edges[i].as_ref()?;
+        Some((e.first_ts_ns()?, e.last_ts_ns()?))
+    };
+    let mut k = 0;
+    while k < groups.len() {
+        let alone = groups[k].len() == 1;
+        let place = span(groups[k][0])
+            .filter(|_| alone)
+            .and_then(|(start, end)| {
+                groups.iter().enumerate().find_map(|(g, chain)| {
+                    chain
+                        .windows(2)
+                        .position(|w| {
+                            let (before, after) = (span(w[0]), span(w[1]));
+                            before.is_some_and(|(_, b_end)| {
+                                start >= b_end.saturating_sub(CHAIN_OVERLAP_NS)
+                            }) && after.is_some_and(|(a_start, _)| {
+                                end <= a_start.saturating_add(CHAIN_OVERLAP_NS)
+                            })
+                        })
+                        .map(|at| (g, at + 1))
+                })
+            });
+        match place {
+            Some((g, at)) => {
+                let file = groups.remove(k)[0];
+                let g = if g > k { g - 1 } else { g };
+                groups[g].insert(at, file);
+            }
+            None => k += 1,
+        }
+    }
+}
+
+/// Whether `next` is the file that comes after `chain` (files of one capture, in time
+/// order). It must start when the chain's last file ends (not overlap it). Unless the mode
+/// says the inputs are one trace, the TCP connections at the boundary decide, looking back
+/// through the chain to the last file that shares a connection with `next`: one carrying
+/// on, sequence number for sequence number, proves it whatever the gap (a quiet, filtered
+/// capture can wait minutes for its next packet); connections in both that do not carry on
+/// disprove it; when no connection is in both, the gap must be short ([`MAX_CHAIN_GAP_NS`])
+/// or the names must say that `next` is the chain's next file (`numbered`).
+fn follows(chain: &[&Edges], next: &Edges, numbered: bool, mode: TraceMode) -> bool {
+    let Some(before) = chain.last() else {
+        return false;
+    };
     let (Some(end), Some(start)) = (before.last_ts_ns(), next.first_ts_ns()) else {
         return false;
     };
     let after = start >= end.saturating_sub(CHAIN_OVERLAP_NS);
     match mode {
         TraceMode::OneTrace => after,
-        TraceMode::Auto => {
-            after
-                && start.saturating_sub(end) <= MAX_CHAIN_GAP_NS
-                && before
+        TraceMode::Auto if after => {
+            let decided = chain.iter().rev().find_map(|file| {
+                match file
                     .tail
                     .as_deref()
-                    .is_some_and(|tail| connections_carry_on(tail, &next.head))
+                    .map(|tail| continuity(tail, &next.head))
+                {
+                    Some(Continuity::CarriesOn) => Some(true),
+                    Some(Continuity::Breaks) => Some(false),
+                    _ => None,
+                }
+            });
+            decided.unwrap_or(numbered || start.saturating_sub(end) <= MAX_CHAIN_GAP_NS)
         }
-        TraceMode::Separate => false,
+        TraceMode::Auto | TraceMode::Separate => false,
     }
 }
 
-/// Whether a TCP segment of `head` continues, sequence number for sequence number, the last
-/// segment of its connection and direction in `tail` (allowing the overlap of a
-/// retransmission).
-fn connections_carry_on(tail: &[OwnedFrame], head: &[OwnedFrame]) -> bool {
-    // (source, destination) → the next sequence number after the last segment in `tail`.
+/// Whether the file name of `next` numbers it as the file after `before`, as capture tools
+/// name the files of a ring buffer (`trace_00001_20241205093000.pcapng` then
+/// `trace_00002_…`, `capture(1).cap` then `capture(2).cap`, `trace1.pcap` then
+/// `trace2.pcap`): the same name but for runs of digits, the first run that differs one
+/// higher.
+fn numbered_in_turn(before: &Path, next: &Path) -> bool {
+    /// The name as alternating runs of digits and of other characters.
+    fn runs(path: &Path) -> Vec<(bool, String)> {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let mut runs: Vec<(bool, String)> = Vec::new();
+        for c in name.unwrap_or_default().chars() {
+            let digit = c.is_ascii_digit();
+            match runs.last_mut() {
+                Some((d, run)) if *d == digit => run.push(c),
+                _ => runs.push((digit, c.to_string())),
+            }
+        }
+        runs
+    }
+    let (a, b) = (runs(before), runs(next));
+    if a.len() != b.len() {
+        return false;
+    }
+    let Some(((_, x), (_, y))) = a.iter().zip(&b).find(|(x, y)| x != y) else {
+        return false;
+    };
+    let same_but_digits = a
+        .iter()
+        .zip(&b)
+        .all(|(x, y)| x.0 == y.0 && (x.0 || x.1 == y.1));
+    let (Ok(x), Ok(y)) = (x.parse::<u64>(), y.parse::<u64>()) else {
+        return false;
+    };
+    same_but_digits && x.checked_add(1) == Some(y)
+}
+
+/// What the TCP connections at the boundary of two files say about whether the second
+/// continues the first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Continuity {
+    /// A segment of the second file starts where its connection's last segment in the first
+    /// ended (or repeats bytes before it and reaches it: a retransmission at the boundary).
+    CarriesOn,
+    /// Connections are in both files and none carries on: bytes are missing, or the
+    /// second file repeats the first.
+    Breaks,
+    /// No connection sends data in both.
+    Unknown,
+}
+
+/// The [`Continuity`] of the segments of `head` after those of `tail`.
+fn continuity(tail: &[OwnedFrame], head: &[OwnedFrame]) -> Continuity {
+    // (source, destination) → the next sequence number after the highest segment in `tail`
+    // (segments arrive reordered: the last one captured need not be the highest).
     let mut expected: BTreeMap<(SocketAddr, SocketAddr), u32> = BTreeMap::new();
     each_segment(tail, |from, to, seq, len| {
-        expected.insert((from, to), seq.wrapping_add(len));
-    });
-    let mut found = false;
-    each_segment(head, |from, to, seq, len| {
-        if let Some(&next) = expected.get(&(from, to)) {
-            // The segment starts at the expected byte, or repeats bytes before it and
-            // reaches it (a retransmission straddling the boundary).
-            let behind = next.wrapping_sub(seq);
-            found |= behind < len;
+        let end = seq.wrapping_add(len);
+        let highest = expected.entry((from, to)).or_insert(end);
+        // Serial-number order (RFC 1982): `end` is after `highest` when less than half the
+        // sequence space ahead.
+        if end.wrapping_sub(*highest) < 1 << 31 {
+            *highest = end;
         }
     });
-    found
+    let mut shared = false;
+    let mut carries_on = false;
+    each_segment(head, |from, to, seq, len| {
+        if let Some(&next) = expected.get(&(from, to)) {
+            shared = true;
+            let behind = next.wrapping_sub(seq);
+            carries_on |= behind < len;
+        }
+    });
+    match (carries_on, shared) {
+        (true, _) => Continuity::CarriesOn,
+        (false, true) => Continuity::Breaks,
+        (false, false) => Continuity::Unknown,
+    }
 }
 
 /// Calls `f(source, destination, sequence number, sequence space taken)` for every TCP
@@ -366,11 +491,11 @@ pub(super) fn run_parallel<T: Send>(
         .collect()
 }
 
-/// Joins the analyses of the traces (each with its inputs, in reading order) into one
-/// report over `inputs` (one summary per input given).
+/// Joins the analyses of the traces into one report over `inputs` (one summary per input
+/// given).
 fn assemble(
     mut inputs: Vec<InputSummary>,
-    analyses: Vec<(Vec<usize>, InputAnalysis)>,
+    analyses: Vec<TraceAnalysis>,
     failures: Vec<InputFailure>,
 ) -> Analysis {
     let mut sessions = Vec::new();
@@ -378,33 +503,46 @@ fn assemble(
     let mut binds = Vec::new();
     let mut endpoints = Vec::new();
     let mut traces = Vec::new();
-    for (group, analysis) in analyses {
-        let first = group[0];
+    for analysis in analyses {
         let trace = traces.len();
-        for &i in &group {
-            inputs[i].trace = trace;
-            inputs[i].vantage = analysis.capture_point.vantage;
-            inputs[i].capture_point = analysis.capture_point.clone();
-        }
+        let all: Vec<usize> = analysis
+            .views
+            .iter()
+            .flat_map(|v| v.inputs.clone())
+            .collect();
         traces.push(TraceSummary {
-            kind: if group.len() > 1 {
-                TraceKind::Chain
-            } else {
-                TraceKind::Single
+            kind: match (analysis.views.len(), all.len()) {
+                (2.., _) => TraceKind::Views,
+                (_, 2..) => TraceKind::Chain,
+                _ => TraceKind::Single,
             },
-            inputs: group,
+            views: if analysis.views.len() > 1 {
+                analysis.views.iter().map(|v| v.inputs.clone()).collect()
+            } else {
+                Vec::new()
+            },
+            inputs: all,
         });
-        // Each warning goes to the input of its frame (the trace's first when it has none).
-        for mut w in analysis.warnings.into_vec() {
-            let input = w.frame.map_or(first, frame_input);
-            w.frame = w.frame.map(frame_number);
-            inputs[input].warnings.push(w.to_string());
-            inputs[input].warning_details.push(w);
-        }
-        if let (serde_json::Value::Object(map), serde_json::Value::Object(more)) =
-            (&mut inputs[first].counters, analysis.counters)
-        {
-            map.extend(more);
+        for view in analysis.views {
+            let first = view.inputs[0];
+            for &i in &view.inputs {
+                inputs[i].trace = trace;
+                inputs[i].vantage = view.capture_point.vantage;
+                inputs[i].capture_point = view.capture_point.clone();
+                inputs[i].clock = view.clock;
+            }
+            // Each warning goes to the input of its frame (the view's first when it has none).
+            for mut w in view.warnings.into_vec() {
+                let input = w.frame.map_or(first, frame_input);
+                w.frame = w.frame.map(frame_number);
+                inputs[input].warnings.push(w.to_string());
+                inputs[input].warning_details.push(w);
+            }
+            if let (serde_json::Value::Object(map), serde_json::Value::Object(more)) =
+                (&mut inputs[first].counters, view.counters)
+            {
+                map.extend(more);
+            }
         }
         sessions.extend(analysis.sessions);
         calls.extend(analysis.calls);
@@ -462,16 +600,46 @@ mod tests {
     }
 
     #[test]
+    fn ring_buffer_names_number_their_files() {
+        let next = |a: &str, b: &str| numbered_in_turn(Path::new(a), Path::new(b));
+        assert!(next(
+            "/tmp/trace_00001_20241205093000.pcapng",
+            "trace_00002_20241205093512.pcapng"
+        ));
+        assert!(next("capture(9).cap", "capture(10).cap"));
+        assert!(next("trace1.pcap", "trace2.pcap"));
+        assert!(!next("trace_00002_1.pcapng", "trace_00001_2.pcapng"));
+        assert!(!next("trace1.pcap", "trace3.pcap"));
+        assert!(!next("server.pcap", "client.pcap"));
+        assert!(!next("a1.pcap", "b2.pcap"));
+        assert!(!next("trace.pcap", "trace1.pcap"));
+    }
+
+    #[test]
     fn a_connection_carries_on_when_the_next_segment_starts_where_the_last_ended() {
         let tail = [segment(1000, 100), segment(1100, 50)];
-        assert!(connections_carry_on(&tail, &[segment(1150, 10)]));
+        assert_eq!(
+            continuity(&tail, &[segment(1150, 10)]),
+            Continuity::CarriesOn
+        );
         // A retransmission straddling the boundary.
-        assert!(connections_carry_on(&tail, &[segment(1140, 30)]));
+        assert_eq!(
+            continuity(&tail, &[segment(1140, 30)]),
+            Continuity::CarriesOn
+        );
         // A gap, or a segment already seen whole.
-        assert!(!connections_carry_on(&tail, &[segment(1200, 10)]));
-        assert!(!connections_carry_on(&tail, &[segment(1000, 100)]));
+        assert_eq!(continuity(&tail, &[segment(1200, 10)]), Continuity::Breaks);
+        assert_eq!(continuity(&tail, &[segment(1000, 100)]), Continuity::Breaks);
+        // Reordered at the end of the first file: the highest segment counts.
+        let reordered = [segment(1100, 50), segment(1000, 100)];
+        assert_eq!(
+            continuity(&reordered, &[segment(1150, 10)]),
+            Continuity::CarriesOn
+        );
         // Sequence numbers wrap.
         let wrap = [segment(u32::MAX - 9, 10)];
-        assert!(connections_carry_on(&wrap, &[segment(0, 5)]));
+        assert_eq!(continuity(&wrap, &[segment(0, 5)]), Continuity::CarriesOn);
+        // Nothing in common.
+        assert_eq!(continuity(&tail, &[]), Continuity::Unknown);
     }
 }

@@ -2,11 +2,11 @@
 //! frames, built from the PDU layouts (C706 ch. 12; protocol.md §1–§2).
 
 use etherparse::PacketBuilder;
-use pushtrace_core::engine::{AnalyzeOptions, Analyzer, InputAnalysis};
+use pushtrace_core::engine::{AnalyzeOptions, Analyzer, TraceAnalysis};
 use pushtrace_core::{Frame, LinkType};
 
 /// Feeds Ethernet frames, frame `i` at `times[i]`, through an analyzer and finishes it.
-pub fn analyze(frames: &[Vec<u8>], times: &[i64]) -> InputAnalysis {
+pub fn analyze(frames: &[Vec<u8>], times: &[i64]) -> TraceAnalysis {
     let mut analyzer = Analyzer::new(0, &AnalyzeOptions::default());
     for (i, (data, ts_ns)) in frames.iter().zip(times).enumerate() {
         analyzer.feed(&Frame {

@@ -1,0 +1,308 @@
+//! Capture points: the packets two simultaneous captures share, and how far apart their
+//! clocks are.
+//!
+//! Two captures taken at the same time at two places (on the Exchange server and on the
+//! client, say) hold many of the same packets: the TCP segments of the client's calls, with
+//! the same addresses, ports, sequence and acknowledgement numbers, IPv4 identification and
+//! length, only with other TTLs, MACs and timestamps. A packet's [`fingerprint`] is that
+//! identity.
+//!
+//! Each view keeps a [`FingerprintSample`]: the fingerprints below a threshold, the
+//! threshold halved whenever the sample is full. The choice depends on the fingerprint
+//! alone, so two views of the same traffic keep the same packets: below the lower of their
+//! two thresholds, a packet both captured is in both samples, however many gigabytes each
+//! view holds. Memory is bounded by [`SAMPLE_CAP`] entries per view (about 1.5 MiB).
+//!
+//! [`clock_offset`] estimates how far one view's clock is ahead of the other's from the
+//! matched packets as NTP does: a packet going one way arrives `offset + delay` later by the
+//! other clock, one going back `offset − delay`; per pair of hosts, the mean of the two
+//! directions' medians is the offset and half their difference the one-way delay between
+//! the capture points.
+
+use crate::decode::{Packet, Transport};
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+
+/// Most fingerprints a view keeps.
+pub const SAMPLE_CAP: usize = 16_384;
+/// Fewest packets two views must share to be taken for views of one trace.
+pub const MIN_SHARED: usize = 6;
+
+/// The identity of a TCP segment or UDP datagram wherever it is captured: addresses, ports,
+/// IPv4 identification, lengths, and the sequence and acknowledgement numbers and flags of
+/// a segment or the first bytes of a datagram. `None` for other packets.
+pub fn fingerprint(packet: &Packet<'_>) -> Option<u64> {
+    // SipHash with fixed keys: the same packet gives the same value in every run and view.
+    #[allow(deprecated)]
+    let mut h = std::hash::SipHasher::new();
+    (packet.src, packet.dst, packet.ip_id).hash(&mut h);
+    match &packet.transport {
+        Transport::Tcp(seg) => {
+            let f = seg.flags;
+            (seg.src_port, seg.dst_port, seg.seq, seg.ack).hash(&mut h);
+            (seg.wire_payload_len, f.syn, f.ack, f.fin, f.rst).hash(&mut h);
+        }
+        Transport::Udp(udp) => {
+            (udp.src_port, udp.dst_port, udp.wire_payload_len).hash(&mut h);
+            udp.payload[..udp.payload.len().min(16)].hash(&mut h);
+        }
+        _ => return None,
+    }
+    Some(h.finish())
+}
+
+/// Where and when a sampled packet was seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Sighting {
+    ts_ns: i64,
+    src: IpAddr,
+    dst: IpAddr,
+}
+
+/// A view's bounded sample of packet fingerprints (see the module documentation).
+#[derive(Debug, Clone)]
+pub struct FingerprintSample {
+    /// Fingerprints at or above it are not kept.
+    threshold: u64,
+    seen: HashMap<u64, Sighting>,
+    /// The first time a fingerprint was seen twice in this view (a retransmission) is kept;
+    /// later copies are ignored.
+    cap: usize,
+}
+
+impl Default for FingerprintSample {
+    fn default() -> Self {
+        FingerprintSample::with_cap(SAMPLE_CAP)
+    }
+}
+
+impl FingerprintSample {
+    /// A sample of at most `cap` fingerprints.
+    pub fn with_cap(cap: usize) -> Self {
+        FingerprintSample {
+            threshold: u64::MAX,
+            seen: HashMap::new(),
+            cap: cap.max(2),
+        }
+    }
+
+    /// Notes a packet from `src` to `dst` captured at `ts_ns`.
+    pub fn observe(&mut self, fingerprint: u64, ts_ns: i64, (src, dst): (IpAddr, IpAddr)) {
+        if fingerprint >= self.threshold || self.seen.contains_key(&fingerprint) {
+            return;
+        }
+        self.seen.insert(fingerprint, Sighting { ts_ns, src, dst });
+        while self.seen.len() > self.cap {
+            self.threshold /= 2;
+            let threshold = self.threshold;
+            self.seen.retain(|&f, _| f < threshold);
+        }
+    }
+
+    /// Fingerprints kept.
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// Whether nothing was kept.
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+}
+
+/// How a view's clock relates to a reference view's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockOffset {
+    /// How far the view's clock is ahead of the reference's (negative: behind).
+    pub offset_ns: i64,
+    /// How far single packets stray from it (the 90th percentile of the residuals).
+    pub spread_ns: i64,
+    /// The one-way delay between the two capture points (0 when packets were matched in
+    /// one direction only, and it could not be told from the offset).
+    pub delay_ns: i64,
+    /// Packets matched.
+    pub shared: usize,
+}
+
+/// How far `other`'s clock is ahead of `reference`'s, from the packets both samples hold;
+/// `None` when they share fewer than [`MIN_SHARED`].
+pub fn clock_offset(
+    reference: &FingerprintSample,
+    other: &FingerprintSample,
+) -> Option<ClockOffset> {
+    let threshold = reference.threshold.min(other.threshold);
+    // Per ordered pair of hosts: the differences `other − reference`.
+    let mut deltas: HashMap<(IpAddr, IpAddr), Vec<i64>> = HashMap::new();
+    let mut shared = 0;
+    for (fp, r) in reference.seen.iter().filter(|(&f, _)| f < threshold) {
+        if let Some(o) = other.seen.get(fp) {
+            shared += 1;
+            deltas
+                .entry((r.src, r.dst))
+                .or_default()
+                .push(o.ts_ns.saturating_sub(r.ts_ns));
+        }
+    }
+    if shared < MIN_SHARED {
+        return None;
+    }
+    // Each pair of hosts seen both ways gives an offset and a delay.
+    let medians: HashMap<(IpAddr, IpAddr), i64> = deltas
+        .iter_mut()
+        .map(|(&hosts, d)| (hosts, median(d)))
+        .collect();
+    let mut offsets = Vec::new();
+    let mut delays = Vec::new();
+    for (&(a, b), &forward) in &medians {
+        if a < b {
+            if let Some(&back) = medians.get(&(b, a)) {
+                offsets.push(forward / 2 + back / 2);
+                delays.push((forward / 2 - back / 2).abs());
+            }
+        }
+    }
+    let (offset_ns, delay_ns) = if offsets.is_empty() {
+        // One direction only: offset and delay cannot be told apart.
+        let mut all: Vec<i64> = deltas.values().flatten().copied().collect();
+        (median(&mut all), 0)
+    } else {
+        (median(&mut offsets), median(&mut delays))
+    };
+    let mut residuals: Vec<i64> = deltas
+        .values()
+        .flatten()
+        .map(|&d| (d - offset_ns).abs().abs_diff(delay_ns) as i64)
+        .collect();
+    residuals.sort_unstable();
+    let spread_ns = residuals[(residuals.len() * 9 / 10).min(residuals.len() - 1)];
+    Some(ClockOffset {
+        offset_ns,
+        spread_ns,
+        delay_ns,
+        shared,
+    })
+}
+
+/// The median of `values` (sorted in place); 0 when empty.
+fn median(values: &mut [i64]) -> i64 {
+    values.sort_unstable();
+    values.get(values.len() / 2).copied().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: i64 = 1_000_000;
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([10, 0, 0, last])
+    }
+
+    /// A stand-in fingerprint for a packet described by `fields`.
+    fn fp(fields: impl Hash) -> u64 {
+        #[allow(deprecated)]
+        let mut h = std::hash::SipHasher::new();
+        fields.hash(&mut h);
+        h.finish()
+    }
+
+    /// The fingerprint of a TCP segment 10.0.0.21 → 10.0.0.5 as captured with `ttl` and
+    /// source MAC `mac`.
+    fn captured(ttl: u8, mac: u8, seq: u32) -> Option<u64> {
+        let mut bytes = Vec::new();
+        etherparse::PacketBuilder::ethernet2([mac; 6], [2; 6])
+            .ipv4([10, 0, 0, 21], [10, 0, 0, 5], ttl)
+            .tcp(1071, 1032, seq, 64_000)
+            .ack(99)
+            .write(&mut bytes, b"payload")
+            .unwrap();
+        let frame = crate::capture::Frame {
+            number: 1,
+            ts_ns: 0,
+            link: crate::LinkType::ETHERNET,
+            orig_len: bytes.len() as u32,
+            data: &bytes,
+        };
+        match crate::decode::Decoder::default().decode(&frame) {
+            crate::decode::Decoded::Packet(p) => fingerprint(&p),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_packet_has_one_fingerprint_wherever_it_is_captured() {
+        // Another TTL and MAC (a router between the points): the same packet.
+        assert_eq!(captured(128, 1, 5), captured(126, 7, 5));
+        assert!(captured(128, 1, 5).is_some());
+        // Another sequence number: another packet.
+        assert_ne!(captured(128, 1, 5), captured(128, 1, 6));
+    }
+
+    /// `n` packets each way between a client (.21, near view B) and a server (.5, near view
+    /// A): view B's clock is `offset` ahead, packets take `delay` from one point to the
+    /// other, and every fifth one each way is lost before B.
+    fn views(n: u32, offset: i64, delay: i64) -> (FingerprintSample, FingerprintSample) {
+        let (mut a, mut b) = (FingerprintSample::default(), FingerprintSample::default());
+        for i in 0..n {
+            let t = i64::from(i) * 10 * MS;
+            let up = fp(((ip(21), ip(5)), (1071, 1032), (i, 7), Some(i as u16), 40));
+            let down = fp(((ip(5), ip(21)), (1032, 1071), (7, i), Some(i as u16), 90));
+            // Client → server: B sees it first, A `delay` later.
+            b.observe(up, t + offset, (ip(21), ip(5)));
+            a.observe(up, t + delay, (ip(21), ip(5)));
+            // Server → client: A sees it first, B `delay` later (unless lost on the way).
+            a.observe(down, t, (ip(5), ip(21)));
+            if i % 5 != 0 {
+                b.observe(down, t + delay + offset, (ip(5), ip(21)));
+            }
+        }
+        (a, b)
+    }
+
+    #[test]
+    fn the_offset_and_the_delay_come_apart_with_both_directions() {
+        let (a, b) = views(500, 3_250 * MS, 12 * MS);
+        let c = clock_offset(&a, &b).unwrap();
+        assert_eq!(c.offset_ns, 3_250 * MS);
+        assert_eq!(c.delay_ns, 12 * MS);
+        assert_eq!(c.spread_ns, 0);
+        assert_eq!(c.shared, 900);
+        // Seen from the other side, the offset is the opposite.
+        assert_eq!(clock_offset(&b, &a).unwrap().offset_ns, -3_250 * MS);
+    }
+
+    #[test]
+    fn thinned_samples_of_the_same_traffic_still_meet() {
+        let (mut a, mut b) = (
+            FingerprintSample::with_cap(64),
+            FingerprintSample::with_cap(256),
+        );
+        for i in 0..20_000u32 {
+            let f = fp(((ip(21), ip(5)), (1071, 1032), (i, 1), Some(i as u16), 40));
+            a.observe(f, i64::from(i), (ip(21), ip(5)));
+            b.observe(f, i64::from(i) + 5 * MS, (ip(21), ip(5)));
+        }
+        assert!(a.len() <= 64 && b.len() <= 256);
+        let c = clock_offset(&a, &b).unwrap();
+        assert!(c.shared >= 32, "{}", c.shared);
+        assert_eq!(
+            c.offset_ns,
+            5 * MS,
+            "one direction: the offset includes the delay"
+        );
+    }
+
+    #[test]
+    fn different_traffic_shares_nothing() {
+        let (a, _) = views(200, 0, 0);
+        let (_, mut other) = views(200, 0, 0);
+        other.seen.clear();
+        for i in 0..200u32 {
+            let f = fp(((ip(22), ip(5)), (1071, 1032), (i, 7), Some(i as u16), 40));
+            other.observe(f, i64::from(i), (ip(22), ip(5)));
+        }
+        assert_eq!(clock_offset(&a, &other), None);
+    }
+}
