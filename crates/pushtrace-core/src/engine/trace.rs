@@ -60,6 +60,12 @@ const EDGE_FRAMES: usize = 256;
 /// next packet comes within moments. Longer, the files may as well be two captures, and
 /// chaining them would hide the hole between them (a reaction missed in it reads as none).
 const MAX_CHAIN_GAP_NS: i64 = 2_000_000_000;
+/// The most capture time between two files of a chain whatever else says they follow each
+/// other (a connection carrying on, names numbered in turn): an Exchange client talks to its
+/// server at least once a minute, and connections idle for longer are closed, so an hour
+/// without a packet is two captures (test captures cut from different days reuse addresses,
+/// ports and names).
+const MAX_CHAIN_IDLE_NS: i64 = 3_600_000_000_000;
 /// How much a chain's next file may start before the previous one ended (clock rounding).
 const CHAIN_OVERLAP_NS: i64 = 1_000_000;
 
@@ -271,39 +277,44 @@ fn plan(paths: &[&Path], options: &AnalyzeOptions) -> Vec<Vec<usize>> {
         }
     }
     if options.traces == TraceMode::Auto {
-        fill_gaps(&mut groups, &edges);
+        fill_gaps(&mut groups, &edges, paths);
     }
     groups
 }
 
 /// Moves every file left alone into a chain when it lies in the gap between two
-/// consecutive files of that chain (a ring-buffer file that holds no TCP segment to prove
-/// where it belongs, between two files whose connections carry on across it).
-fn fill_gaps(groups: &mut Vec<Vec<usize>>, edges: &[Option<Edges>]) {
+/// consecutive files of that chain and next to one of them (within [`MAX_CHAIN_GAP_NS`], or
+/// numbered between them): a ring-buffer file that holds no TCP segment to prove where it
+/// belongs, between two files whose connections carry on across it.
+fn fill_gaps(groups: &mut Vec<Vec<usize>>, edges: &[Option<Edges>], paths: &[&Path]) {
     let span = |i: usize| {
         let e = edges[i].as_ref()?;
         Some((e.first_ts_ns()?, e.last_ts_ns()?))
     };
+    // Whether `file` belongs between `before` and `after`.
+    let between = |file: usize, before: usize, after: usize| {
+        let (Some((start, end)), Some((_, b_end)), Some((a_start, _))) =
+            (span(file), span(before), span(after))
+        else {
+            return false;
+        };
+        let fits = start >= b_end.saturating_sub(CHAIN_OVERLAP_NS)
+            && end <= a_start.saturating_add(CHAIN_OVERLAP_NS);
+        let near = start.saturating_sub(b_end) <= MAX_CHAIN_GAP_NS
+            || a_start.saturating_sub(end) <= MAX_CHAIN_GAP_NS;
+        let numbered = numbered_in_turn(paths[before], paths[file])
+            && numbered_in_turn(paths[file], paths[after]);
+        fits && (near || numbered)
+    };
     let mut k = 0;
     while k < groups.len() {
-        let alone = groups[k].len() == 1;
-        let place = span(groups[k][0])
-            .filter(|_| alone)
-            .and_then(|(start, end)| {
-                groups.iter().enumerate().find_map(|(g, chain)| {
-                    chain
-                        .windows(2)
-                        .position(|w| {
-                            let (before, after) = (span(w[0]), span(w[1]));
-                            before.is_some_and(|(_, b_end)| {
-                                start >= b_end.saturating_sub(CHAIN_OVERLAP_NS)
-                            }) && after.is_some_and(|(a_start, _)| {
-                                end <= a_start.saturating_add(CHAIN_OVERLAP_NS)
-                            })
-                        })
-                        .map(|at| (g, at + 1))
-                })
-            });
+        let place = match groups[k].as_slice() {
+            &[file] => groups.iter().enumerate().find_map(|(g, chain)| {
+                let at = chain.windows(2).position(|w| between(file, w[0], w[1]))?;
+                Some((g, at + 1))
+            }),
+            _ => None,
+        };
         match place {
             Some((g, at)) => {
                 let file = groups.remove(k)[0];
@@ -345,7 +356,8 @@ fn follows(chain: &[&Edges], next: &Edges, numbered: bool, mode: TraceMode) -> b
                     _ => None,
                 }
             });
-            decided.unwrap_or(numbered || start.saturating_sub(end) <= MAX_CHAIN_GAP_NS)
+            let gap = start.saturating_sub(end);
+            gap <= MAX_CHAIN_IDLE_NS && decided.unwrap_or(numbered || gap <= MAX_CHAIN_GAP_NS)
         }
         TraceMode::Auto | TraceMode::Separate => false,
     }
@@ -391,49 +403,75 @@ fn numbered_in_turn(before: &Path, next: &Path) -> bool {
 /// continues the first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Continuity {
-    /// A segment of the second file starts where its connection's last segment in the first
-    /// ended (or repeats bytes before it and reaches it: a retransmission at the boundary).
+    /// More connections carry on than break: the first segment of the second file starts
+    /// where its connection's highest segment in the first ended (or repeats bytes before
+    /// it and reaches it: a retransmission at the boundary).
     CarriesOn,
-    /// Connections are in both files and none carries on: bytes are missing, or the
-    /// second file repeats the first.
+    /// A connection of the first file skips bytes in the second, or starts over (a SYN on
+    /// the same addresses and ports), and no more connections carry on.
     Breaks,
-    /// No connection sends data in both.
+    /// No connection sends data in both, or the second file only repeats older bytes.
     Unknown,
 }
 
-/// The [`Continuity`] of the segments of `head` after those of `tail`.
+/// One TCP segment at a file's edge: the direction, and the sequence space it takes.
+struct EdgeSegment {
+    ends: (SocketAddr, SocketAddr),
+    seq: u32,
+    /// Payload bytes, plus one for SYN and FIN.
+    len: u32,
+    syn: bool,
+}
+
+/// The [`Continuity`] of the segments of `head` after those of `tail`: each direction of a
+/// connection in both is judged on its first segment in `head`.
 fn continuity(tail: &[OwnedFrame], head: &[OwnedFrame]) -> Continuity {
-    // (source, destination) → the next sequence number after the highest segment in `tail`
-    // (segments arrive reordered: the last one captured need not be the highest).
+    // Direction → the next sequence number after the highest segment in `tail` (segments
+    // arrive reordered: the last one captured need not be the highest).
     let mut expected: BTreeMap<(SocketAddr, SocketAddr), u32> = BTreeMap::new();
-    each_segment(tail, |from, to, seq, len| {
-        let end = seq.wrapping_add(len);
-        let highest = expected.entry((from, to)).or_insert(end);
+    each_segment(tail, |seg| {
+        let end = seg.seq.wrapping_add(seg.len);
+        let highest = expected.entry(seg.ends).or_insert(end);
         // Serial-number order (RFC 1982): `end` is after `highest` when less than half the
         // sequence space ahead.
         if end.wrapping_sub(*highest) < 1 << 31 {
             *highest = end;
         }
     });
-    let mut shared = false;
-    let mut carries_on = false;
-    each_segment(head, |from, to, seq, len| {
-        if let Some(&next) = expected.get(&(from, to)) {
-            shared = true;
-            let behind = next.wrapping_sub(seq);
-            carries_on |= behind < len;
+    // Per direction in both files: whether it starts over (a SYN first), carries on (some
+    // segment reaches the expected byte: reordering may put a later one first) or skips
+    // bytes (segments only beyond it).
+    let mut seen: BTreeMap<(SocketAddr, SocketAddr), Continuity> = BTreeMap::new();
+    each_segment(head, |seg| {
+        let Some(&next) = expected.get(&seg.ends) else {
+            return;
+        };
+        let first = !seen.contains_key(&seg.ends);
+        let state = seen.entry(seg.ends).or_insert(Continuity::Unknown);
+        let behind = next.wrapping_sub(seg.seq);
+        if first && seg.syn {
+            *state = Continuity::Breaks;
+            expected.remove(&seg.ends);
+        } else if behind < seg.len {
+            *state = Continuity::CarriesOn;
+            expected.remove(&seg.ends);
+        } else if behind >= 1 << 31 {
+            *state = Continuity::Breaks;
         }
     });
-    match (carries_on, shared) {
-        (true, _) => Continuity::CarriesOn,
-        (false, true) => Continuity::Breaks,
-        (false, false) => Continuity::Unknown,
+    let count = |c: Continuity| seen.values().filter(|&&s| s == c).count();
+    let (carries, breaks) = (count(Continuity::CarriesOn), count(Continuity::Breaks));
+    if carries > breaks {
+        Continuity::CarriesOn
+    } else if breaks > 0 {
+        Continuity::Breaks
+    } else {
+        Continuity::Unknown
     }
 }
 
-/// Calls `f(source, destination, sequence number, sequence space taken)` for every TCP
-/// segment among `frames`.
-fn each_segment(frames: &[OwnedFrame], mut f: impl FnMut(SocketAddr, SocketAddr, u32, u32)) {
+/// Calls `f` for every TCP segment among `frames` that takes sequence space.
+fn each_segment(frames: &[OwnedFrame], mut f: impl FnMut(EdgeSegment)) {
     let mut decoder = Decoder::default();
     for (n, frame) in frames.iter().enumerate() {
         if let Decoded::Packet(p) = decoder.decode(&frame.as_frame(n as u64 + 1)) {
@@ -441,12 +479,15 @@ fn each_segment(frames: &[OwnedFrame], mut f: impl FnMut(SocketAddr, SocketAddr,
                 let len =
                     seg.wire_payload_len + u32::from(seg.flags.syn) + u32::from(seg.flags.fin);
                 if len > 0 {
-                    f(
-                        SocketAddr::new(p.src, seg.src_port),
-                        SocketAddr::new(p.dst, seg.dst_port),
-                        seg.seq,
+                    f(EdgeSegment {
+                        ends: (
+                            SocketAddr::new(p.src, seg.src_port),
+                            SocketAddr::new(p.dst, seg.dst_port),
+                        ),
+                        seq: seg.seq,
                         len,
-                    );
+                        syn: seg.flags.syn,
+                    });
                 }
             }
         }
@@ -584,13 +625,18 @@ mod tests {
 
     /// A TCP segment 10.0.0.21:1071 → 10.0.0.5:1032 with `seq` and `len` payload bytes.
     fn segment(seq: u32, len: usize) -> OwnedFrame {
+        tcp(seq, len, false)
+    }
+
+    /// A TCP segment 10.0.0.21:1071 → 10.0.0.5:1032 with `seq`, `len` payload bytes and
+    /// the SYN flag when `syn`.
+    fn tcp(seq: u32, len: usize, syn: bool) -> OwnedFrame {
         let mut data = Vec::new();
-        PacketBuilder::ethernet2([1; 6], [2; 6])
+        let b = PacketBuilder::ethernet2([1; 6], [2; 6])
             .ipv4([10, 0, 0, 21], [10, 0, 0, 5], 128)
-            .tcp(1071, 1032, seq, 64_000)
-            .ack(1)
-            .write(&mut data, &vec![0x41; len])
-            .unwrap();
+            .tcp(1071, 1032, seq, 64_000);
+        let b = if syn { b.syn() } else { b.ack(1) };
+        b.write(&mut data, &vec![0x41; len]).unwrap();
         OwnedFrame {
             ts_ns: 0,
             link: crate::LinkType::ETHERNET,
@@ -627,9 +673,18 @@ mod tests {
             continuity(&tail, &[segment(1140, 30)]),
             Continuity::CarriesOn
         );
-        // A gap, or a segment already seen whole.
+        // A gap breaks; a segment already seen whole (a retransmission) says nothing.
         assert_eq!(continuity(&tail, &[segment(1200, 10)]), Continuity::Breaks);
-        assert_eq!(continuity(&tail, &[segment(1000, 100)]), Continuity::Breaks);
+        assert_eq!(
+            continuity(&tail, &[segment(1000, 100)]),
+            Continuity::Unknown
+        );
+        // The connection starts over on the same ports (its first segment decides).
+        let syn = tcp(1000, 0, true);
+        assert_eq!(
+            continuity(&tail, &[syn, segment(1150, 10)]),
+            Continuity::Breaks
+        );
         // Reordered at the end of the first file: the highest segment counts.
         let reordered = [segment(1100, 50), segment(1000, 100)];
         assert_eq!(
