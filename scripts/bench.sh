@@ -3,8 +3,10 @@
 # and against tshark, on generated captures of several sizes. See benches/README.md.
 #
 #   scripts/bench.sh [--sizes "0.25G 1G 2G"] [--runs 3] [--dir target/bench-captures]
-#                    [--tshark-max 2G] [--no-tshark] [--format pcap|pcapng]
+#                    [--tshark-max 2G] [--no-tshark] [--format pcap|pcapng] [--views SIZE]
 #
+# --views SIZE also measures two views of one trace (the SIZE capture and a copy whose clock
+# is 2.5 s ahead, scripts/second-view.py; pcap only) against the capture alone.
 # Needs the Rust toolchain, python3 (for exact timing and memory sampling: scripts/measure.py)
 # and, for the comparison, tshark (installed with apt-get when missing and running as root).
 set -euo pipefail
@@ -16,6 +18,7 @@ dir=target/bench-captures
 tshark_max=2G
 use_tshark=1
 format=pcap
+views=
 while [ $# -gt 0 ]; do
     case "$1" in
         --sizes) sizes="$2"; shift 2 ;;
@@ -24,7 +27,8 @@ while [ $# -gt 0 ]; do
         --tshark-max) tshark_max="$2"; shift 2 ;;
         --no-tshark) use_tshark=0; shift ;;
         --format) format="$2"; shift 2 ;;
-        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        --views) views="$2"; shift 2 ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -93,6 +97,40 @@ PY
             -- tshark -n -r "$file" -Y "$tshark_filter" >> "$results"
     fi
 done
+
+if [ -n "$views" ]; then
+    file="$dir/bigcap-$views-v$model.pcap"
+    second="$dir/bigcap-$views-v$model-view.pcap"
+    [ -s "$file" ] || { echo "bench.sh: --views $views needs $file (add $views to --sizes, --format pcap)" >&2; exit 2; }
+    [ -s "$second" ] || python3 scripts/second-view.py "$file" "$second" 2.5
+    cat "$file" "$second" > /dev/null
+    echo "== two views of $file"
+    for run in $(seq "$runs"); do
+        $measure run --label tool=one-view -- "$pushtrace" analyze --format json --no-progress "$file" >> "$dir/views.jsonl"
+        $measure run --label tool=two-views --stdout "$dir/views.json" \
+            -- "$pushtrace" analyze --format json --no-progress "$file" "$second" >> "$dir/views.jsonl"
+        $measure run --label tool=two-separate \
+            -- "$pushtrace" analyze --separate --format json --no-progress "$file" "$second" >> "$dir/views.jsonl"
+    done
+    python3 - "$dir/views.jsonl" "$dir/views.json" "$file.json" <<'PY'
+import collections, json, statistics, sys
+runs = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    o = json.loads(line)
+    runs[o["tool"]].append(o)
+one = statistics.median(o["wall_s"] for o in runs["one-view"])
+for tool, rs in runs.items():
+    wall = statistics.median(o["wall_s"] for o in rs)
+    cpu = statistics.median(o["user_s"] + o["sys_s"] for o in rs)
+    anon = max(o["peak_anon_kib"] for o in rs) / 1024
+    print(f"   {tool:13} wall {wall:.3f} s ({wall / one:.2f}x one view)  cpu {cpu:.3f} s  anon {anon:.1f} MiB")
+report = json.load(open(sys.argv[2]))
+clock = report["inputs"][1].get("clock")
+planted = len(json.load(open(sys.argv[3]))["summary"]["sessions"])
+print(f"   traces {[t['kind'] for t in report['traces']]}, clock {clock}, "
+      f"{len(report['sessions'])} sessions ({planted} planted)")
+PY
+fi
 
 echo
 echo "== results ($results)"
