@@ -199,9 +199,14 @@ pub(crate) fn pcapng_tail(
     (!frames.is_empty()).then_some(frames)
 }
 
-/// The last `k` frames of a pcap file: the records of the one chain of record headers,
+/// The last `k` frames of a pcap file: the records of the first chain of record headers,
 /// starting in the last [`PCAP_TAIL_WINDOW`] bytes, that the parser accepts up to the exact
-/// end of the file with times within a year after `first_ts_ns`.
+/// end of the file with times within a year after `first_ts_ns` (at least two records, or
+/// one that starts right after the file header: one record alone could be a coincidence).
+///
+/// Every offset of the window is tried as a record header once, from the end backwards,
+/// noting how many records chain from it to the end of the file: linear in the window,
+/// however many false starts hostile bytes hold.
 pub(crate) fn pcap_tail(
     parser: &PcapParser,
     file: &[u8],
@@ -214,29 +219,47 @@ pub(crate) fn pcap_tail(
             && ts <= first_ts_ns.saturating_add(MAX_FILE_SPAN_NS)
     };
     let from = file.len().saturating_sub(PCAP_TAIL_WINDOW).max(header_len);
+    let n = file.len().checked_sub(from)?;
     let mut diag = Diagnostics::default();
-    'candidates: for start in from..file.len() {
-        let mut frames: VecDeque<OwnedFrame> = VecDeque::new();
-        let mut pos = start;
-        while pos < file.len() {
-            let rest = file.get(pos..)?;
-            match parser.step(rest, pos as u64, &mut diag) {
-                Step::Frame(meta) if plausible(meta.ts_ns) && meta.record_len <= rest.len() => {
-                    if frames.len() == k {
-                        frames.pop_front();
-                    }
-                    frames.push_back(OwnedFrame::from_meta(rest, &meta)?);
-                    pos += meta.record_len;
-                }
-                _ => continue 'candidates,
+    // records[i]: how many records chain from offset `from + i` to the end (0: none do).
+    let mut records = vec![0u32; n];
+    let record_at = |pos: usize, diag: &mut Diagnostics| {
+        let rest = file.get(pos..)?;
+        match parser.step(rest, pos as u64, diag) {
+            Step::Frame(meta)
+                if plausible(meta.ts_ns)
+                    && meta.record_len > 0
+                    && meta.record_len <= rest.len() =>
+            {
+                Some(meta)
             }
+            _ => None,
         }
-        // One record alone could be a coincidence unless it starts right after the header.
-        if frames.len() >= 2 || start == header_len {
-            return Some(frames.into());
-        }
+    };
+    for i in (0..n).rev() {
+        let Some(meta) = record_at(from + i, &mut diag) else {
+            continue;
+        };
+        let next = i + meta.record_len;
+        records[i] = match records.get(next) {
+            None if next == n => 1,
+            Some(&after) if after > 0 => after.saturating_add(1),
+            _ => 0,
+        };
     }
-    None
+    let start = (0..n).find(|&i| records[i] >= 2 || (records[i] == 1 && from + i == header_len))?;
+    // Walk the chain, copying only its last `k` records.
+    let skip = (records[start] as usize).saturating_sub(k);
+    let mut frames = Vec::with_capacity(k.min(records[start] as usize));
+    let mut pos = from + start;
+    for r in 0..records[start] as usize {
+        let meta = record_at(pos, &mut diag)?;
+        if r >= skip {
+            frames.push(OwnedFrame::from_meta(file.get(pos..)?, &meta)?);
+        }
+        pos += meta.record_len;
+    }
+    Some(frames)
 }
 
 #[cfg(test)]
@@ -280,6 +303,28 @@ mod tests {
         let mut cut = pcap(200);
         cut.truncate(cut.len() - 5);
         assert_eq!(tail_of(cut, 3), None);
+    }
+
+    #[test]
+    fn a_window_of_chains_that_miss_the_end_is_searched_in_linear_time() {
+        // 15,000 one-byte records, then a header whose record runs past the end: every
+        // record boundary starts a chain that fails only at the last record. Trying each
+        // start by walking its chain took quadratic time (about 10^8 steps here).
+        let mut w = PcapWriter::new(Vec::new(), PcapOptions::default()).unwrap();
+        for i in 0..15_000i64 {
+            w.write_frame(1_700_000_000_000_000_000 + i * 1_000, &[7], 1)
+                .unwrap();
+        }
+        let mut file = w.into_inner();
+        let mut bad = Vec::new();
+        let mut w = PcapWriter::new(Vec::new(), PcapOptions::default()).unwrap();
+        w.write_frame(1_700_000_000_000_000_000, &[0; 64], 64)
+            .unwrap();
+        bad.extend_from_slice(&w.into_inner()[24..24 + 16]);
+        file.extend_from_slice(&bad);
+        let started = std::time::Instant::now();
+        assert_eq!(tail_of(file, 3), None);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 
     #[test]
