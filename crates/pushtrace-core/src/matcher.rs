@@ -193,8 +193,9 @@ pub fn clock_offset(
     for (&(a, b), &forward) in &medians {
         if a < b {
             if let Some(&back) = medians.get(&(b, a)) {
+                // Halves first: capture times are untrusted, the sums must not overflow.
                 offsets.push(forward / 2 + back / 2);
-                delays.push((forward / 2 - back / 2).abs());
+                delays.push((forward / 2 - back / 2).saturating_abs());
             }
         }
     }
@@ -208,7 +209,10 @@ pub fn clock_offset(
     let mut residuals: Vec<i64> = deltas
         .values()
         .flatten()
-        .map(|&d| (d - offset_ns).abs().abs_diff(delay_ns) as i64)
+        .map(|&d| {
+            let off = d.saturating_sub(offset_ns).unsigned_abs();
+            i64::try_from(off.abs_diff(delay_ns.unsigned_abs())).unwrap_or(i64::MAX)
+        })
         .collect();
     residuals.sort_unstable();
     let spread_ns = residuals[(residuals.len() * 9 / 10).min(residuals.len() - 1)];
@@ -354,6 +358,21 @@ mod tests {
             5 * MS,
             "one direction: the offset includes the delay"
         );
+    }
+
+    #[test]
+    fn hostile_clocks_do_not_overflow() {
+        let (mut a, mut b) = (FingerprintSample::default(), FingerprintSample::default());
+        for i in 0..20u32 {
+            let up = fp(((ip(21), ip(5)), i, 1));
+            let down = fp(((ip(5), ip(21)), i, 2));
+            a.observe(up, i64::MIN, (ip(21), ip(5)));
+            b.observe(up, i64::MAX, (ip(21), ip(5)));
+            a.observe(down, i64::MAX, (ip(5), ip(21)));
+            b.observe(down, i64::MIN + i64::from(i), (ip(5), ip(21)));
+        }
+        let c = clock_offset(&a, &b).expect("they share packets");
+        assert!(c.spread_ns >= 0 && c.delay_ns >= 0);
     }
 
     #[test]

@@ -79,7 +79,7 @@ fn group(views: &[View], merge: bool) -> Vec<Vec<Placement>> {
             for &(i, j, c) in &pairs {
                 let (other, offset) = match (i == from, j == from) {
                     (true, _) => (j, c.offset_ns),
-                    (_, true) => (i, -c.offset_ns),
+                    (_, true) => (i, c.offset_ns.saturating_neg()),
                     _ => continue,
                 };
                 if !placed[other] && trace.len() < MAX_VIEWS {
