@@ -3,6 +3,8 @@
 //! * `pcap`, `pcapng`, `netmon`: each sample file of that format, re-laid as the target reads
 //!   it (selector byte or stripped magic, see the crate documentation);
 //! * `frames`: the frames of each pcap and pcapng sample (Ethernet selector);
+//! * `views`: the same frames as two captures 250 ms apart, every fifth frame captured at the
+//!   first point only;
 //! * `conversation`: each TCP connection of each sample, reassembled with pushtrace's own
 //!   reassembler, as alternating client/server chunks, once as captured and once with a
 //!   hostile clock;
@@ -100,8 +102,9 @@ fn main() {
             .to_string();
         let bytes = std::fs::read(&path).expect("readable sample");
         add_file_seed(&mut corpus, &name, &bytes);
-        if let Some((frames, conversations)) = frames_and_conversations(&bytes) {
+        if let Some((frames, views, conversations)) = frames_and_conversations(&bytes) {
             corpus.add("frames", &name, frames);
+            corpus.add("views", &name, views);
             for conversation in conversations {
                 add_stream_seeds(&mut corpus, &name, &conversation);
             }
@@ -139,9 +142,9 @@ fn add_file_seed(corpus: &mut Corpus, name: &str, bytes: &[u8]) {
     }
 }
 
-/// A capture's frames as a `frames` input, and every TCP connection of it as
-/// same-direction runs, client first.
-fn frames_and_conversations(bytes: &[u8]) -> Option<(Vec<u8>, Vec<Conversation>)> {
+/// A capture's frames as a `frames` input and as a `views` input, and every TCP connection
+/// of it as same-direction runs, client first.
+fn frames_and_conversations(bytes: &[u8]) -> Option<(Vec<u8>, Vec<u8>, Vec<Conversation>)> {
     let mut reader = CaptureReader::from_bytes(bytes.to_vec(), &ReadOptions::default()).ok()?;
     if matches!(reader.info().format, Format::NetMon1 | Format::NetMon2) {
         // The same frames are in the pcapng samples; one copy of each stream is enough.
@@ -151,10 +154,21 @@ fn frames_and_conversations(bytes: &[u8]) -> Option<(Vec<u8>, Vec<Conversation>)
     let mut tcp = TcpReassembler::new(TcpLimits::default());
     let mut sink = Conversations::default();
     let mut frames = Vec::new();
+    let mut views = Vec::new();
+    let mut last_ts = None;
     while let Some(frame) = reader.next_frame() {
         let mut chunk = vec![0]; // FRAME_LINKS[0]: Ethernet
         chunk.extend_from_slice(frame.data);
         frames.push(chunk);
+        // Seen at both points (bit 6) but every fifth; the time step in 100 µs units.
+        let step = last_ts.map_or(0, |t: i64| {
+            (frame.ts_ns.saturating_sub(t) / 100_000).clamp(0, 255)
+        });
+        last_ts = Some(frame.ts_ns);
+        let selector = if frame.number % 5 == 0 { 0 } else { 0x40 };
+        let mut chunk = vec![selector, step as u8];
+        chunk.extend_from_slice(frame.data);
+        views.push(chunk);
         if let Decoded::Packet(packet) = decoder.decode(&frame) {
             if let Transport::Tcp(seg) = &packet.transport {
                 tcp.segment(
@@ -170,7 +184,9 @@ fn frames_and_conversations(bytes: &[u8]) -> Option<(Vec<u8>, Vec<Conversation>)
     }
     tcp.finish(&mut sink);
     let conversations = sink.runs.into_values().filter(|r| !r.is_empty()).collect();
-    Some((join_chunks(&frames), conversations))
+    let mut views_input = vec![25]; // the second capture's clock 250 ms ahead
+    views_input.extend(join_chunks(&views));
+    Some((join_chunks(&frames), views_input, conversations))
 }
 
 /// The conversation seed and the PDU and stub seeds found in its streams.

@@ -39,7 +39,13 @@ fuzz_target!(|data: &[u8]| {
             format,
         };
         let _ = recognise_request(opnum, whole);
-        let _ = recognise_request(opnum, RequestStub { bytes: None, ..whole });
+        let _ = recognise_request(
+            opnum,
+            RequestStub {
+                bytes: None,
+                ..whole
+            },
+        );
     }
     let _ = rop::header_ext_chain_fits(stub, selector & 4 != 0);
     let _ = rop::rop_buffer_fits(stub, selector & 8 != 0);

@@ -14,6 +14,7 @@
 //! | `register_push` | NDR format byte (bit 0 little-endian, bit 1 NDR64), then an opnum-4 stub |
 //! | `frames` | frames split on [`DELIMITER`], each a link-type selector byte ([`FRAME_LINKS`]) then the frame's bytes |
 //! | `conversation` | two control bytes ([`ConversationOptions`]), then chunks split on [`DELIMITER`], alternating client → server, server → client |
+//! | `views` | a clock byte (the second capture's offset, in 10 ms steps, signed), then frames split on [`DELIMITER`], each a selector byte (bit 7: captured at the second point; bit 6: captured at both; bits 0–5: the [`FRAME_LINKS`] index), a time step byte (100 µs units) and the frame's bytes |
 //!
 //! The conversation layout follows Zeek's FuzzBuffer: one input describes a whole two-way
 //! exchange, which is replayed both straight into [`RpcConnection`] and as Ethernet frames
@@ -21,7 +22,7 @@
 
 use pushtrace_capture::{CaptureReader, LinkType, ReadOptions, Warning};
 use pushtrace_core::dcerpc::{RpcConnection, RpcLimits};
-use pushtrace_core::engine::{AnalyzeOptions, Analyzer};
+use pushtrace_core::engine::{AnalyzeOptions, Analyzer, TraceAnalyzer};
 use pushtrace_core::flow::Direction;
 use pushtrace_core::Frame;
 use pushtrace_samples::net::{Host, Net, Segmenting, Side, SEC};
@@ -76,10 +77,7 @@ pub fn run_frames(data: &[u8]) {
         let Some((&selector, bytes)) = chunk.split_first() else {
             continue;
         };
-        let link = FRAME_LINKS
-            .get(usize::from(selector))
-            .copied()
-            .unwrap_or(LinkType::Pcap(u16::from(selector)));
+        let link = frame_link(selector);
         analyzer.feed(&Frame {
             number: i as u64 + 1,
             ts_ns: 1_700_000_000_000_000_000 + i as i64 * 1_000_000,
@@ -90,9 +88,69 @@ pub fn run_frames(data: &[u8]) {
         count += 1;
     }
     let analysis = analyzer.finish();
-    assert_eq!(analysis.counters["decode"]["frames"].as_u64(), Some(count));
+    assert_eq!(
+        analysis.views[0].counters["decode"]["frames"].as_u64(),
+        Some(count)
+    );
     let _ = serde_json::to_string(&analysis.sessions);
     let _ = serde_json::to_string(&analysis.calls);
+}
+
+/// The link type a frame selector byte picks.
+fn frame_link(selector: u8) -> LinkType {
+    FRAME_LINKS
+        .get(usize::from(selector))
+        .copied()
+        .unwrap_or(LinkType::Pcap(u16::from(selector)))
+}
+
+/// Runs a `views` input through a [`TraceAnalyzer`] fed two captures side by side: frames
+/// marked as seen at both points go to both, the second capture's clock off by the clock
+/// byte, so the matcher, the clock estimate and the merging of views meet hostile traffic and
+/// hostile times.
+pub fn run_views(data: &[u8]) {
+    let Some((&clock, rest)) = data.split_first() else {
+        return;
+    };
+    let offset = i64::from(clock as i8) * 10_000_000;
+    let mut trace = TraceAnalyzer::new(2, &AnalyzeOptions::default());
+    let mut times = [1_700_000_000_000_000_000i64; 2];
+    let mut numbers = [0u64; 2];
+    for chunk in split_chunks(rest) {
+        let [selector, step, bytes @ ..] = chunk else {
+            continue;
+        };
+        let first = usize::from(selector >> 7);
+        let both = selector & 0x40 != 0;
+        let link = frame_link(selector & 0x3f);
+        times[first] = times[first].saturating_add(i64::from(*step) * 100_000);
+        let at = times[first];
+        let seen = if both { vec![0, 1] } else { vec![first] };
+        for input in seen {
+            let ts_ns = match input {
+                1 if first == 0 => at.saturating_add(offset),
+                0 if first == 1 => at.saturating_sub(offset),
+                _ => at,
+            };
+            numbers[input] += 1;
+            trace.feed(
+                input,
+                &Frame {
+                    number: numbers[input],
+                    ts_ns,
+                    link,
+                    data: bytes,
+                    orig_len: bytes.len() as u32,
+                },
+            );
+        }
+    }
+    let traces = trace.finish();
+    assert!(matches!(traces.len(), 1 | 2), "{} traces", traces.len());
+    for t in &traces {
+        assert!(!t.views.is_empty());
+        let _ = serde_json::to_string(&t.sessions);
+    }
 }
 
 /// A frame copied out of a reader, for comparing two reading paths.
@@ -167,11 +225,13 @@ pub fn read_both_ways(file: Vec<u8>) {
     let whole = CaptureReader::from_bytes(file, &options);
     match (whole, stream) {
         (Ok(mut a), Ok(mut b)) => {
+            let (frames, warnings) = drain(&mut a);
             assert_eq!(
-                drain(&mut a),
+                (frames.clone(), warnings.clone()),
                 drain(&mut b),
                 "memory and stream paths differ"
             );
+            check_tail(&a, &frames, &warnings);
         }
         (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
         (a, b) => panic!(
@@ -179,6 +239,28 @@ pub fn read_both_ways(file: Vec<u8>) {
             a.err(),
             b.err()
         ),
+    }
+}
+
+/// The last frames of a file read from its end (how several files are chained) are at most
+/// as many as asked; in a pcapng or Network Monitor file read without a warning they are
+/// exactly the last frames the forward read gave (a pcap file has no structure to walk
+/// back by: its tail is found by a heuristic, so only the bound is checked).
+fn check_tail(reader: &CaptureReader, frames: &[OwnedFrame], warnings: &[Warning]) {
+    const K: usize = 4;
+    let Some(tail) = reader.tail_frames(K) else {
+        return;
+    };
+    assert!(tail.len() <= K, "{} tail frames", tail.len());
+    let structured = reader.info().format != pushtrace_capture::Format::Pcap;
+    if structured && warnings.is_empty() {
+        let last = &frames[frames.len().saturating_sub(K)..];
+        let found: Vec<(i64, &[u8])> = tail.iter().map(|f| (f.ts_ns, &f.data[..])).collect();
+        let expected: Vec<(i64, &[u8])> = last.iter().map(|f| (f.ts_ns, &f.data[..])).collect();
+        assert_eq!(
+            found, expected,
+            "the tail differs from the last frames read"
+        );
     }
 }
 
@@ -432,7 +514,7 @@ pub fn analyze_frames(frames: &[(i64, Vec<u8>)], options: ConversationOptions) {
     }
     let analysis = analyzer.finish();
     assert!(
-        analysis.counters["tcp"]["peak_live_connections"].as_u64() <= Some(1),
+        analysis.views[0].counters["tcp"]["peak_live_connections"].as_u64() <= Some(1),
         "one 4-tuple makes at most one live connection"
     );
     let _ = serde_json::to_string(&analysis.sessions);
