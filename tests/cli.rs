@@ -172,3 +172,57 @@ fn table_output_cites_frames_and_a_wireshark_filter() {
     assert!(text.contains("frame.number in {"), "{text}");
     assert!(text.contains("port unreachable"), "{text}");
 }
+
+#[test]
+fn one_trace_and_separate_force_how_inputs_are_joined() {
+    let (server, client) = (
+        sample("two-points-healthy-server.pcapng"),
+        sample("two-points-healthy-client.pcapng"),
+    );
+    let kinds = |args: &[&str]| {
+        let v = json(&pushtrace(args));
+        let kinds: Vec<String> = v["traces"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| t["kind"].as_str().unwrap_or_default().to_string())
+            .collect();
+        (kinds, v["sessions"].as_array().map_or(0, Vec::len))
+    };
+    // Found by their shared packets: one trace of two views, one session.
+    let found = kinds(&["analyze", "--format", "json", &server, &client]);
+    assert_eq!(found, (vec!["views".to_string()], 1));
+    let apart = kinds(&[
+        "analyze",
+        "--separate",
+        "--format",
+        "json",
+        &server,
+        &client,
+    ]);
+    assert_eq!(apart, (vec!["single".to_string(), "single".to_string()], 2));
+    // Two files that overlap in time cannot be one chain: --one-trace still finds the views.
+    let forced = kinds(&[
+        "analyze",
+        "--one-trace",
+        "--format",
+        "json",
+        &server,
+        &client,
+    ]);
+    assert_eq!(forced, found);
+    // A ring buffer's files, whatever the order given: one chain.
+    let mut ring: Vec<String> =
+        std::fs::read_dir(format!("{}/samples", env!("CARGO_MANIFEST_DIR")))
+            .expect("samples")
+            .filter_map(|e| Some(e.ok()?.path().to_str()?.to_string()))
+            .filter(|p| p.contains("ring-buffer_"))
+            .collect();
+    ring.sort();
+    ring.swap(0, 2);
+    let mut args = vec!["analyze", "--format", "json"];
+    args.extend(ring.iter().map(String::as_str));
+    assert_eq!(kinds(&args), (vec!["chain".to_string()], 1));
+    let out = pushtrace(&["analyze", "--one-trace", "--separate", &server]);
+    assert_eq!(out.status.code(), Some(2), "the two options conflict");
+}
