@@ -204,9 +204,11 @@ pub(crate) fn pcapng_tail(
 /// end of the file with times within a year after `first_ts_ns` (at least two records, or
 /// one that starts right after the file header: one record alone could be a coincidence).
 ///
-/// Every offset of the window is tried as a record header once, from the end backwards,
-/// noting how many records chain from it to the end of the file: linear in the window,
-/// however many false starts hostile bytes hold.
+/// Each offset is parsed as a record header at most once: walking a chain notes, for every
+/// offset on it, how many records follow it to the end of the file (or that none reach
+/// it), so a later start that meets the chain stops there. Linear in the window however
+/// many false starts hostile bytes hold, and a clean file costs one walk from its first
+/// record boundary in the window.
 pub(crate) fn pcap_tail(
     parser: &PcapParser,
     file: &[u8],
@@ -214,6 +216,8 @@ pub(crate) fn pcap_tail(
     first_ts_ns: i64,
     k: usize,
 ) -> Option<Vec<OwnedFrame>> {
+    /// Offsets known not to chain to the end.
+    const NONE: u32 = u32::MAX;
     let plausible = |ts: i64| {
         ts >= first_ts_ns.saturating_sub(1_000_000_000)
             && ts <= first_ts_ns.saturating_add(MAX_FILE_SPAN_NS)
@@ -221,8 +225,6 @@ pub(crate) fn pcap_tail(
     let from = file.len().saturating_sub(PCAP_TAIL_WINDOW).max(header_len);
     let n = file.len().checked_sub(from)?;
     let mut diag = Diagnostics::default();
-    // records[i]: how many records chain from offset `from + i` to the end (0: none do).
-    let mut records = vec![0u32; n];
     let record_at = |pos: usize, diag: &mut Diagnostics| {
         let rest = file.get(pos..)?;
         match parser.step(rest, pos as u64, diag) {
@@ -236,23 +238,56 @@ pub(crate) fn pcap_tail(
             _ => None,
         }
     };
-    for i in (0..n).rev() {
-        let Some(meta) = record_at(from + i, &mut diag) else {
-            continue;
+    // known[i]: records from offset `from + i` to the end (0: not known yet; NONE: none).
+    let mut known = vec![0u32; n];
+    let mut walked: Vec<usize> = Vec::new();
+    let mut start = None;
+    for candidate in 0..n {
+        // Walk until the end of the file, a failure, or an offset already known.
+        let mut i = candidate;
+        walked.clear();
+        let mut tail = loop {
+            if i == n {
+                break 0;
+            }
+            if known[i] != 0 {
+                break known[i];
+            }
+            match record_at(from + i, &mut diag) {
+                Some(meta) => {
+                    walked.push(i);
+                    i += meta.record_len;
+                    if i > n {
+                        break NONE;
+                    }
+                }
+                None => {
+                    known[i] = NONE;
+                    break NONE;
+                }
+            }
         };
-        let next = i + meta.record_len;
-        records[i] = match records.get(next) {
-            None if next == n => 1,
-            Some(&after) if after > 0 => after.saturating_add(1),
-            _ => 0,
-        };
+        for &w in walked.iter().rev() {
+            tail = if tail == NONE {
+                NONE
+            } else {
+                tail.saturating_add(1)
+            };
+            known[w] = tail;
+        }
+        let records = known[candidate];
+        if records != NONE && (records >= 2 || (records == 1 && from + candidate == header_len)) {
+            start = Some(candidate);
+            break;
+        }
     }
-    let start = (0..n).find(|&i| records[i] >= 2 || (records[i] == 1 && from + i == header_len))?;
+    let start = start?;
     // Walk the chain, copying only its last `k` records.
-    let skip = (records[start] as usize).saturating_sub(k);
-    let mut frames = Vec::with_capacity(k.min(records[start] as usize));
+    let records = known[start] as usize;
+    let skip = records.saturating_sub(k);
+    let mut frames = Vec::with_capacity(k.min(records));
     let mut pos = from + start;
-    for r in 0..records[start] as usize {
+    for r in 0..records {
         let meta = record_at(pos, &mut diag)?;
         if r >= skip {
             frames.push(OwnedFrame::from_meta(file.get(pos..)?, &meta)?);
