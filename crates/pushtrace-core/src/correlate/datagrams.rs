@@ -16,6 +16,7 @@
 use super::advice::icmp_code_name;
 use super::facts::{RegistrationFacts, RequestFacts};
 use super::session::ClientCall;
+use super::views::Sightings;
 use crate::decode::QuotedDatagram;
 use crate::emsmdb::{self, MAX_CONTEXT_LEN};
 use crate::flow::{frame_input, frame_number};
@@ -41,8 +42,6 @@ pub(super) struct UdpCandidate {
     pub ip_id: Option<u16>,
     pub len: u8,
     pub payload: [u8; MAX_CONTEXT_LEN as usize],
-    /// The same datagram seen at other capture points: (frame, time on the reference clock).
-    pub also_seen: Vec<(u64, i64)>,
 }
 
 impl UdpCandidate {
@@ -67,17 +66,11 @@ impl UdpCandidate {
             ip_id,
             len: payload.len() as u8,
             payload: buf,
-            also_seen: Vec::new(),
         })
     }
 
     pub fn payload(&self) -> &[u8] {
         &self.payload[..usize::from(self.len)]
-    }
-
-    /// Every capture of it: (frame, time), the first one first.
-    pub fn sightings(&self) -> impl Iterator<Item = (u64, i64)> + '_ {
-        std::iter::once((self.frame, self.ts_ns)).chain(self.also_seen.iter().copied())
     }
 }
 
@@ -90,15 +83,6 @@ pub(super) struct IcmpCandidate {
     pub v6: bool,
     pub code: u8,
     pub quoted: QuotedDatagram,
-    /// The same error seen at other capture points: (frame, time on the reference clock).
-    pub also_seen: Vec<(u64, i64)>,
-}
-
-impl IcmpCandidate {
-    /// Every capture of it: (frame, time), the first one first.
-    pub fn sightings(&self) -> impl Iterator<Item = (u64, i64)> + '_ {
-        std::iter::once((self.frame, self.ts_ns)).chain(self.also_seen.iter().copied())
-    }
 }
 
 /// Where and when each capture of a packet was made, as the report lists it.
@@ -172,7 +156,7 @@ pub(super) fn outcomes(
     (registrations, ends): (&[RegistrationFacts], &[Option<i64>]),
     client: IpAddr,
     calls: &[ClientCall],
-    capture_end_ns: i64,
+    (capture_end_ns, sightings): (i64, &Sightings),
 ) -> Vec<Datagram> {
     datagrams
         .iter()
@@ -206,7 +190,7 @@ pub(super) fn outcomes(
                 reaction_frame: reacting.map(|(frame, _)| frame_number(frame)),
                 reaction_input: reacting.and_then(|(frame, _)| other_input(frame, input)),
                 reaction_delay_ms: reacting.map(|(_, ns)| ns as f64 / 1e6),
-                seen_at: seen_at(d.sightings()),
+                seen_at: seen_at(sightings.of(d.frame, d.ts_ns)),
             }
         })
         .collect()
@@ -218,7 +202,7 @@ pub(super) fn quoting_errors(
     icmp: &[IcmpCandidate],
     (client, server): (IpAddr, IpAddr),
     registrations: &[RegistrationFacts],
-    datagrams: &[UdpCandidate],
+    (datagrams, sightings): (&[UdpCandidate], &Sightings),
 ) -> Vec<IcmpError> {
     let callback_ips: BTreeSet<IpAddr> = registrations
         .iter()
@@ -241,7 +225,7 @@ pub(super) fn quoting_errors(
             protocol: if e.v6 { "icmpv6" } else { "icmp" },
             code: e.code,
             code_name: icmp_code_name(e.v6, e.code),
-            seen_at: seen_at(e.sightings()),
+            seen_at: seen_at(sightings.of(e.frame, e.ts_ns)),
         })
         .collect()
 }

@@ -13,7 +13,7 @@ use super::advice::{self, Finding};
 use super::datagrams::{self, IcmpCandidate, UdpCandidate};
 use super::facts::RegistrationFacts;
 use super::session::{polling, SessionState};
-use super::views::{ViewIndex, ViewSpan};
+use super::views::{Sightings, ViewIndex, ViewSpan};
 use crate::emsmdb;
 use crate::flow::frame_input;
 use crate::report::{Datagram, IcmpError, Reaction, Session, Vantage, Verdict};
@@ -42,6 +42,8 @@ pub(super) struct Context<'a> {
     pub tolerance_ns: i64,
     /// Which view each input belongs to.
     pub index: &'a ViewIndex,
+    /// The other captures of datagrams and ICMP errors seen at several views.
+    pub sightings: &'a Sightings,
     /// Every ICMP error of the trace.
     pub icmp: &'a [IcmpCandidate],
 }
@@ -154,10 +156,14 @@ pub(super) fn judge(
         (&s.registrations, &ends),
         client,
         &s.calls,
-        cx.capture_end_ns,
+        (cx.capture_end_ns, cx.sightings),
     );
-    let icmp_errors =
-        datagrams::quoting_errors(cx.icmp, (client, server), &s.registrations, &s.datagrams);
+    let icmp_errors = datagrams::quoting_errors(
+        cx.icmp,
+        (client, server),
+        &s.registrations,
+        (&s.datagrams, cx.sightings),
+    );
     let watch = Watch::of_last_registration(&s, &unregistrations, cx.capture_end_ns);
     let at = drop_point(&s.datagrams, &datagrams, cx);
     let cause = decide(&s, client, &datagrams, &icmp_errors, &watch, at);
@@ -181,7 +187,7 @@ pub(super) fn judge(
     cited.extend(
         s.datagrams
             .iter()
-            .flat_map(|d| d.sightings().map(|(f, _)| f)),
+            .flat_map(|d| cx.sightings.of(d.frame, d.ts_ns).map(|(f, _)| f)),
     );
     let inputs = inputs_of(&s, cx.views[0].span.inputs[0]);
     let evidence = evidence
@@ -240,17 +246,14 @@ fn inputs_of(s: &SessionState, fallback: usize) -> Vec<usize> {
     }
 }
 
-/// The inputs whose frames show the session.
+/// The inputs whose frames show the session (with those it showed before the views'
+/// captures were merged).
 pub(super) fn inputs_with_frames(s: &SessionState) -> BTreeSet<usize> {
     let frames = s
         .calls
         .iter()
         .map(|c| c.frame)
-        .chain(
-            s.datagrams
-                .iter()
-                .flat_map(|d| d.sightings().map(|(f, _)| f)),
-        )
+        .chain(s.datagrams.iter().map(|d| d.frame))
         .chain(s.registrations.iter().map(|r| r.request_frame))
         .chain(s.unregistrations.iter().map(|&(f, _)| f))
         .chain(s.bind_rejections.iter().map(|(f, _)| *f));
@@ -321,8 +324,9 @@ fn drop_point(candidates: &[UdpCandidate], reported: &[Datagram], cx: &Context<'
         .filter(|(_, d)| d.reaction == Reaction::NoReaction)
         .map(|(c, _)| c);
     for c in unanswered {
-        let Some((frame, near)) = c
-            .sightings()
+        let Some((frame, near)) = cx
+            .sightings
+            .of(c.frame, c.ts_ns)
             .map(|(f, _)| (f, vantage(f)))
             .max_by_key(|&(_, v)| nearness(v))
         else {
@@ -331,7 +335,11 @@ fn drop_point(candidates: &[UdpCandidate], reported: &[Datagram], cx: &Context<'
         if nearest.is_none_or(|n| nearness(near) > nearness(n)) {
             nearest = Some(near);
         }
-        let seen_by: Vec<usize> = c.sightings().map(|(f, _)| index.of(f)).collect();
+        let seen_by: Vec<usize> = cx
+            .sightings
+            .of(c.frame, c.ts_ns)
+            .map(|(f, _)| index.of(f))
+            .collect();
         let missing = cx.views.iter().enumerate().find(|(i, v)| {
             v.vantage == Vantage::Client
                 && !seen_by.contains(i)

@@ -128,6 +128,8 @@ pub struct Correlator {
     callbacks: HashMap<SocketAddr, (IpAddr, IpAddr)>,
     pending: VecDeque<UdpCandidate>,
     icmp: Vec<IcmpCandidate>,
+    /// The other captures of datagrams and ICMP errors seen at several views.
+    sightings: views::Sightings,
     warnings: Vec<Warning>,
     cap_warned: HashSet<&'static str>,
     /// Registrations and datagrams kept in all sessions.
@@ -148,6 +150,7 @@ impl Correlator {
             callbacks: HashMap::new(),
             pending: VecDeque::new(),
             icmp: Vec::new(),
+            sightings: Default::default(),
             warnings: Vec::new(),
             cap_warned: HashSet::new(),
             listed: SharedCap::new(limits.max_listed_items_total),
@@ -315,7 +318,7 @@ impl Correlator {
         if self.sessions.contains_key(&(client, server)) && self.take_shared(true, frame) {
             if let Some(s) = self.sessions.get_mut(&(client, server)) {
                 let c = ClientCall {
-                    key: identity((call.client, call.server, call.opnum)),
+                    key: identity((call.client, call.server, call.opnum)) as u32,
                     frame,
                     ts_ns: call.request_ts_ns,
                     response_ts_ns: call.response_ts_ns,
@@ -452,7 +455,6 @@ impl Correlator {
             v6,
             code,
             quoted: quoted.clone(),
-            also_seen: Vec::new(),
         });
     }
 
@@ -508,6 +510,7 @@ impl Correlator {
                 capture_end_ns,
                 views: &views,
                 index: &index,
+                sightings: &self.sightings,
                 tolerance_ns: self.tolerance_ns,
                 icmp: &icmp,
             };

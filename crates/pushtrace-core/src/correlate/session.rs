@@ -11,8 +11,9 @@ use std::net::SocketAddr;
 #[derive(Debug, Clone, Copy)]
 pub(super) struct ClientCall {
     /// Names the call's connection and operation (a hash of the client and server endpoints
-    /// and the opnum): with the time, what tells the same call seen at two capture points.
-    pub key: u64,
+    /// and the opnum, 32 bits so the call stays 40 bytes): with the time, what tells the
+    /// same call seen at two capture points.
+    pub key: u32,
     /// Frame completing the request.
     pub frame: u64,
     /// Request time.

@@ -74,6 +74,28 @@ impl ViewIndex {
     }
 }
 
+/// The other captures of datagrams and ICMP errors seen at several views: (frame, time on
+/// the reference clock), by the frame of the capture the fact is kept as. Empty for one
+/// view, so the facts themselves carry no list.
+#[derive(Debug, Default)]
+pub(super) struct Sightings(HashMap<u64, Vec<(u64, i64)>>);
+
+impl Sightings {
+    /// Every capture of the fact kept as `frame` at `ts_ns`: that one first.
+    pub fn of(&self, frame: u64, ts_ns: i64) -> impl Iterator<Item = (u64, i64)> + '_ {
+        let others = self.0.get(&frame).map(Vec::as_slice).unwrap_or_default();
+        std::iter::once((frame, ts_ns)).chain(others.iter().copied())
+    }
+
+    /// The fact kept as `kept` was also captured as `other` (with that capture's own
+    /// others).
+    fn join(&mut self, kept: u64, (frame, ts_ns): (u64, i64)) {
+        let mut others = self.0.remove(&frame).unwrap_or_default();
+        others.push((frame, ts_ns));
+        self.0.entry(kept).or_default().extend(others);
+    }
+}
+
 /// A stable 64-bit name for `value` (the same in every view and run).
 pub(super) fn identity(value: impl Hash) -> u64 {
     let mut h = DefaultHasher::new();
@@ -240,13 +262,14 @@ impl Correlator {
         }
         let views = ViewIndex::new(&self.views);
         let tolerance = self.tolerance_ns;
+        let sightings = &mut self.sightings;
         for s in self.sessions.values_mut() {
             s.shown_in = super::judge::inputs_with_frames(s);
             collapse(
                 &mut s.calls,
                 &views,
                 tolerance,
-                |c| (c.key, c.ts_ns, c.frame),
+                |c| (u64::from(c.key), c.ts_ns, c.frame),
                 |kept, other| {
                     kept.response_ts_ns = kept.response_ts_ns.or(other.response_ts_ns);
                 },
@@ -277,7 +300,7 @@ impl Correlator {
                 &views,
                 tolerance,
                 |d| (datagram_identity(d), d.ts_ns, d.frame),
-                |kept, other| kept.also_seen.extend(other.sightings()),
+                |kept, other| sightings.join(kept.frame, (other.frame, other.ts_ns)),
             );
         }
         collapse(
@@ -289,7 +312,7 @@ impl Correlator {
                 let what = (e.from, e.code, q.src, q.dst, q.src_port, q.dst_port);
                 (identity(what), e.ts_ns, e.frame)
             },
-            |kept, other| kept.also_seen.extend(other.sightings()),
+            |kept, other| sightings.join(kept.frame, (other.frame, other.ts_ns)),
         );
     }
 }

@@ -44,7 +44,9 @@ pub use warnings::WarningLog;
 /// `combined` attack of `scripts/attack.sh`: 14,000 connections holding partial PDUs, 8 MiB
 /// of out-of-order TCP data, 8 MiB of DCE/RPC bytes, 4 MiB of IP fragments, full correlation
 /// pools, 32,768 calls waiting for evidence that they are store calls and 4,096 sessions to
-/// report) peaks at about 58 MiB of anonymous memory per input, under the 64 MiB target. Several inputs analysed in parallel each have their own.
+/// report) peaks at about 59 MiB of anonymous memory per input, under the 64 MiB target
+/// (63 MiB resident reading standard input). Several inputs analysed in parallel each have
+/// their own, plus the matcher's sample of at most 8,192 packet fingerprints (under 512 KiB).
 #[derive(Debug, Clone, Default)]
 pub struct Limits {
     /// TCP reassembly caps.
