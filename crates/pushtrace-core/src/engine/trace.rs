@@ -27,6 +27,7 @@ use crate::capture::{
 };
 use crate::decode::{Decoded, Decoder, Transport};
 use crate::flow::{frame_input, frame_number, MAX_INPUTS};
+use crate::matcher::fingerprint;
 use crate::report::{
     format_time, InputSummary, Report, TraceKind, TraceSummary, Verdict, SCHEMA_VERSION,
 };
@@ -408,7 +409,10 @@ enum Continuity {
     /// it and reaches it: a retransmission at the boundary).
     CarriesOn,
     /// A connection of the first file skips bytes in the second, or starts over (a SYN on
-    /// the same addresses and ports), and no more connections carry on.
+    /// the same addresses and ports), and no more connections carry on; or the second file
+    /// holds a packet of the first (the same IPv4 packet, identification included: the files
+    /// overlap, as copies or views of one capture do, where a retransmission would carry a
+    /// new identification).
     Breaks,
     /// No connection sends data in both, or the second file only repeats older bytes.
     Unknown,
@@ -421,6 +425,8 @@ struct EdgeSegment {
     /// Payload bytes, plus one for SYN and FIN.
     len: u32,
     syn: bool,
+    /// The packet's fingerprint when it is IPv4 (its identification names it).
+    ipv4_packet: Option<u64>,
 }
 
 /// The [`Continuity`] of the segments of `head` after those of `tail`: each direction of a
@@ -429,7 +435,9 @@ fn continuity(tail: &[OwnedFrame], head: &[OwnedFrame]) -> Continuity {
     // Direction → the next sequence number after the highest segment in `tail` (segments
     // arrive reordered: the last one captured need not be the highest).
     let mut expected: BTreeMap<(SocketAddr, SocketAddr), u32> = BTreeMap::new();
+    let mut tail_packets = std::collections::HashSet::new();
     each_segment(tail, |seg| {
+        tail_packets.extend(seg.ipv4_packet);
         let end = seg.seq.wrapping_add(seg.len);
         let highest = expected.entry(seg.ends).or_insert(end);
         // Serial-number order (RFC 1982): `end` is after `highest` when less than half the
@@ -442,7 +450,9 @@ fn continuity(tail: &[OwnedFrame], head: &[OwnedFrame]) -> Continuity {
     // segment reaches the expected byte: reordering may put a later one first) or skips
     // bytes (segments only beyond it).
     let mut seen: BTreeMap<(SocketAddr, SocketAddr), Continuity> = BTreeMap::new();
+    let mut overlap = false;
     each_segment(head, |seg| {
+        overlap |= seg.ipv4_packet.is_some_and(|p| tail_packets.contains(&p));
         let Some(&next) = expected.get(&seg.ends) else {
             return;
         };
@@ -461,7 +471,9 @@ fn continuity(tail: &[OwnedFrame], head: &[OwnedFrame]) -> Continuity {
     });
     let count = |c: Continuity| seen.values().filter(|&&s| s == c).count();
     let (carries, breaks) = (count(Continuity::CarriesOn), count(Continuity::Breaks));
-    if carries > breaks {
+    if overlap {
+        Continuity::Breaks
+    } else if carries > breaks {
         Continuity::CarriesOn
     } else if breaks > 0 {
         Continuity::Breaks
@@ -487,6 +499,7 @@ fn each_segment(frames: &[OwnedFrame], mut f: impl FnMut(EdgeSegment)) {
                         seq: seg.seq,
                         len,
                         syn: seg.flags.syn,
+                        ipv4_packet: p.ip_id.and(fingerprint(&p)),
                     });
                 }
             }
@@ -623,9 +636,17 @@ mod tests {
     use super::*;
     use etherparse::PacketBuilder;
 
-    /// A TCP segment 10.0.0.21:1071 → 10.0.0.5:1032 with `seq` and `len` payload bytes.
+    /// A TCP segment 10.0.0.21:1071 → 10.0.0.5:1032 with `seq` and `len` payload bytes
+    /// (its IPv4 identification taken from them: the same arguments, the same packet).
     fn segment(seq: u32, len: usize) -> OwnedFrame {
         tcp(seq, len, false)
+    }
+
+    /// The segment `segment(seq, len)` sent again: another IPv4 identification.
+    fn retransmission(seq: u32, len: usize) -> OwnedFrame {
+        let mut frame = tcp(seq, len, false);
+        frame.data[18] ^= 0x80;
+        frame
     }
 
     /// A TCP segment 10.0.0.21:1071 → 10.0.0.5:1032 with `seq`, `len` payload bytes and
@@ -637,6 +658,9 @@ mod tests {
             .tcp(1071, 1032, seq, 64_000);
         let b = if syn { b.syn() } else { b.ack(1) };
         b.write(&mut data, &vec![0x41; len]).unwrap();
+        // IPv4 identification (Ethernet 14 + 4).
+        let id = (seq as u16) ^ ((len as u16) << 8);
+        data[18..20].copy_from_slice(&id.to_be_bytes());
         OwnedFrame {
             ts_ns: 0,
             link: crate::LinkType::ETHERNET,
@@ -676,7 +700,7 @@ mod tests {
         // A gap breaks; a segment already seen whole (a retransmission) says nothing.
         assert_eq!(continuity(&tail, &[segment(1200, 10)]), Continuity::Breaks);
         assert_eq!(
-            continuity(&tail, &[segment(1000, 100)]),
+            continuity(&tail, &[retransmission(1000, 100)]),
             Continuity::Unknown
         );
         // The connection starts over on the same ports (its first segment decides).
@@ -696,5 +720,10 @@ mod tests {
         assert_eq!(continuity(&wrap, &[segment(0, 5)]), Continuity::CarriesOn);
         // Nothing in common.
         assert_eq!(continuity(&tail, &[]), Continuity::Unknown);
+        // The same packet in both (a copy of the file, or a view of it): they overlap.
+        assert_eq!(
+            continuity(&tail, &[segment(1100, 50), segment(1150, 10)]),
+            Continuity::Breaks
+        );
     }
 }
