@@ -76,11 +76,12 @@ fn bad_usage_exits_2() {
     );
 }
 
-#[test]
-fn standard_input_is_read_with_a_dash() {
-    let bytes = std::fs::read(sample("healthy-push-gzip.pcapng.gz")).expect("sample");
+/// `pushtrace analyze --format json` with `args`, the bytes of `sample` on standard input.
+fn analyze_with_stdin(sample_name: &str, args: &[&str]) -> Output {
+    let bytes = std::fs::read(sample(sample_name)).expect("sample");
     let mut child = Command::new(env!("CARGO_BIN_EXE_pushtrace"))
-        .args(["analyze", "--format", "json", "-"])
+        .args(["analyze", "--format", "json"])
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -91,7 +92,29 @@ fn standard_input_is_read_with_a_dash() {
         .expect("stdin")
         .write_all(&bytes)
         .expect("write stdin");
-    let out = child.wait_with_output().expect("wait");
+    child.wait_with_output().expect("wait")
+}
+
+#[test]
+fn standard_input_beside_files_is_read_once_whole() {
+    // Deciding which inputs form one trace must not consume standard input.
+    let refused = sample("registration-refused.pcapng");
+    let out = analyze_with_stdin("healthy-push.pcapng", &["-", &refused]);
+    let v = json(&out);
+    assert_eq!(v["inputs"][0]["path"], "-");
+    assert_eq!(v["inputs"][0]["frames"], 50);
+    let verdicts: Vec<&str> = v["sessions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["verdict"].as_str())
+        .collect();
+    assert_eq!(verdicts, ["flowing", "refused"]);
+}
+
+#[test]
+fn standard_input_is_read_with_a_dash() {
+    let out = analyze_with_stdin("healthy-push-gzip.pcapng.gz", &["-"]);
     assert_eq!(out.status.code(), Some(0));
     let v = json(&out);
     assert_eq!(v["inputs"][0]["path"], "-");

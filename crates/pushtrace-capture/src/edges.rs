@@ -12,13 +12,14 @@
 //! * Network Monitor files list their frames in a table: the last ones are read from it.
 //!
 //! Streams (standard input, compressed files) have no end to read from: their tail is
-//! unknown.
+//! unknown. Standard input, pipes and other inputs that are not regular files are not
+//! opened at all: reading their first frames would consume them.
 
 use crate::netmon::NetMonReader;
 use crate::pcap::PcapParser;
 use crate::pcapng::PcapNgParser;
 use crate::record::{Diagnostics, FrameMeta, Step};
-use crate::{CaptureError, CaptureReader, FormatInfo, Frame, LinkType, ReadOptions};
+use crate::{CaptureError, CaptureReader, Frame, LinkType, ReadOptions};
 use std::collections::VecDeque;
 use std::path::Path;
 
@@ -28,6 +29,16 @@ pub const PCAP_TAIL_WINDOW: usize = 256 << 10;
 const MAX_TAIL_BLOCKS: usize = 4096;
 /// Times of a file's last frames are believed within this span after its first frame.
 const MAX_FILE_SPAN_NS: i64 = 366 * 24 * 3600 * 1_000_000_000;
+/// Network Monitor table entries read before the last `k` frames, for the metadata frames
+/// among them.
+const NETMON_TAIL_SLACK: usize = 16;
+
+/// Whether `ts_ns` is believable for a frame near the end of a file whose first frame is at
+/// `first_ts_ns`: from a second before it to a year after.
+fn plausible_tail_time(first_ts_ns: i64, ts_ns: i64) -> bool {
+    ts_ns >= first_ts_ns.saturating_sub(1_000_000_000)
+        && ts_ns <= first_ts_ns.saturating_add(MAX_FILE_SPAN_NS)
+}
 
 /// A frame copied out of its input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,10 +87,8 @@ impl OwnedFrame {
 }
 
 /// A capture file's first and last frames.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Edges {
-    /// What the reader detected.
-    pub format: FormatInfo,
     /// The first frames (all of them when the file holds fewer).
     pub head: Vec<OwnedFrame>,
     /// The last frames, when the end could be read without walking the file.
@@ -98,12 +107,18 @@ impl Edges {
     }
 }
 
-/// Reads the first and last `k` frames of the capture at `path`.
+/// Reads the first and last `k` frames of the capture at `path`. An input that is not a
+/// regular file (`-` for standard input, a pipe, a device) has no edges: it is not opened,
+/// so its frames are still there for the one reading that analyses it.
 pub fn edges(
     path: impl AsRef<Path>,
     options: &ReadOptions,
     k: usize,
 ) -> Result<Edges, CaptureError> {
+    let path = path.as_ref();
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return Ok(Edges::default());
+    }
     let mut reader = CaptureReader::open_with(path, options)?;
     let mut head = Vec::new();
     let mut ended = false;
@@ -121,48 +136,39 @@ pub fn edges(
     } else {
         reader.tail_frames(k)
     };
-    Ok(Edges {
-        format: reader.info().clone(),
-        head,
-        tail,
-    })
+    Ok(Edges { head, tail })
 }
 
-/// The last `k` frames of a Network Monitor file, from its frame table.
+/// The last `k` frames of a Network Monitor file, read from the end of its frame table
+/// (`None` when the table is damaged and frames would have to be recovered by walking).
 pub(crate) fn netmon_tail(file: &[u8], utc_offset_secs: i64, k: usize) -> Option<Vec<OwnedFrame>> {
     let mut reader = NetMonReader::new(file, utc_offset_secs).ok()?;
-    // (data offset, length, time, link, orig_len) of the last k frames.
-    let mut last: VecDeque<(usize, usize, i64, LinkType, u32)> = VecDeque::with_capacity(k);
+    let first = reader
+        .frame_count()
+        .saturating_sub(k.saturating_add(NETMON_TAIL_SLACK));
+    if !reader.start_table_at(first) {
+        return None;
+    }
+    let mut last = VecDeque::new();
     while let Some(frame) = reader.next_frame(file) {
-        let start = (frame.data.as_ptr() as usize).wrapping_sub(file.as_ptr() as usize);
         if last.len() == k {
             last.pop_front();
         }
-        last.push_back((
-            start,
-            frame.data.len(),
-            frame.ts_ns,
-            frame.link,
-            frame.orig_len,
-        ));
+        last.push_back(OwnedFrame::of(&frame));
     }
-    last.into_iter()
-        .map(|(start, len, ts_ns, link, orig_len)| {
-            Some(OwnedFrame {
-                ts_ns,
-                link,
-                data: file.get(start..start + len)?.to_vec(),
-                orig_len,
-            })
-        })
-        .collect()
+    (!last.is_empty()).then(|| last.into())
 }
 
 /// The last `k` frames of a pcapng file, its blocks walked back from the end; `parser` has
-/// read the file's first frames (so it knows its section and interfaces).
+/// read the file's first frames (so it knows its section and interfaces). The blocks walked
+/// back may belong to a later section whose interfaces were defined before them: a packet
+/// block of an interface the parser does not know, a Simple Packet Block (its time is not
+/// its own) or a time beyond belief (another resolution) makes the tail unknown rather than
+/// wrong.
 pub(crate) fn pcapng_tail(
     mut parser: PcapNgParser,
     file: &[u8],
+    first_ts_ns: i64,
     k: usize,
 ) -> Option<Vec<OwnedFrame>> {
     let endian = parser.section_endian()?;
@@ -187,12 +193,20 @@ pub(crate) fn pcapng_tail(
     let mut pos = start;
     while pos < file.len() {
         let rest = file.get(pos..)?;
+        let block_type = endian.u32(file, pos)?;
+        if block_type == crate::pcapng::SPB_TYPE {
+            return None;
+        }
         match parser.step(rest, pos as u64, &mut diag) {
-            Step::Frame(meta) => {
+            Step::Frame(meta) if plausible_tail_time(first_ts_ns, meta.ts_ns) => {
                 frames.push(OwnedFrame::from_meta(rest, &meta)?);
                 pos += meta.record_len;
             }
-            Step::Skip { len } if len <= rest.len() as u64 => pos += len as usize,
+            Step::Skip { len }
+                if len <= rest.len() as u64 && !PcapNgParser::is_packet_block(block_type) =>
+            {
+                pos += len as usize
+            }
             _ => return None,
         }
     }
@@ -218,10 +232,7 @@ pub(crate) fn pcap_tail(
 ) -> Option<Vec<OwnedFrame>> {
     /// Offsets known not to chain to the end.
     const NONE: u32 = u32::MAX;
-    let plausible = |ts: i64| {
-        ts >= first_ts_ns.saturating_sub(1_000_000_000)
-            && ts <= first_ts_ns.saturating_add(MAX_FILE_SPAN_NS)
-    };
+    let plausible = |ts: i64| plausible_tail_time(first_ts_ns, ts);
     let from = file.len().saturating_sub(PCAP_TAIL_WINDOW).max(header_len);
     let n = file.len().checked_sub(from)?;
     let mut diag = Diagnostics::default();
@@ -255,11 +266,9 @@ pub(crate) fn pcap_tail(
             }
             match record_at(from + i, &mut diag) {
                 Some(meta) => {
+                    // `record_at` keeps the record within the file: `i` stays at most `n`.
                     walked.push(i);
                     i += meta.record_len;
-                    if i > n {
-                        break NONE;
-                    }
                 }
                 None => {
                     known[i] = NONE;
@@ -383,9 +392,36 @@ mod tests {
         for (ts, data) in frames(30) {
             w.add_frame(ts, 1, &data, data.len() as u32).unwrap();
         }
-        let tail = tail_of(w.to_bytes(), 2).unwrap();
+        let bytes = w.to_bytes();
+        let tail = tail_of(bytes.clone(), 2).unwrap();
         assert_eq!(tail.iter().map(|f| f.data[0]).collect::<Vec<_>>(), [29, 30]);
         assert_eq!(tail[1].ts_ns, frames(30)[29].0);
+        // A count asked for by a caller is not trusted with an allocation.
+        assert_eq!(tail_of(bytes, usize::MAX).map(|t| t.len()), Some(30));
+    }
+
+    #[test]
+    fn a_later_section_whose_interfaces_were_not_read_leaves_the_tail_unknown() {
+        // Section 1 in microseconds; section 2 defines its interface in nanoseconds, then
+        // more packets than are walked back: read with section 1's interface they would
+        // come out a thousand times later.
+        let mut w = PcapNgWriter::new(Vec::new());
+        w.new_section(false).unwrap();
+        let micro = w.add_interface(1, 65_535, None, None).unwrap();
+        for (ts, data) in frames(5) {
+            w.write_epb(micro, ts, &data, data.len() as u32).unwrap();
+        }
+        w.new_section(false).unwrap();
+        let nano = w.add_interface(1, 65_535, Some(9), None).unwrap();
+        for (ts, data) in frames(40) {
+            w.write_epb(nano, ts, &data, data.len() as u32).unwrap();
+        }
+        let tail = tail_of(w.into_inner(), 4);
+        assert!(
+            tail.as_ref()
+                .is_none_or(|t| t.last().map(|f| f.ts_ns) == Some(frames(40)[39].0)),
+            "{tail:?}"
+        );
     }
 
     #[test]

@@ -47,7 +47,7 @@ mod warning;
 mod window;
 pub mod write;
 
-pub use edges::{edges, Edges, OwnedFrame, PCAP_TAIL_WINDOW};
+pub use edges::{edges, Edges, OwnedFrame};
 pub use error::CaptureError;
 pub use frame::{Frame, LinkType};
 pub use info::{

@@ -342,8 +342,9 @@ impl CaptureReader {
 
     /// The last `k` frames of a whole input (memory-mapped or in memory), found from its end
     /// without reading it all (see [`crate::edges`]); `None` for streams (standard input,
-    /// compressed files) and when the end cannot be read so. Call it after reading the first
-    /// frames: a pcapng file is read with the interfaces defined before them.
+    /// compressed files), before the first frame was read, and when the end cannot be read
+    /// so: a pcapng file's tail is read with the interfaces defined before its first frames,
+    /// and times must lie within a year of the first frame's.
     pub fn tail_frames(&self, k: usize) -> Option<Vec<OwnedFrame>> {
         match &self.engine {
             Engine::NetMon { file, .. } => {
@@ -354,12 +355,10 @@ impl CaptureReader {
                 input: Input::Whole { bytes, .. },
             } => {
                 let bytes = bytes.as_ref();
+                let first = self.stats.first_ts_ns?;
                 match parser {
-                    RecordParser::PcapNg(p) => edges::pcapng_tail(p.clone(), bytes, k),
-                    RecordParser::Pcap(p) => {
-                        let first = self.stats.first_ts_ns?;
-                        edges::pcap_tail(p, bytes, pcap::HEADER_LEN, first, k)
-                    }
+                    RecordParser::PcapNg(p) => edges::pcapng_tail(p.clone(), bytes, first, k),
+                    RecordParser::Pcap(p) => edges::pcap_tail(p, bytes, pcap::HEADER_LEN, first, k),
                 }
             }
             Engine::Records {

@@ -430,6 +430,21 @@ impl NetMonReader {
         self.table_entries
     }
 
+    /// Reads from table entry `first` on (the last frames of a file, without reading the
+    /// others); false, and nothing changes, when the table is damaged (frames would have to
+    /// be recovered by walking the records) or reading has begun.
+    pub(crate) fn start_table_at(&mut self, first: usize) -> bool {
+        match self.phase {
+            Phase::Table { next: 0 } if self.recover_until.is_none() => {
+                self.phase = Phase::Table {
+                    next: first.min(self.table_entries),
+                };
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The next frame, in frame-table order, skipping the metadata frames Wireshark skips.
     /// `file` must be the bytes given to [`NetMonReader::new`].
     pub fn next_frame<'a>(&mut self, file: &'a [u8]) -> Option<Frame<'a>> {
