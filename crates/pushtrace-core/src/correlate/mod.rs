@@ -214,6 +214,12 @@ impl Correlator {
         &self.views[0].inputs
     }
 
+    /// The capture time this correlator's own view spans (none before any frame).
+    pub fn time_span(&self) -> Option<(i64, i64)> {
+        let own = &self.views[0];
+        (own.first_ts_ns <= own.last_ts_ns).then_some((own.first_ts_ns, own.last_ts_ns))
+    }
+
     /// The frames from now on are those of input `input` (the next file of a chain).
     pub fn next_input(&mut self, input: usize) {
         let own = &mut self.views[0].inputs;

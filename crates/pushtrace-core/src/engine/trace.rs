@@ -22,9 +22,7 @@
 use super::views;
 use super::{records, MAX_CALL_RECORDS, PROGRESS_STEP};
 use super::{Analysis, AnalyzeOptions, Analyzer, InputFailure, ProgressUpdate, TraceAnalysis};
-use crate::capture::{
-    edges, CaptureError, CaptureReader, Edges, Frame, OwnedFrame, ReadOptions, Warning,
-};
+use crate::capture::{edges, CaptureError, CaptureReader, Frame, OwnedFrame, ReadOptions, Warning};
 use crate::decode::{Decoded, Decoder, Transport};
 use crate::flow::{frame_input, frame_number, MAX_INPUTS};
 use crate::matcher::fingerprint;
@@ -32,7 +30,7 @@ use crate::report::{
     format_time, InputSummary, Report, TraceKind, TraceSummary, Verdict, SCHEMA_VERSION,
 };
 use serde_json::json;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -137,7 +135,7 @@ fn summarize(path: &Path, reader: &CaptureReader, read: &ReadOptions) -> InputSu
 }
 
 /// The summary of an input that could not be read.
-fn unreadable(path: &Path, error: &CaptureError) -> InputSummary {
+fn unreadable(path: &Path, error: &dyn std::fmt::Display) -> InputSummary {
     InputSummary {
         path: path.display().to_string(),
         error: Some(error.to_string()),
@@ -200,8 +198,10 @@ pub fn analyze_path(
 /// module documentation); every cited frame names its input. Inputs that cannot be read
 /// keep their place in `inputs` with their error and are listed in [`Analysis::failures`].
 pub fn analyze_paths<P: AsRef<Path> + Sync>(paths: &[P], options: &AnalyzeOptions) -> Analysis {
-    let paths: Vec<&Path> = paths.iter().take(MAX_INPUTS).map(AsRef::as_ref).collect();
-    let groups = plan(&paths, options);
+    let given: Vec<&Path> = paths.iter().map(AsRef::as_ref).collect();
+    // Frame references name at most MAX_INPUTS inputs; any beyond are reported, not read.
+    let (paths, beyond) = given.split_at(given.len().min(MAX_INPUTS));
+    let groups = plan(paths, options);
     let results = run_parallel(groups.len(), options.threads, |g| {
         let group = &groups[g];
         let mut analyzer = Analyzer::new(group[0], options);
@@ -239,12 +239,62 @@ pub fn analyze_paths<P: AsRef<Path> + Sync>(paths: &[P], options: &AnalyzeOption
             read.push(view);
         }
     }
+    let too_many = format!("more than {MAX_INPUTS} inputs: this one was not read");
+    for (k, path) in beyond.iter().enumerate() {
+        inputs.push(Some(unreadable(path, &too_many)));
+        failures.push(InputFailure {
+            input: paths.len() + k,
+            path: path.display().to_string(),
+            error: too_many.clone(),
+        });
+    }
     failures.sort_by_key(|f| f.input);
     let inputs = inputs.into_iter().flatten().collect();
     // The earliest-given input's view is the reference of a trace of views.
     read.sort_by_key(|v| v.correlator.inputs().iter().min().copied());
     let traces = views::judge(read, options.traces != TraceMode::Separate);
     assemble(inputs, traces, failures)
+}
+
+/// What the planner keeps of a file: its time range, its name cut into runs of digits, and
+/// the TCP segments at its two ends reduced to what telling a continuation needs. The edge
+/// frames are dropped as soon as they are read, so planning thousands of files holds a few
+/// kilobytes for each.
+#[derive(Default)]
+struct Boundary {
+    first_ts_ns: Option<i64>,
+    last_ts_ns: Option<i64>,
+    name: NameRuns,
+    /// Where the file's connections stopped (unknown for inputs whose end cannot be read).
+    tail: Option<TailSegments>,
+    /// The segments at the start of the file, in capture order.
+    head: Vec<EdgeSegment>,
+}
+
+impl Boundary {
+    /// The boundary of the file at `path` (empty when it cannot be read: it is then left
+    /// alone).
+    fn read(path: &Path, options: &ReadOptions) -> Boundary {
+        let name = NameRuns::of(path);
+        let Ok(e) = edges(path, options, EDGE_FRAMES) else {
+            return Boundary {
+                name,
+                ..Boundary::default()
+            };
+        };
+        Boundary {
+            first_ts_ns: e.first_ts_ns(),
+            last_ts_ns: e.last_ts_ns(),
+            name,
+            tail: e.tail.as_deref().map(TailSegments::of),
+            head: segments(&e.head),
+        }
+    }
+
+    /// The capture time it spans, when both ends are known.
+    fn span(&self) -> Option<(i64, i64)> {
+        Some((self.first_ts_ns?, self.last_ts_ns?))
+    }
 }
 
 /// Which inputs are read together, each group in order through one analyzer: chains of
@@ -254,23 +304,19 @@ fn plan(paths: &[&Path], options: &AnalyzeOptions) -> Vec<Vec<usize>> {
     if paths.len() < 2 || options.traces == TraceMode::Separate {
         return alone();
     }
-    let edges = run_parallel(paths.len(), options.threads, |i| {
-        edges(paths[i], &options.read, EDGE_FRAMES).ok()
+    let files = run_parallel(paths.len(), options.threads, |i| {
+        Boundary::read(paths[i], &options.read)
     });
     let mut order: Vec<usize> = (0..paths.len()).collect();
     order.sort_by_key(|&i| {
-        let e = edges[i].as_ref();
-        let first = e.and_then(Edges::first_ts_ns);
-        (first.is_none(), first, e.and_then(Edges::last_ts_ns), i)
+        let f = &files[i];
+        (f.first_ts_ns.is_none(), f.first_ts_ns, f.last_ts_ns, i)
     });
     let mut groups: Vec<Vec<usize>> = Vec::new();
     for i in order {
-        let joins = edges[i].as_ref().and_then(|next| {
-            groups.iter().position(|g| {
-                let files: Vec<&Edges> = g.iter().filter_map(|&k| edges[k].as_ref()).collect();
-                let numbered = numbered_in_turn(paths[g[g.len() - 1]], paths[i]);
-                files.len() == g.len() && follows(&files, next, numbered, options.traces)
-            })
+        let joins = groups.iter().position(|g| {
+            let chain = g.iter().map(|&k| &files[k]);
+            follows(chain, &files[i], options.traces)
         });
         match joins {
             Some(g) => groups[g].push(i),
@@ -278,7 +324,7 @@ fn plan(paths: &[&Path], options: &AnalyzeOptions) -> Vec<Vec<usize>> {
         }
     }
     if options.traces == TraceMode::Auto {
-        fill_gaps(&mut groups, &edges, paths);
+        fill_gaps(&mut groups, &files);
     }
     groups
 }
@@ -287,15 +333,11 @@ fn plan(paths: &[&Path], options: &AnalyzeOptions) -> Vec<Vec<usize>> {
 /// consecutive files of that chain and next to one of them (within [`MAX_CHAIN_GAP_NS`], or
 /// numbered between them): a ring-buffer file that holds no TCP segment to prove where it
 /// belongs, between two files whose connections carry on across it.
-fn fill_gaps(groups: &mut Vec<Vec<usize>>, edges: &[Option<Edges>], paths: &[&Path]) {
-    let span = |i: usize| {
-        let e = edges[i].as_ref()?;
-        Some((e.first_ts_ns()?, e.last_ts_ns()?))
-    };
+fn fill_gaps(groups: &mut Vec<Vec<usize>>, files: &[Boundary]) {
     // Whether `file` belongs between `before` and `after`.
-    let between = |file: usize, before: usize, after: usize| {
+    let between = |file: &Boundary, before: &Boundary, after: &Boundary| {
         let (Some((start, end)), Some((_, b_end)), Some((a_start, _))) =
-            (span(file), span(before), span(after))
+            (file.span(), before.span(), after.span())
         else {
             return false;
         };
@@ -303,15 +345,16 @@ fn fill_gaps(groups: &mut Vec<Vec<usize>>, edges: &[Option<Edges>], paths: &[&Pa
             && end <= a_start.saturating_add(CHAIN_OVERLAP_NS);
         let near = start.saturating_sub(b_end) <= MAX_CHAIN_GAP_NS
             || a_start.saturating_sub(end) <= MAX_CHAIN_GAP_NS;
-        let numbered = numbered_in_turn(paths[before], paths[file])
-            && numbered_in_turn(paths[file], paths[after]);
+        let numbered = before.name.numbers_next(&file.name) && file.name.numbers_next(&after.name);
         fits && (near || numbered)
     };
     let mut k = 0;
     while k < groups.len() {
         let place = match groups[k].as_slice() {
             &[file] => groups.iter().enumerate().find_map(|(g, chain)| {
-                let at = chain.windows(2).position(|w| between(file, w[0], w[1]))?;
+                let at = chain
+                    .windows(2)
+                    .position(|w| between(&files[file], &files[w[0]], &files[w[1]]))?;
                 Some((g, at + 1))
             }),
             _ => None,
@@ -334,44 +377,43 @@ fn fill_gaps(groups: &mut Vec<Vec<usize>>, edges: &[Option<Edges>], paths: &[&Pa
 /// on, sequence number for sequence number, proves it whatever the gap (a quiet, filtered
 /// capture can wait minutes for its next packet); connections in both that do not carry on
 /// disprove it; when no connection is in both, the gap must be short ([`MAX_CHAIN_GAP_NS`])
-/// or the names must say that `next` is the chain's next file (`numbered`).
-fn follows(chain: &[&Edges], next: &Edges, numbered: bool, mode: TraceMode) -> bool {
-    let Some(before) = chain.last() else {
+/// or the names must say that `next` is the chain's next file.
+fn follows<'a>(
+    chain: impl DoubleEndedIterator<Item = &'a Boundary> + Clone,
+    next: &Boundary,
+    mode: TraceMode,
+) -> bool {
+    let Some(before) = chain.clone().next_back() else {
         return false;
     };
-    let (Some(end), Some(start)) = (before.last_ts_ns(), next.first_ts_ns()) else {
+    let (Some(end), Some(start)) = (before.last_ts_ns, next.first_ts_ns) else {
         return false;
     };
     let after = start >= end.saturating_sub(CHAIN_OVERLAP_NS);
     match mode {
         TraceMode::OneTrace => after,
         TraceMode::Auto if after => {
-            let decided = chain.iter().rev().find_map(|file| {
-                match file
-                    .tail
-                    .as_deref()
-                    .map(|tail| continuity(tail, &next.head))
-                {
+            let decided = chain.rev().find_map(|file| {
+                match file.tail.as_ref().map(|tail| continuity(tail, &next.head)) {
                     Some(Continuity::CarriesOn) => Some(true),
                     Some(Continuity::Breaks) => Some(false),
                     _ => None,
                 }
             });
             let gap = start.saturating_sub(end);
+            let numbered = before.name.numbers_next(&next.name);
             gap <= MAX_CHAIN_IDLE_NS && decided.unwrap_or(numbered || gap <= MAX_CHAIN_GAP_NS)
         }
         TraceMode::Auto | TraceMode::Separate => false,
     }
 }
 
-/// Whether the file name of `next` numbers it as the file after `before`, as capture tools
-/// name the files of a ring buffer (`trace_00001_20241205093000.pcapng` then
-/// `trace_00002_…`, `capture(1).cap` then `capture(2).cap`, `trace1.pcap` then
-/// `trace2.pcap`): the same name but for runs of digits, the first run that differs one
-/// higher.
-fn numbered_in_turn(before: &Path, next: &Path) -> bool {
-    /// The name as alternating runs of digits and of other characters.
-    fn runs(path: &Path) -> Vec<(bool, String)> {
+/// A file name as alternating runs of digits and of other characters.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct NameRuns(Vec<(bool, String)>);
+
+impl NameRuns {
+    fn of(path: &Path) -> Self {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
         let mut runs: Vec<(bool, String)> = Vec::new();
         for c in name.unwrap_or_default().chars() {
@@ -381,23 +423,30 @@ fn numbered_in_turn(before: &Path, next: &Path) -> bool {
                 _ => runs.push((digit, c.to_string())),
             }
         }
-        runs
+        NameRuns(runs)
     }
-    let (a, b) = (runs(before), runs(next));
-    if a.len() != b.len() {
-        return false;
+
+    /// Whether `next` is numbered as the file after this one, as capture tools name the
+    /// files of a ring buffer (`trace_00001_20241205093000.pcapng` then `trace_00002_…`,
+    /// `capture(1).cap` then `capture(2).cap`, `trace1.pcap` then `trace2.pcap`): the same
+    /// name but for runs of digits, the first run that differs one higher.
+    fn numbers_next(&self, next: &NameRuns) -> bool {
+        let (a, b) = (&self.0, &next.0);
+        if a.len() != b.len() {
+            return false;
+        }
+        let same_but_digits = a
+            .iter()
+            .zip(b)
+            .all(|(x, y)| x.0 == y.0 && (x.0 || x.1 == y.1));
+        let Some(((_, x), (_, y))) = a.iter().zip(b).find(|(x, y)| x != y) else {
+            return false;
+        };
+        let (Ok(x), Ok(y)) = (x.parse::<u64>(), y.parse::<u64>()) else {
+            return false;
+        };
+        same_but_digits && x.checked_add(1) == Some(y)
     }
-    let Some(((_, x), (_, y))) = a.iter().zip(&b).find(|(x, y)| x != y) else {
-        return false;
-    };
-    let same_but_digits = a
-        .iter()
-        .zip(&b)
-        .all(|(x, y)| x.0 == y.0 && (x.0 || x.1 == y.1));
-    let (Ok(x), Ok(y)) = (x.parse::<u64>(), y.parse::<u64>()) else {
-        return false;
-    };
-    same_but_digits && x.checked_add(1) == Some(y)
 }
 
 /// What the TCP connections at the boundary of two files say about whether the second
@@ -429,47 +478,62 @@ struct EdgeSegment {
     ipv4_packet: Option<u64>,
 }
 
-/// The [`Continuity`] of the segments of `head` after those of `tail`: each direction of a
-/// connection in both is judged on its first segment in `head`.
-fn continuity(tail: &[OwnedFrame], head: &[OwnedFrame]) -> Continuity {
-    // Direction → the next sequence number after the highest segment in `tail` (segments
-    // arrive reordered: the last one captured need not be the highest).
-    let mut expected: BTreeMap<(SocketAddr, SocketAddr), u32> = BTreeMap::new();
-    let mut tail_packets = std::collections::HashSet::new();
-    each_segment(tail, |seg| {
-        tail_packets.extend(seg.ipv4_packet);
-        let end = seg.seq.wrapping_add(seg.len);
-        let highest = expected.entry(seg.ends).or_insert(end);
-        // Serial-number order (RFC 1982): `end` is after `highest` when less than half the
-        // sequence space ahead.
-        if end.wrapping_sub(*highest) < 1 << 31 {
-            *highest = end;
+/// Where the connections at the end of a file stopped.
+#[derive(Default)]
+struct TailSegments {
+    /// Direction → the next sequence number after its highest segment (segments arrive
+    /// reordered: the last one captured need not be the highest).
+    expected: BTreeMap<(SocketAddr, SocketAddr), u32>,
+    /// The IPv4 packets among them.
+    packets: HashSet<u64>,
+}
+
+impl TailSegments {
+    fn of(frames: &[OwnedFrame]) -> Self {
+        let mut tail = TailSegments::default();
+        for seg in segments(frames) {
+            tail.packets.extend(seg.ipv4_packet);
+            let end = seg.seq.wrapping_add(seg.len);
+            let highest = tail.expected.entry(seg.ends).or_insert(end);
+            // Serial-number order (RFC 1982): `end` is after `highest` when less than half
+            // the sequence space ahead.
+            if end.wrapping_sub(*highest) < 1 << 31 {
+                *highest = end;
+            }
         }
-    });
+        tail
+    }
+}
+
+/// The [`Continuity`] of the segments of `head` after `tail`: each direction of a
+/// connection in both is judged on its segments in `head`.
+fn continuity(tail: &TailSegments, head: &[EdgeSegment]) -> Continuity {
     // Per direction in both files: whether it starts over (a SYN first), carries on (some
     // segment reaches the expected byte: reordering may put a later one first) or skips
     // bytes (segments only beyond it).
-    let mut seen: BTreeMap<(SocketAddr, SocketAddr), Continuity> = BTreeMap::new();
+    // Direction → (what it says so far, whether that is settled).
+    let mut seen: BTreeMap<(SocketAddr, SocketAddr), (Continuity, bool)> = BTreeMap::new();
     let mut overlap = false;
-    each_segment(head, |seg| {
-        overlap |= seg.ipv4_packet.is_some_and(|p| tail_packets.contains(&p));
-        let Some(&next) = expected.get(&seg.ends) else {
-            return;
+    for seg in head {
+        overlap |= seg.ipv4_packet.is_some_and(|p| tail.packets.contains(&p));
+        let Some(&next) = tail.expected.get(&seg.ends) else {
+            continue;
         };
         let first = !seen.contains_key(&seg.ends);
-        let state = seen.entry(seg.ends).or_insert(Continuity::Unknown);
+        let (state, settled) = seen.entry(seg.ends).or_insert((Continuity::Unknown, false));
+        if *settled {
+            continue;
+        }
         let behind = next.wrapping_sub(seg.seq);
         if first && seg.syn {
-            *state = Continuity::Breaks;
-            expected.remove(&seg.ends);
+            (*state, *settled) = (Continuity::Breaks, true);
         } else if behind < seg.len {
-            *state = Continuity::CarriesOn;
-            expected.remove(&seg.ends);
+            (*state, *settled) = (Continuity::CarriesOn, true);
         } else if behind >= 1 << 31 {
             *state = Continuity::Breaks;
         }
-    });
-    let count = |c: Continuity| seen.values().filter(|&&s| s == c).count();
+    }
+    let count = |c: Continuity| seen.values().filter(|(s, _)| *s == c).count();
     let (carries, breaks) = (count(Continuity::CarriesOn), count(Continuity::Breaks));
     if overlap {
         Continuity::Breaks
@@ -482,16 +546,17 @@ fn continuity(tail: &[OwnedFrame], head: &[OwnedFrame]) -> Continuity {
     }
 }
 
-/// Calls `f` for every TCP segment among `frames` that takes sequence space.
-fn each_segment(frames: &[OwnedFrame], mut f: impl FnMut(EdgeSegment)) {
+/// The TCP segments among `frames` that take sequence space.
+fn segments(frames: &[OwnedFrame]) -> Vec<EdgeSegment> {
     let mut decoder = Decoder::default();
+    let mut out = Vec::new();
     for (n, frame) in frames.iter().enumerate() {
         if let Decoded::Packet(p) = decoder.decode(&frame.as_frame(n as u64 + 1)) {
             if let Transport::Tcp(seg) = &p.transport {
                 let len =
                     seg.wire_payload_len + u32::from(seg.flags.syn) + u32::from(seg.flags.fin);
                 if len > 0 {
-                    f(EdgeSegment {
+                    out.push(EdgeSegment {
                         ends: (
                             SocketAddr::new(p.src, seg.src_port),
                             SocketAddr::new(p.dst, seg.dst_port),
@@ -505,6 +570,7 @@ fn each_segment(frames: &[OwnedFrame], mut f: impl FnMut(EdgeSegment)) {
             }
         }
     }
+    out
 }
 
 /// Runs `job(i)` for every i in 0..n on up to `threads` threads; results in index order.
@@ -636,6 +702,11 @@ mod tests {
     use super::*;
     use etherparse::PacketBuilder;
 
+    /// What the segments of `head` say after those of `tail`.
+    fn continuity_of(tail: &[OwnedFrame], head: &[OwnedFrame]) -> Continuity {
+        continuity(&TailSegments::of(tail), &segments(head))
+    }
+
     /// A TCP segment 10.0.0.21:1071 → 10.0.0.5:1032 with `seq` and `len` payload bytes
     /// (its IPv4 identification taken from them: the same arguments, the same packet).
     fn segment(seq: u32, len: usize) -> OwnedFrame {
@@ -671,7 +742,8 @@ mod tests {
 
     #[test]
     fn ring_buffer_names_number_their_files() {
-        let next = |a: &str, b: &str| numbered_in_turn(Path::new(a), Path::new(b));
+        let next =
+            |a: &str, b: &str| NameRuns::of(Path::new(a)).numbers_next(&NameRuns::of(Path::new(b)));
         assert!(next(
             "/tmp/trace_00001_20241205093000.pcapng",
             "trace_00002_20241205093512.pcapng"
@@ -689,40 +761,46 @@ mod tests {
     fn a_connection_carries_on_when_the_next_segment_starts_where_the_last_ended() {
         let tail = [segment(1000, 100), segment(1100, 50)];
         assert_eq!(
-            continuity(&tail, &[segment(1150, 10)]),
+            continuity_of(&tail, &[segment(1150, 10)]),
             Continuity::CarriesOn
         );
         // A retransmission straddling the boundary.
         assert_eq!(
-            continuity(&tail, &[segment(1140, 30)]),
+            continuity_of(&tail, &[segment(1140, 30)]),
             Continuity::CarriesOn
         );
         // A gap breaks; a segment already seen whole (a retransmission) says nothing.
-        assert_eq!(continuity(&tail, &[segment(1200, 10)]), Continuity::Breaks);
         assert_eq!(
-            continuity(&tail, &[retransmission(1000, 100)]),
+            continuity_of(&tail, &[segment(1200, 10)]),
+            Continuity::Breaks
+        );
+        assert_eq!(
+            continuity_of(&tail, &[retransmission(1000, 100)]),
             Continuity::Unknown
         );
         // The connection starts over on the same ports (its first segment decides).
         let syn = tcp(1000, 0, true);
         assert_eq!(
-            continuity(&tail, &[syn, segment(1150, 10)]),
+            continuity_of(&tail, &[syn, segment(1150, 10)]),
             Continuity::Breaks
         );
         // Reordered at the end of the first file: the highest segment counts.
         let reordered = [segment(1100, 50), segment(1000, 100)];
         assert_eq!(
-            continuity(&reordered, &[segment(1150, 10)]),
+            continuity_of(&reordered, &[segment(1150, 10)]),
             Continuity::CarriesOn
         );
         // Sequence numbers wrap.
         let wrap = [segment(u32::MAX - 9, 10)];
-        assert_eq!(continuity(&wrap, &[segment(0, 5)]), Continuity::CarriesOn);
+        assert_eq!(
+            continuity_of(&wrap, &[segment(0, 5)]),
+            Continuity::CarriesOn
+        );
         // Nothing in common.
-        assert_eq!(continuity(&tail, &[]), Continuity::Unknown);
+        assert_eq!(continuity_of(&tail, &[]), Continuity::Unknown);
         // The same packet in both (a copy of the file, or a view of it): they overlap.
         assert_eq!(
-            continuity(&tail, &[segment(1100, 50), segment(1150, 10)]),
+            continuity_of(&tail, &[segment(1100, 50), segment(1150, 10)]),
             Continuity::Breaks
         );
     }

@@ -14,6 +14,7 @@
 use super::{AnalyzeOptions, Analyzer, TraceAnalysis, ViewAnalysis, WarningLog};
 use crate::capture::Frame;
 use crate::correlate::{Correlator, MAX_VIEWS};
+use crate::flow::MAX_INPUTS;
 use crate::matcher::{clock_offset, ClockOffset, FingerprintSample};
 use crate::report::{BindRecord, CallRecord, EndpointRecord, InputClock};
 use crate::vantage::HostTable;
@@ -23,6 +24,11 @@ use crate::vantage::HostTable;
 const MAX_TOLERANCE_NS: i64 = 500_000_000;
 /// The smallest: timestamp resolution and rounding.
 const MIN_TOLERANCE_NS: i64 = 1_000_000;
+/// How far apart two captures' clocks may be for them to be compared as views of one
+/// trace: a day covers any time zone read as UTC and any clock left wrong for hours.
+/// Captures further apart are never matched, so many unrelated files cost no pairwise
+/// matching.
+const MAX_CLOCK_APART_NS: i64 = 24 * 3_600_000_000_000;
 
 /// What one capture point's analysis collected, before judging.
 pub(super) struct View {
@@ -52,8 +58,20 @@ fn group(views: &[View], merge: bool) -> Vec<Vec<Placement>> {
     // The clock of every pair that shares packets (i < j: j's clock against i's).
     let mut pairs: Vec<(usize, usize, ClockOffset)> = Vec::new();
     if merge {
+        let spans: Vec<Option<(i64, i64)>> =
+            views.iter().map(|v| v.correlator.time_span()).collect();
+        let near = |a: Option<(i64, i64)>, b: Option<(i64, i64)>| match (a, b) {
+            (Some((a0, a1)), Some((b0, b1))) => {
+                a0.saturating_sub(MAX_CLOCK_APART_NS) <= b1
+                    && b0.saturating_sub(MAX_CLOCK_APART_NS) <= a1
+            }
+            _ => false,
+        };
         for i in 0..n {
             for j in i + 1..n {
+                if !near(spans[i], spans[j]) {
+                    continue;
+                }
                 if let Some(c) = clock_offset(&views[i].fingerprints, &views[j].fingerprints) {
                     pairs.push((i, j, c));
                 }
@@ -98,6 +116,35 @@ fn group(views: &[View], merge: bool) -> Vec<Vec<Placement>> {
     traces
 }
 
+/// What the views of one trace bring besides their facts, gathered in order.
+#[derive(Default)]
+struct Gathered {
+    reports: Vec<ViewAnalysis>,
+    hosts: Vec<HostTable>,
+    calls: Vec<CallRecord>,
+    binds: Vec<BindRecord>,
+    endpoints: Vec<EndpointRecord>,
+}
+
+impl Gathered {
+    /// Keeps what `view` brings (its clock against the reference's when it is not the
+    /// reference) and hands back its facts.
+    fn add(&mut self, view: View, clock: Option<InputClock>) -> Correlator {
+        self.reports.push(ViewAnalysis {
+            inputs: view.correlator.inputs().to_vec(),
+            capture_point: Default::default(),
+            clock,
+            warnings: view.warnings,
+            counters: view.counters,
+        });
+        self.hosts.push(view.hosts);
+        self.calls.extend(view.calls);
+        self.binds.extend(view.binds);
+        self.endpoints.extend(view.endpoints);
+        view.correlator
+    }
+}
+
 /// Judges `views` (each one capture: a file or a chain): those that share packets are merged
 /// into one trace when `merge` is set. Traces come in the order of their first view.
 pub(super) fn judge(views: Vec<View>, merge: bool) -> Vec<TraceAnalysis> {
@@ -105,11 +152,6 @@ pub(super) fn judge(views: Vec<View>, merge: bool) -> Vec<TraceAnalysis> {
     let mut slots: Vec<Option<View>> = views.into_iter().map(Some).collect();
     let mut out = Vec::with_capacity(traces.len());
     for trace in traces {
-        let mut members: Vec<(View, &Placement)> = trace
-            .iter()
-            .filter_map(|p| Some((slots[p.view].take()?, p)))
-            .collect();
-        let reference_input = members[0].0.correlator.inputs()[0];
         let tolerance = trace
             .iter()
             .filter_map(|p| p.clock)
@@ -117,12 +159,17 @@ pub(super) fn judge(views: Vec<View>, merge: bool) -> Vec<TraceAnalysis> {
             .max()
             .unwrap_or(0)
             .clamp(MIN_TOLERANCE_NS, MAX_TOLERANCE_NS);
-        let mut reports = Vec::with_capacity(members.len());
-        let mut hosts = Vec::with_capacity(members.len());
-        let (mut calls, mut binds, mut endpoints) = (Vec::new(), Vec::new(), Vec::new());
-        let mut correlator: Option<Correlator> = None;
-        for (view, placement) in members.drain(..) {
-            let inputs = view.correlator.inputs().to_vec();
+        let mut members = trace
+            .iter()
+            .filter_map(|p| Some((slots[p.view].take()?, p)));
+        let Some((reference, _)) = members.next() else {
+            continue;
+        };
+        // A correlator's own view always has the input it was made for.
+        let reference_input = reference.correlator.inputs()[0];
+        let mut gathered = Gathered::default();
+        let mut correlator = gathered.add(reference, None);
+        for (view, placement) in members {
             let clock = placement.clock.map(|(_, c)| InputClock {
                 reference: reference_input,
                 offset_ms: placement.offset_ns as f64 / 1e6,
@@ -130,25 +177,16 @@ pub(super) fn judge(views: Vec<View>, merge: bool) -> Vec<TraceAnalysis> {
                 delay_ms: c.delay_ns as f64 / 1e6,
                 shared_packets: c.shared,
             });
-            match &mut correlator {
-                None => correlator = Some(view.correlator),
-                Some(merged) => merged.absorb(view.correlator, placement.offset_ns, tolerance),
-            }
-            hosts.push(view.hosts);
-            calls.extend(view.calls);
-            binds.extend(view.binds);
-            endpoints.extend(view.endpoints);
-            reports.push(ViewAnalysis {
-                inputs,
-                capture_point: Default::default(),
-                clock,
-                warnings: view.warnings,
-                counters: view.counters,
-            });
+            let facts = gathered.add(view, clock);
+            correlator.absorb(facts, placement.offset_ns, tolerance);
         }
-        let Some(correlator) = correlator else {
-            continue;
-        };
+        let Gathered {
+            mut reports,
+            hosts,
+            calls,
+            binds,
+            endpoints,
+        } = gathered;
         let tables: Vec<&HostTable> = hosts.iter().collect();
         let correlation = correlator.finish(&tables);
         for (report, point) in reports.iter_mut().zip(correlation.capture_points) {
@@ -186,10 +224,13 @@ pub struct TraceAnalyzer {
 }
 
 impl TraceAnalyzer {
-    /// An analyzer for `inputs` inputs, numbered from 0.
+    /// An analyzer for `inputs` inputs, numbered from 0 (at most [`MAX_INPUTS`]: frames
+    /// of inputs beyond are ignored, as frame references cannot name them).
     pub fn new(inputs: usize, options: &AnalyzeOptions) -> Self {
         TraceAnalyzer {
-            analyzers: (0..inputs).map(|i| Analyzer::new(i, options)).collect(),
+            analyzers: (0..inputs.min(MAX_INPUTS))
+                .map(|i| Analyzer::new(i, options))
+                .collect(),
         }
     }
 
