@@ -36,6 +36,7 @@ fuzz_target!(|data: &[u8]| {
         let whole = RequestStub {
             bytes: Some(stub),
             len: stub.len(),
+            len_exact: selector & 16 == 0,
             format,
         };
         let _ = recognise_request(opnum, whole);

@@ -122,6 +122,10 @@ impl Attack {
 const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 5);
 /// The port its EMSMDB endpoint listens on.
 const SERVER_PORT: u16 = 6001;
+/// A port of the server nothing in the attacks shows to serve the store (no bind, no
+/// endpoint-mapper answer, no recognisable call): calls there wait for evidence, even in the
+/// combined attack, where the other parts bind EMSMDB on [`SERVER_PORT`].
+const UNSHOWN_PORT: u16 = 6004;
 /// The registered client of the flood attacks.
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 21);
 /// The port the registered client listens on for notification datagrams.
@@ -245,6 +249,11 @@ impl<W: Write> Wire<W> {
 
     /// A three-way handshake; returns the open connection.
     fn connect(&mut self, client: (Ipv4Addr, u16), isn: u32) -> io::Result<Tcp> {
+        self.connect_to(client, SERVER_PORT, isn)
+    }
+
+    /// Opens a connection from `client` to the server's `port`.
+    fn connect_to(&mut self, client: (Ipv4Addr, u16), port: u16, isn: u32) -> io::Result<Tcp> {
         let mut conn = Tcp {
             client: Endpoint {
                 ip: client.0,
@@ -253,7 +262,7 @@ impl<W: Write> Wire<W> {
             },
             server: Endpoint {
                 ip: SERVER,
-                port: SERVER_PORT,
+                port,
                 seq: isn.wrapping_mul(31).wrapping_add(7),
             },
         };
@@ -540,7 +549,7 @@ fn icmp_flood<W: Write>(wire: &mut Wire<W>, n: u64) -> io::Result<()> {
 fn unknown_calls<W: Write>(wire: &mut Wire<W>, n: u64) -> io::Result<()> {
     let mut rng = Rng::new(8);
     let mut conns = (0..SPREAD.min(n.max(1)))
-        .map(|c| wire.connect((many(10, 0x8_0000 + c), 50_000), c as u32))
+        .map(|c| wire.connect_to((many(10, 0x8_0000 + c), 50_000), UNSHOWN_PORT, c as u32))
         .collect::<io::Result<Vec<Tcp>>>()?;
     let pdu = pdus();
     let mut handle = [0x5a; 20];

@@ -190,11 +190,17 @@ impl Stub {
         }
     }
 
+    /// Whether `len` is the stub's whole plaintext length: not when a fragment is missing,
+    /// or when the capture cut one (its length then counts only what was captured, or
+    /// cannot tell its auth padding).
+    pub fn len_is_exact(&self) -> bool {
+        !self.missing_fragment && !self.cut_by_capture
+    }
+
     /// The stub bytes when they are the whole plaintext stub (not sealed, not capped, no
     /// fragment missing or cut by the capture); what an NDR decoder can trust.
     pub fn complete_bytes(&self) -> Option<&[u8]> {
-        let whole =
-            !self.encrypted && !self.truncated && !self.missing_fragment && !self.cut_by_capture;
+        let whole = !self.encrypted && !self.truncated && self.len_is_exact();
         whole.then_some(&self.bytes[..])
     }
 }

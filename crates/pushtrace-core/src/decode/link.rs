@@ -60,13 +60,17 @@ pub(super) enum LinkResult<'a> {
 /// opens with the destination and source addresses), Linux SLL (the link-layer address, when
 /// six bytes long) and SLL2 (likewise).
 pub(crate) fn source_mac(link: LinkType, data: &[u8]) -> Option<[u8; 6]> {
-    let (len_at, addr_at) = match link {
+    // The address length: a big-endian u16 at 4 in SLL, one byte at 11 in SLL2.
+    let (len_field, addr_at) = match link {
         LinkType::ETHERNET => return data.get(6..12)?.try_into().ok(),
-        LinkType::LINUX_SLL => (5, 6),
-        LinkType::LINUX_SLL2 => (11, 12),
+        LinkType::LINUX_SLL => (data.get(4..6)?, 6),
+        LinkType::LINUX_SLL2 => (data.get(11..12)?, 12),
         _ => return None,
     };
-    (*data.get(len_at)? == 6)
+    let len = len_field
+        .iter()
+        .fold(0usize, |n, &b| n << 8 | usize::from(b));
+    (len == 6)
         .then(|| data.get(addr_at..addr_at + 6)?.try_into().ok())
         .flatten()
 }
@@ -346,6 +350,10 @@ mod tests {
         let mut not_mac = sll;
         not_mac[5] = 0;
         assert_eq!(source_mac(LinkType::LINUX_SLL, &not_mac), None);
+        // The length is 16 bits: 262 is not 6.
+        let mut long = sll;
+        long[4] = 1;
+        assert_eq!(source_mac(LinkType::LINUX_SLL, &long), None);
         assert_eq!(source_mac(LinkType::ETHERNET, &MACS[..11]), None);
         assert_eq!(source_mac(LinkType::RAW, &eth), None);
     }

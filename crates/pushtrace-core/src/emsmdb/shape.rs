@@ -57,8 +57,11 @@ pub enum Shape {
 pub struct RequestStub<'a> {
     /// The whole clear stub, or `None` when sealed or not wholly captured.
     pub bytes: Option<&'a [u8]>,
-    /// Its plaintext length (exact for sealed stubs).
+    /// Its plaintext length: exact when `len_exact`, otherwise only a lower bound (a
+    /// fragment missing, or cut by the capture with its sec_trailer).
     pub len: usize,
+    /// Whether `len` is the stub's whole length.
+    pub len_exact: bool,
     /// How it is encoded.
     pub format: NdrFormat,
 }
@@ -69,7 +72,7 @@ pub fn recognise_request(opnum: u16, stub: RequestStub<'_>) -> Option<(StoreInte
     let f = stub.format;
     let emsmdb = |shape| Some((StoreInterface::Emsmdb, shape));
     let Some(bytes) = stub.bytes else {
-        return unreadable(opnum, stub.len);
+        return unreadable(opnum, stub.len, stub.len_exact);
     };
     match opnum {
         OP_DO_CONNECT | OP_DO_CONNECT_EX if legacy_dn(bytes, f) => emsmdb(Shape::Decisive),
@@ -96,21 +99,30 @@ pub fn recognise_request(opnum: u16, stub: RequestStub<'_>) -> Option<(StoreInte
 }
 
 /// A sealed or cut request: the length must fit the operation's layout.
-fn unreadable(opnum: u16, len: usize) -> Option<(StoreInterface, Shape)> {
-    let fits = match opnum {
-        // 24 bytes is EcDoAsyncWaitEx's handle and flags; a connect carries a DN.
-        OP_ASYNC_WAIT_EX if len == HANDLE_LEN + 4 => {
-            return Some((StoreInterface::AsyncEmsmdb, Shape::Unreadable))
+fn unreadable(opnum: u16, len: usize, exact: bool) -> Option<(StoreInterface, Shape)> {
+    use StoreInterface::{AsyncEmsmdb, Emsmdb};
+    // The stub lengths each call can have.
+    let (interface, lengths) = match opnum {
+        // Opnum 0 is EcDoAsyncWaitEx in AsyncEMSMDB and EcDoConnect in EMSMDB: exactly 24
+        // bytes is the wait's handle and flags; a connect carries a DN.
+        OP_ASYNC_WAIT_EX if exact && len == HANDLE_LEN + 4 => {
+            (AsyncEmsmdb, HANDLE_LEN + 4..=HANDLE_LEN + 4)
         }
-        OP_DO_CONNECT | OP_DO_CONNECT_EX => len >= MIN_CONNECT_STUB_LEN,
-        OP_DO_DISCONNECT | OP_DO_ASYNC_CONNECT_EX => len == HANDLE_LEN,
-        OP_UNREGISTER_PUSH => len == HANDLE_LEN + 8,
-        OP_DUMMY_RPC => len == 0,
-        OP_REGISTER_PUSH => REGISTER_STUB_LEN.contains(&len),
-        OP_DO_RPC | OP_DO_RPC_EXT | OP_DO_RPC_EXT2 => len >= HANDLE_LEN + 16,
-        _ => false,
+        OP_DO_CONNECT | OP_DO_CONNECT_EX => (Emsmdb, MIN_CONNECT_STUB_LEN..=usize::MAX),
+        OP_DO_DISCONNECT | OP_DO_ASYNC_CONNECT_EX => (Emsmdb, HANDLE_LEN..=HANDLE_LEN),
+        OP_UNREGISTER_PUSH => (Emsmdb, HANDLE_LEN + 8..=HANDLE_LEN + 8),
+        OP_DUMMY_RPC => (Emsmdb, 0..=0),
+        OP_REGISTER_PUSH => (Emsmdb, REGISTER_STUB_LEN),
+        OP_DO_RPC | OP_DO_RPC_EXT | OP_DO_RPC_EXT2 => (Emsmdb, HANDLE_LEN + 16..=usize::MAX),
+        _ => return None,
     };
-    fits.then_some((StoreInterface::Emsmdb, Shape::Unreadable))
+    // A length known only as a lower bound fits any call at least that long.
+    let fits = if exact {
+        lengths.contains(&len)
+    } else {
+        len <= *lengths.end()
+    };
+    fits.then_some((interface, Shape::Unreadable))
 }
 
 /// A session context handle: attributes 0 and a UUID that is not nil (a handle the server
@@ -257,6 +269,7 @@ mod tests {
         RequestStub {
             bytes: Some(bytes),
             len: bytes.len(),
+            len_exact: true,
             format: F,
         }
     }
@@ -265,6 +278,7 @@ mod tests {
         RequestStub {
             bytes: None,
             len,
+            len_exact: true,
             format: F,
         }
     }
@@ -386,6 +400,21 @@ mod tests {
             recognise_request(OP_DO_RPC_EXT2, sealed(200)),
             emsmdb(Shape::Unreadable)
         );
+        // A stub cut by the capture, or missing a fragment, is at least that long: a
+        // registration seen as 42 bytes may be one of 66.
+        let cut = |len| RequestStub {
+            len_exact: false,
+            ..sealed(len)
+        };
+        assert_eq!(
+            recognise_request(OP_REGISTER_PUSH, cut(42)),
+            emsmdb(Shape::Unreadable)
+        );
+        assert_eq!(recognise_request(OP_REGISTER_PUSH, cut(100)), None);
+        assert_eq!(
+            recognise_request(OP_DO_DISCONNECT, cut(12)),
+            emsmdb(Shape::Unreadable)
+        );
     }
 
     /// Opnum-2 (and -1, -11) calls of the interfaces that share Windows captures with Outlook,
@@ -463,7 +492,7 @@ mod tests {
         #[test]
         fn never_panics(opnum in 0u16..20, bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..160), ndr64: bool) {
             let format = NdrFormat { little_endian: true, ndr64 };
-            let _ = recognise_request(opnum, RequestStub { bytes: Some(&bytes), len: bytes.len(), format });
+            let _ = recognise_request(opnum, RequestStub { bytes: Some(&bytes), len: bytes.len(), len_exact: true, format });
         }
 
         /// Random bytes of the right size are never decisive for the ROP calls: the chance

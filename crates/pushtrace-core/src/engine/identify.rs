@@ -5,6 +5,10 @@
 //! * A call on a context bound to a store interface is a store call.
 //! * A call of unknown interface whose stub is [`Shape::Decisive`] is one, and so is every
 //!   later call on its context; its server endpoint is then known to serve the store.
+//! * A call of unknown interface whose stub fits a store call, made to an endpoint already
+//!   known to serve the store on a connection with no store context yet, is one too, and so
+//!   is every later call on its context (so a long sealed capture does not hold its calls
+//!   until the end).
 //! * A call whose stub only fits ([`Shape::Consistent`], or [`Shape::Unreadable`] when sealed
 //!   or cut) waits: when its context turns out to be a store context, it is one; when its
 //!   connection closes with another context shown to be the store's, it belongs to that other
@@ -36,6 +40,9 @@ use std::net::{IpAddr, SocketAddr};
 const MAX_STORE_ENDPOINTS: usize = 4096;
 /// Most (server, client) pairs remembered for a notification-sized datagram.
 const MAX_NOTIFIED: usize = 16_384;
+/// Most contexts a connection keeps as recognised store contexts: as many as a DCE/RPC
+/// association keeps presentation contexts (`RpcLimits::max_contexts`).
+const MAX_INFERRED_CONTEXTS: usize = 256;
 
 /// What a call is, as far as its own connection can tell now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +130,8 @@ pub struct IdentifyStats {
     /// Server endpoints taken for the store because the server sent the client of calls
     /// there a notification-sized datagram.
     pub anchored_by_datagrams: u64,
+    /// Store endpoints not remembered because [`MAX_STORE_ENDPOINTS`] were known.
+    pub endpoints_not_kept: u64,
 }
 
 /// The identification state of one input.
@@ -156,11 +165,16 @@ impl Identifier {
     }
 
     /// `endpoint` serves the store (an endpoint-mapper answer, an accepted bind, a decisive
-    /// call).
-    pub(super) fn learn_endpoint(&mut self, endpoint: SocketAddr) {
-        if self.endpoints.len() < MAX_STORE_ENDPOINTS {
-            self.endpoints.insert(endpoint);
+    /// call); true when it was not known before.
+    pub(super) fn learn_endpoint(&mut self, endpoint: SocketAddr) -> bool {
+        if self.endpoints.contains(&endpoint) {
+            return false;
         }
+        if self.endpoints.len() >= MAX_STORE_ENDPOINTS {
+            self.stats.endpoints_not_kept += 1;
+            return false;
+        }
+        self.endpoints.insert(endpoint)
     }
 
     /// `server` sent `client` a UDP datagram of notification size.
@@ -207,12 +221,18 @@ impl Identifier {
         let stub = RequestStub {
             bytes: call.request.complete_bytes(),
             len: call.request.len,
+            len_exact: call.request.len_is_exact(),
             format,
         };
         match recognise_request(call.opnum, stub) {
             None => Identified::Other,
-            Some((interface, Shape::Decisive)) => {
-                conn.inferred.insert(call.context_id, interface);
+            Some((interface, shape))
+                if shape == Shape::Decisive
+                    || (self.endpoints.contains(&server) && !conn.has_store_context) =>
+            {
+                if conn.inferred.len() < MAX_INFERRED_CONTEXTS {
+                    conn.inferred.insert(call.context_id, interface);
+                }
                 conn.has_store_context = true;
                 self.stats.inferred_contexts += 1;
                 self.learn_endpoint(server);
@@ -304,20 +324,19 @@ impl Identifier {
     /// The end of the input: waiting calls to endpoints shown to serve the store are store
     /// calls; the others are not.
     pub(super) fn finish(&mut self, correlator: &mut Correlator) {
-        let anchored: Vec<SocketAddr> = self
-            .unresolved
-            .iter()
-            .filter(|((client, server), calls)| {
-                self.notified.contains(&(server.ip(), client.ip()))
-                    && calls.iter().any(|w| emsmdb::is_rop_call(w.opnum))
-            })
-            .map(|(ends, _)| ends.1)
-            .collect();
-        for endpoint in anchored {
-            self.stats.anchored_by_datagrams += 1;
-            self.learn_endpoint(endpoint);
+        // In capture order, so that caps bite on the same calls in every run.
+        let mut groups: Vec<(Ends, Vec<Waiting>)> =
+            std::mem::take(&mut self.unresolved).into_iter().collect();
+        groups.sort_by_key(|(ends, calls)| (calls.first().map(|w| w.request_frame), *ends));
+        for ((client, server), calls) in &groups {
+            if self.notified.contains(&(server.ip(), client.ip()))
+                && calls.iter().any(|w| emsmdb::is_rop_call(w.opnum))
+                && self.learn_endpoint(*server)
+            {
+                self.stats.anchored_by_datagrams += 1;
+            }
         }
-        for (ends, calls) in std::mem::take(&mut self.unresolved) {
+        for (ends, calls) in groups {
             let known = self.endpoints.contains(&ends.1);
             for w in calls {
                 if known {
@@ -473,6 +492,21 @@ mod tests {
         let (stats, rop_calls) = run.finish();
         assert_eq!((stats.unconfirmed, stats.confirmed_later), (1, 0));
         assert_eq!(rop_calls, 1, "the EcDoRpcExt2 only");
+    }
+
+    #[test]
+    fn on_a_known_store_endpoint_a_call_that_fits_settles_at_once() {
+        let mut run = Run::new(1);
+        run.id.learn_endpoint(SERVER.parse().unwrap());
+        let mut conn = ConnStore::default();
+        // Nothing waits, so a cap of one call is never reached.
+        for frame in 1..=3 {
+            let found = run.feed(&mut conn, &disconnect(frame, 0), SERVER);
+            assert!(matches!(found, Identified::Store { inferred: true, .. }));
+        }
+        run.id.connection_closed(conn);
+        let (stats, _) = run.finish();
+        assert_eq!((stats.dropped_at_cap, stats.confirmed_later), (0, 0));
     }
 
     #[test]
