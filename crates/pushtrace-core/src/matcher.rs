@@ -66,16 +66,20 @@ pub fn fingerprint(packet: &Packet<'_>) -> Option<u64> {
         _ => return None,
     }
     words[7] = packet.ip_id.map_or(1 << 16, u64::from);
-    let mut h: u64 = 0;
-    for w in words {
-        h = (h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        h ^= h >> 29;
-    }
+    let mut h = fold(&words);
     h ^= h >> 30;
     h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
     h ^= h >> 27;
     h = h.wrapping_mul(0x94D0_49BB_1331_11EB);
     Some(h ^ (h >> 31))
+}
+
+/// The multiply-xorshift fold of `words` (order matters).
+fn fold(words: &[u64]) -> u64 {
+    words.iter().fold(0, |h: u64, &w| {
+        let h = (h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        h ^ (h >> 29)
+    })
 }
 
 /// An address as two 64-bit words.
@@ -104,12 +108,7 @@ struct Sighting {
 fn link(src: IpAddr, dst: IpAddr) -> u64 {
     let (lo, hi) = if src <= dst { (src, dst) } else { (dst, src) };
     let (a, b) = (address_words(lo), address_words(hi));
-    let mut h: u64 = 0;
-    for w in [a.0, a.1, b.0, b.1] {
-        h = (h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        h ^= h >> 29;
-    }
-    (h & !1) | u64::from(src > dst)
+    (fold(&[a.0, a.1, b.0, b.1]) & !1) | u64::from(src > dst)
 }
 
 /// A view's bounded sample of packet fingerprints (see the module documentation).
@@ -117,9 +116,10 @@ fn link(src: IpAddr, dst: IpAddr) -> u64 {
 pub struct FingerprintSample {
     /// Fingerprints at or above it are not kept.
     threshold: u64,
+    /// The fingerprints kept; a fingerprint seen again in this view (the same packet
+    /// captured twice) keeps its first sighting.
     seen: HashMap<u64, Sighting>,
-    /// The first time a fingerprint was seen twice in this view (a retransmission) is kept;
-    /// later copies are ignored.
+    /// Most fingerprints kept.
     cap: usize,
 }
 
@@ -141,16 +141,17 @@ impl FingerprintSample {
 
     /// Notes a packet from `src` to `dst` captured at `ts_ns`.
     pub fn observe(&mut self, fingerprint: u64, ts_ns: i64, (src, dst): (IpAddr, IpAddr)) {
-        if fingerprint >= self.threshold || self.seen.contains_key(&fingerprint) {
+        if fingerprint >= self.threshold {
             return;
         }
-        self.seen.insert(
-            fingerprint,
-            Sighting {
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.seen.entry(fingerprint) {
+            slot.insert(Sighting {
                 ts_ns,
                 link: link(src, dst),
-            },
-        );
+            });
+        } else {
+            return;
+        }
         while self.seen.len() > self.cap {
             self.threshold /= 2;
             let threshold = self.threshold;

@@ -22,6 +22,7 @@ use crate::capture::Frame;
 use crate::decode::{source_mac, Packet, Transport};
 use crate::report::{CapturePoint, HostReport, Vantage};
 use etherparse::checksum::Sum16BitWords;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -74,11 +75,15 @@ pub struct HostTable {
 impl HostTable {
     /// Notes what `packet` (decoded from `frame`) shows of its sender.
     pub fn observe(&mut self, frame: &Frame<'_>, packet: &Packet<'_>) {
-        if !self.hosts.contains_key(&packet.src) && self.hosts.len() >= MAX_HOSTS {
-            self.overflow += 1;
-            return;
-        }
-        let host = self.hosts.entry(packet.src).or_default();
+        let full = self.hosts.len() >= MAX_HOSTS;
+        let host = match self.hosts.entry(packet.src) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(_) if full => {
+                self.overflow += 1;
+                return;
+            }
+            Entry::Vacant(new) => new.insert(HostSeen::default()),
+        };
         host.max_ttl = host.max_ttl.max(packet.hop_limit);
         if let Some(mac) = source_mac(frame.link, frame.data) {
             if host.macs.len() < MAX_MACS && !host.macs.contains(&mac) {

@@ -276,7 +276,6 @@ fn reaction_ref(d: &Datagram) -> Option<u64> {
 /// line that cites no frame belongs to `session_input`.
 pub(super) fn per_input(evidence: Evidence, session_input: usize) -> Vec<Evidence> {
     let mut inputs: Vec<usize> = evidence.frames.iter().map(|&f| frame_input(f)).collect();
-    inputs.dedup();
     inputs.sort_unstable();
     inputs.dedup();
     if inputs.is_empty() {

@@ -214,12 +214,12 @@ pub(super) fn quoting_errors(
             e.quoted.src == server
                 && (e.quoted.dst == client || callback_ips.contains(&e.quoted.dst))
         })
-        .map(|e| IcmpError {
+        .map(|e| (e, quoted_datagram(e, datagrams)))
+        .map(|(e, quoted)| IcmpError {
             input: frame_input(e.frame),
             frame: frame_number(e.frame),
-            datagram_frame: quoted_datagram(e, datagrams).map(|d| frame_number(d.frame)),
-            datagram_input: quoted_datagram(e, datagrams)
-                .and_then(|d| other_input(d.frame, frame_input(e.frame))),
+            datagram_frame: quoted.map(|d| frame_number(d.frame)),
+            datagram_input: quoted.and_then(|d| other_input(d.frame, frame_input(e.frame))),
             time: format_time(e.ts_ns),
             from: e.from.to_string(),
             protocol: if e.v6 { "icmpv6" } else { "icmp" },

@@ -256,7 +256,7 @@ pub(super) fn inputs_with_frames(s: &SessionState) -> BTreeSet<usize> {
         .chain(s.datagrams.iter().map(|d| d.frame))
         .chain(s.registrations.iter().map(|r| r.request_frame))
         .chain(s.unregistrations.iter().map(|&(f, _)| f))
-        .chain(s.bind_rejections.iter().map(|(f, _)| *f));
+        .chain(s.bind_rejections.iter().map(|b| b.frame));
     let mut inputs: BTreeSet<usize> = frames.map(frame_input).collect();
     inputs.extend(&s.shown_in);
     inputs
@@ -311,11 +311,7 @@ fn nearness(v: Vantage) -> u8 {
 /// and missing from a client-side view that was capturing, they were lost on the way.
 fn drop_point(candidates: &[UdpCandidate], reported: &[Datagram], cx: &Context<'_>) -> DropPoint {
     let index = cx.index;
-    let vantage = |frame: u64| {
-        cx.views
-            .get(index.of(frame))
-            .map_or(Vantage::Unknown, |v| v.vantage)
-    };
+    let vantage = |view: usize| cx.views.get(view).map_or(Vantage::Unknown, |v| v.vantage);
     let mut nearest: Option<Vantage> = None;
     let mut lost: Option<(Vantage, Vec<u64>, usize)> = None;
     let unanswered = candidates
@@ -324,10 +320,15 @@ fn drop_point(candidates: &[UdpCandidate], reported: &[Datagram], cx: &Context<'
         .filter(|(_, d)| d.reaction == Reaction::NoReaction)
         .map(|(c, _)| c);
     for c in unanswered {
-        let Some((frame, near)) = cx
+        // Each capture of the datagram: its frame and view.
+        let seen: Vec<(u64, usize)> = cx
             .sightings
             .of(c.frame, c.ts_ns)
-            .map(|(f, _)| (f, vantage(f)))
+            .map(|(f, _)| (f, index.of(f)))
+            .collect();
+        let Some((frame, near)) = seen
+            .iter()
+            .map(|&(f, v)| (f, vantage(v)))
             .max_by_key(|&(_, v)| nearness(v))
         else {
             continue;
@@ -335,11 +336,7 @@ fn drop_point(candidates: &[UdpCandidate], reported: &[Datagram], cx: &Context<'
         if nearest.is_none_or(|n| nearness(near) > nearness(n)) {
             nearest = Some(near);
         }
-        let seen_by: Vec<usize> = cx
-            .sightings
-            .of(c.frame, c.ts_ns)
-            .map(|(f, _)| index.of(f))
-            .collect();
+        let seen_by: Vec<usize> = seen.iter().map(|&(_, v)| v).collect();
         let missing = cx.views.iter().enumerate().find(|(i, v)| {
             v.vantage == Vantage::Client
                 && !seen_by.contains(i)
@@ -432,11 +429,10 @@ fn findings<'a>(
 ) -> Vec<Finding<'a>> {
     let mut findings: Vec<Finding<'a>> =
         s.registrations.iter().map(Finding::Registration).collect();
-    findings.extend(
-        s.bind_rejections
-            .iter()
-            .map(|(frame, why)| Finding::BindRejected { frame: *frame, why }),
-    );
+    findings.extend(s.bind_rejections.iter().map(|b| Finding::BindRejected {
+        frame: b.frame,
+        why: &b.why,
+    }));
     match cause {
         Cause::Icmp { .. } => findings.push(Finding::IcmpErrors(icmp_errors)),
         Cause::AddressMismatch { callback } => findings.push(Finding::CallbackMismatch {

@@ -36,7 +36,7 @@ use crate::decode::QuotedDatagram;
 use crate::report::{CapturePoint, Session};
 use crate::vantage::HostTable;
 use datagrams::{IcmpCandidate, UdpCandidate};
-use session::{push_bounded, ClientCall, SessionState};
+use session::{push_bounded, BindRejection, ClientCall, SessionState};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use views::{identity, ViewSpan};
@@ -264,7 +264,7 @@ impl Correlator {
         &mut self,
         client: SocketAddr,
         server: SocketAddr,
-        frame: u64,
+        (frame, ts_ns): (u64, i64),
         why: String,
     ) {
         let cap = self.limits.max_items_per_session;
@@ -279,7 +279,7 @@ impl Correlator {
             s.bound = true;
             push_bounded(
                 &mut s.bind_rejections,
-                (frame, why),
+                BindRejection { frame, ts_ns, why },
                 cap,
                 &mut s.dropped_items,
             );
@@ -484,7 +484,8 @@ impl Correlator {
             };
             self.keep_datagram(key, d);
         }
-        self.merge_views();
+        let index = views::ViewIndex::new(&self.views);
+        self.merge_views(&index);
         let mut keys: Vec<_> = self.sessions.keys().copied().collect();
         keys.sort();
         let capture_points: Vec<CapturePoint> =
@@ -498,7 +499,6 @@ impl Correlator {
                 vantage: capture_points.get(i).map(|p| p.vantage).unwrap_or_default(),
             })
             .collect();
-        let index = views::ViewIndex::new(&self.views);
         let capture_end_ns = self.capture_end_ns();
         let icmp = std::mem::take(&mut self.icmp);
         let mut sessions = Vec::with_capacity(keys.len());

@@ -26,6 +26,15 @@ pub(super) struct ClientCall {
     pub logon: bool,
 }
 
+/// The server rejected a bind to EMSMDB.
+#[derive(Debug, Clone)]
+pub(super) struct BindRejection {
+    /// The bind_nak or the answer that rejected the context.
+    pub frame: u64,
+    pub ts_ns: i64,
+    pub why: String,
+}
+
 /// The facts of one (client IP, server IP) pair.
 #[derive(Debug, Default, Clone)]
 pub(super) struct SessionState {
@@ -38,7 +47,7 @@ pub(super) struct SessionState {
     /// The client uses AsyncEMSMDB.
     pub uses_async: bool,
     pub connections: BTreeSet<(SocketAddr, SocketAddr)>,
-    pub bind_rejections: Vec<(u64, String)>,
+    pub bind_rejections: Vec<BindRejection>,
     pub registrations: Vec<RegistrationFacts>,
     /// `EcRUnregisterPushNotification` calls: (frame, time).
     pub unregistrations: Vec<(u64, i64)>,
@@ -49,6 +58,16 @@ pub(super) struct SessionState {
     /// The inputs whose frames showed the session before the captures of one fact at
     /// several views were merged (empty for one view).
     pub shown_in: BTreeSet<usize>,
+}
+
+impl SessionState {
+    /// The lowest frame reference among its calls, registrations and datagrams.
+    pub(super) fn earliest_frame(&self) -> Option<u64> {
+        let calls = self.calls.iter().map(|c| c.frame);
+        let registrations = self.registrations.iter().map(|r| r.request_frame);
+        let datagrams = self.datagrams.iter().map(|d| d.frame);
+        calls.chain(registrations).chain(datagrams).min()
+    }
 }
 
 /// Appends `item` when `list` holds fewer than `cap`; counts it in `dropped` otherwise.

@@ -625,7 +625,7 @@ fn unregistrations_and_bind_rejections_count_against_the_shared_cap() {
     let mut c = Correlator::new(0, limits);
     for k in 0..1_000 {
         call_from(&mut c, CLIENT, 5, k, k as i64, CallDetail::Unregistration);
-        c.bind_rejected(sa(CLIENT), sa(SERVER), k, "reason".into());
+        c.bind_rejected(sa(CLIENT), sa(SERVER), (k, 0), "reason".into());
     }
     let Correlation {
         sessions, warnings, ..

@@ -120,6 +120,9 @@ fn shift_session(s: &mut SessionState, shift_ns: i64) {
     for d in &mut s.datagrams {
         d.ts_ns = at(d.ts_ns);
     }
+    for b in &mut s.bind_rejections {
+        b.ts_ns = at(b.ts_ns);
+    }
 }
 
 /// Adds the facts of `other` (the same client and server seen at another point) to `s`,
@@ -163,21 +166,21 @@ fn collapse<T>(
     mut merge: impl FnMut(&mut T, T),
 ) {
     let mut all = std::mem::take(items);
-    all.sort_by_key(|t| what(t));
+    all.sort_by_cached_key(|t| what(t));
     // The views each kept item was seen at.
     let mut seen_by: Vec<u64> = Vec::with_capacity(all.len());
     for t in all {
         let (identity, ts, frame) = what(&t);
         let bit = views.bit(frame);
         if let (Some(kept), Some(mask)) = (items.last_mut(), seen_by.last_mut()) {
-            let (kept_identity, kept_ts, _) = what(kept);
+            let (kept_identity, kept_ts, kept_frame) = what(kept);
             if kept_identity == identity
                 && *mask & bit == 0
                 && ts.saturating_sub(kept_ts) <= tolerance_ns
             {
                 *mask |= bit;
                 let mut t = t;
-                if views.of(frame) < views.of(what(kept).2) {
+                if views.of(frame) < views.of(kept_frame) {
                     std::mem::swap(kept, &mut t);
                 }
                 merge(kept, t);
@@ -247,8 +250,9 @@ impl Correlator {
         let cap = self.limits.max_items_per_session;
         for (key, mut state) in other.sessions {
             shift_session(&mut state, shift_ns);
-            if let Some(s) = self.session(key.0, key.1, state.calls.first().map_or(0, |c| c.frame))
-            {
+            // A session the cap turns away is cited by its earliest frame.
+            let frame = state.earliest_frame().unwrap_or_default();
+            if let Some(s) = self.session(key.0, key.1, frame) {
                 absorb_session(s, state, cap);
             }
         }
@@ -256,18 +260,17 @@ impl Correlator {
 
     /// Merges, in every session and among the ICMP errors, the facts captured at several
     /// views (nothing to do for one view).
-    pub(super) fn merge_views(&mut self) {
+    pub(super) fn merge_views(&mut self, views: &ViewIndex) {
         if self.views.len() < 2 {
             return;
         }
-        let views = ViewIndex::new(&self.views);
         let tolerance = self.tolerance_ns;
         let sightings = &mut self.sightings;
         for s in self.sessions.values_mut() {
             s.shown_in = super::judge::inputs_with_frames(s);
             collapse(
                 &mut s.calls,
-                &views,
+                views,
                 tolerance,
                 |c| (u64::from(c.key), c.ts_ns, c.frame),
                 |kept, other| {
@@ -276,28 +279,28 @@ impl Correlator {
             );
             collapse(
                 &mut s.registrations,
-                &views,
+                views,
                 tolerance,
                 |r| (registration_identity(r), r.request_ts_ns, r.request_frame),
                 merge_registration,
             );
             collapse(
                 &mut s.unregistrations,
-                &views,
+                views,
                 tolerance,
                 |&(frame, ts)| (0, ts, frame),
                 |_, _| {},
             );
             collapse(
                 &mut s.bind_rejections,
-                &views,
-                i64::MAX,
-                |(frame, why)| (identity(why), 0, *frame),
+                views,
+                tolerance,
+                |b| (identity(&b.why), b.ts_ns, b.frame),
                 |_, _| {},
             );
             collapse(
                 &mut s.datagrams,
-                &views,
+                views,
                 tolerance,
                 |d| (datagram_identity(d), d.ts_ns, d.frame),
                 |kept, other| sightings.join(kept.frame, (other.frame, other.ts_ns)),
@@ -305,7 +308,7 @@ impl Correlator {
         }
         collapse(
             &mut self.icmp,
-            &views,
+            views,
             tolerance,
             |e: &IcmpCandidate| {
                 let q = &e.quoted;

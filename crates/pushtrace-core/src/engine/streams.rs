@@ -254,6 +254,7 @@ impl Streams {
             }
             RpcEvent::BindAck {
                 frame,
+                ts_ns,
                 call_id,
                 results,
                 kind,
@@ -275,12 +276,14 @@ impl Streams {
                             "alter_context"
                         };
                         let why = format!("{what} result {:?}, reason {}", r.result, r.reason);
-                        self.correlator.bind_rejected(client, server, *frame, why);
+                        self.correlator
+                            .bind_rejected(client, server, (*frame, *ts_ns), why);
                     }
                 }
             }
             RpcEvent::BindNak {
                 frame,
+                ts_ns,
                 call_id,
                 reason,
                 ..
@@ -289,7 +292,7 @@ impl Streams {
                     self.correlator.bind_rejected(
                         client,
                         server,
-                        *frame,
+                        (*frame, *ts_ns),
                         format!("bind_nak, reason {reason}"),
                     );
                 }
