@@ -2,10 +2,11 @@
 //! file did, and captures of the same minutes at two points find their clock offset and
 //! where the datagrams died.
 
-use pushtrace_core::capture::write::PcapNgWriter;
-use pushtrace_core::capture::{CaptureReader, LinkType};
+use pushtrace_core::capture::{CaptureReader, LinkType, OwnedFrame};
 use pushtrace_core::engine::{analyze_paths, AnalyzeOptions, TraceAnalyzer, TraceMode};
 use pushtrace_core::report::{Report, TraceKind};
+use pushtrace_samples::files::{FileFormat, FrameWriter};
+use pushtrace_samples::net::Rng;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -13,45 +14,17 @@ fn samples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("samples")
 }
 
-/// One captured frame, owned.
-struct Owned {
-    ts_ns: i64,
-    link: LinkType,
-    data: Vec<u8>,
-    orig_len: u32,
-}
-
-fn frames_of(path: &Path) -> Vec<Owned> {
+fn frames_of(path: &Path) -> Vec<OwnedFrame> {
     let mut reader = CaptureReader::open(path).expect("sample readable");
-    let mut out = Vec::new();
-    while let Some(f) = reader.next_frame() {
-        out.push(Owned {
-            ts_ns: f.ts_ns,
-            link: f.link,
-            data: f.data.to_vec(),
-            orig_len: f.orig_len,
-        });
-    }
-    out
+    std::iter::from_fn(|| reader.next_frame().map(|f| OwnedFrame::of(&f))).collect()
 }
 
-/// Writes `frames` as a pcapng file (one interface per link type, nanosecond times).
-fn write_pcapng(path: &Path, frames: &[Owned]) {
-    let mut w = PcapNgWriter::new(Vec::new());
-    w.new_section(false).unwrap();
-    let mut links: Vec<LinkType> = Vec::new();
+/// Writes `frames` (Ethernet, as every sample is) as a pcapng file.
+fn write_pcapng(path: &Path, frames: &[OwnedFrame]) {
+    let mut w = FrameWriter::new(Vec::new(), FileFormat::PcapNg, None).unwrap();
     for f in frames {
-        let id = match links.iter().position(|&l| l == f.link) {
-            Some(id) => id as u32,
-            None => {
-                let LinkType::Pcap(dlt) = f.link else {
-                    panic!("samples are pcap link types")
-                };
-                links.push(f.link);
-                w.add_interface(dlt, 262_144, Some(9), None).unwrap()
-            }
-        };
-        w.write_epb(id, f.ts_ns, &f.data, f.orig_len).unwrap();
+        assert_eq!(f.link, LinkType::ETHERNET);
+        w.write(f.ts_ns, &f.data, f.orig_len).unwrap();
     }
     std::fs::write(path, w.into_inner()).unwrap();
 }
@@ -83,23 +56,10 @@ fn single_file_samples() -> Vec<PathBuf> {
         .collect()
 }
 
-/// A small deterministic generator (SplitMix64) for the cut points.
-struct Cuts(u64);
-
-impl Cuts {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) % n as u64) as usize
-    }
-}
-
 #[test]
 fn splitting_any_sample_into_consecutive_files_gives_the_same_verdicts() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cuts = Cuts(11);
+    let mut cuts = Rng::new(11);
     let mut failures = Vec::new();
     let mut splits = 0;
     for sample in single_file_samples() {
@@ -110,7 +70,8 @@ fn splitting_any_sample_into_consecutive_files_gives_the_same_verdicts() {
         let mut plans: Vec<Vec<usize>> = (1..frames.len()).map(|c| vec![c]).collect();
         for n in [3, 4] {
             for _ in 0..8 {
-                let mut at: Vec<usize> = (1..n).map(|_| 1 + cuts.below(frames.len() - 1)).collect();
+                let last = frames.len() as u64 - 1;
+                let mut at: Vec<usize> = (1..n).map(|_| cuts.range(1, last) as usize).collect();
                 at.sort_unstable();
                 at.dedup();
                 plans.push(at);
@@ -232,21 +193,12 @@ fn views_fed_side_by_side_equal_views_read_as_files() {
     ];
     let from_files = analyze_paths(&paths, &AnalyzeOptions::default()).report;
     // Interleave the two files frame by frame, as a program reading both at once would.
-    let frames: Vec<Vec<Owned>> = paths.iter().map(|p| frames_of(p)).collect();
+    let frames: Vec<Vec<OwnedFrame>> = paths.iter().map(|p| frames_of(p)).collect();
     let mut trace = TraceAnalyzer::new(2, &AnalyzeOptions::default());
     for k in 0..frames[0].len().max(frames[1].len()) {
         for (input, list) in frames.iter().enumerate() {
             if let Some(f) = list.get(k) {
-                trace.feed(
-                    input,
-                    &pushtrace_core::capture::Frame {
-                        number: k as u64 + 1,
-                        ts_ns: f.ts_ns,
-                        link: f.link,
-                        data: &f.data,
-                        orig_len: f.orig_len,
-                    },
-                );
+                trace.feed(input, &f.as_frame(k as u64 + 1));
             }
         }
     }

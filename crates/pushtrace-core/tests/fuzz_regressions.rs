@@ -59,6 +59,31 @@ fn conversation_rop_calls_at_both_ends_of_time_overflowed_the_polling_interval()
     assert!(session.polling.median_interval_s.unwrap() > 1e9);
 }
 
+/// The crash input itself, byte for byte: its stubs no longer pass for EMSMDB, so it makes no
+/// session, but it must still go through at both ends of time.
+#[test]
+fn conversation_crash_input_as_found_still_goes_through() {
+    // Request call_id 7, opnum 11: handle, flags, a 60-byte buffer, max out 0x8007...
+    let first = bytes(
+        "050000031000000084000000070000006c01000014000b00000000007cee418014e1bb656d29970d\
+         19add285000000003c0000000f0a0a198314b067757ba0876ba78913264e835fa31d372d9ae8e812e3\
+         ebd17c0e6c838f32ca3a3879f33632ee68e3434ae5fa1bb729c6a7e9d8b4f43c000000078000000000\
+         00000000000008100000",
+    );
+    let response_start = bytes("05000203100000000c01000007003fe09f23000000000000");
+    let second = bytes(
+        "050000031000000084000000080000006c00000000000b00000000007cee418014e1bb656d29970d\
+         19add285000000003c00000045fa5ac7c12dccceca6d1834e67d7f0f79d7eab3c106facffe83517\
+         27ac476434b8d52f9f3ffffff380aa317480f7f3530bfdb4fa51d7c57da42a3ec3c00000007800000\
+         000000000f00000000000000",
+    );
+    assert_eq!((first.len(), second.len()), (132, 132));
+    let frames = tcp_frames(&[(true, first), (false, response_start), (true, second)]);
+    let (early, late) = (i64::MIN + (1 << 40), i64::MAX - (1 << 40));
+    let analysis = analyze(&frames, &[early, early, early, early, late]);
+    assert!(analysis.sessions.iter().all(|s| s.polling.calls <= 2));
+}
+
 /// `mutated_and_cut_conversations` (analyzer_properties.rs), the same overflow through the
 /// datagram's reaction window: a registration, then a notification datagram at the start of
 /// time and the client's next call at its end.

@@ -46,6 +46,36 @@ fn exit_code(verdict: &str) -> i32 {
     }
 }
 
+impl Sample {
+    /// A sample writing `files`, analysed as `captures` (listed in the expectation when
+    /// there are several), whose report must show `expect` with the exit code of its
+    /// verdict.
+    fn new(
+        stem: &str,
+        shows: &str,
+        files: Vec<(String, Vec<u8>)>,
+        captures: Vec<String>,
+        mut expect: Value,
+    ) -> Result<Sample> {
+        let verdict = expect["verdict"].as_str().unwrap_or_default().to_string();
+        expect["exit_code"] = json!(exit_code(&verdict));
+        if captures.len() > 1 {
+            expect["captures"] = json!(captures);
+        }
+        let mut text = serde_json::to_vec_pretty(&expect)?;
+        text.push(b'\n');
+        Ok(Sample {
+            files,
+            captures,
+            expect_name: format!("{stem}.expect.json"),
+            expect: text,
+            shows: shows.to_string(),
+            verdict,
+        })
+    }
+}
+
+/// A sample of one capture file in `format`.
 fn sample(
     stem: &str,
     shows: &str,
@@ -54,8 +84,6 @@ fn sample(
     mut expect: Value,
     warning_codes: &[&str],
 ) -> Result<Sample> {
-    let verdict = expect["verdict"].as_str().unwrap_or_default().to_string();
-    expect["exit_code"] = json!(exit_code(&verdict));
     // The scenario may say what the input must show (its vantage, counters): the format
     // joins that.
     let mut input = match expect["inputs"].get(0) {
@@ -67,17 +95,14 @@ fn sample(
     if !warning_codes.is_empty() {
         expect["warning_codes"] = json!(warning_codes);
     }
-    let mut text = serde_json::to_vec_pretty(&expect)?;
-    text.push(b'\n');
     let file_name = format!("{stem}.{}", format.extension());
-    Ok(Sample {
-        captures: vec![file_name.clone()],
-        files: vec![(file_name, capture)],
-        expect_name: format!("{stem}.expect.json"),
-        expect: text,
-        shows: shows.to_string(),
-        verdict,
-    })
+    Sample::new(
+        stem,
+        shows,
+        vec![(file_name.clone(), capture)],
+        vec![file_name],
+        expect,
+    )
 }
 
 /// The healthy scenario with frames cut at 120 bytes (66 bytes of TCP payload): every

@@ -145,6 +145,27 @@ impl Logon {
         out
     }
 
+    /// `n` notification datagrams the client never reacts to (whatever drops them sends no
+    /// ICMP error), while it polls once a minute: the datagram frames.
+    fn notify_unanswered(&mut self, net: &mut Net, server: Host, n: usize) -> Vec<u64> {
+        let client = self.conn.client;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            net.wait(25 * SEC);
+            out.push(notify(
+                net,
+                server,
+                3105,
+                self.callback,
+                client,
+                &self.context,
+            ));
+            net.wait(35 * SEC);
+            self.conn.rop_call(net, 40);
+        }
+        out
+    }
+
     /// The registration as the report must show it (plain stub).
     pub(crate) fn expected_registration(
         &self,
@@ -664,14 +685,11 @@ pub(crate) fn ignored_notifications(seed: u64, c: Host, s: Host, vantage: &str) 
         ConnectOptions::default(),
         Some((c.at(CALLBACK_PORT), 0)),
     );
-    let mut datagrams = Vec::new();
-    for _ in 0..4 {
-        net.wait(25 * SEC);
-        let d = notify(&mut net, s, 3105, l.callback, c, &l.context);
-        datagrams.push(json!({ "frame": d, "matches_context": true, "reaction": "no_reaction", "reaction_frame": null }));
-        net.wait(35 * SEC);
-        l.conn.rop_call(&mut net, 40);
-    }
+    let datagrams: Vec<Value> = l
+        .notify_unanswered(&mut net, s, 4)
+        .into_iter()
+        .map(|d| json!({ "frame": d, "matches_context": true, "reaction": "no_reaction", "reaction_frame": null }))
+        .collect();
     let reg = l.expected_registration(Some("10.0.0.21:1088"), Some(0));
     let expect = expect_one(
         "dropped",
@@ -689,16 +707,27 @@ pub(crate) fn ignored_notifications(seed: u64, c: Host, s: Host, vantage: &str) 
 /// without an ICMP error and Outlook keeps polling. The client is the capture host (its own
 /// packets carry offload checksums); the server is two routers away.
 fn host_firewall_dropped() -> Built {
-    let c = Host::new(21, "10.0.0.21", 128).capturing();
-    let s = Host::new(5, ROUTED_SERVER, 128).behind(ROUTER_MAC, 2);
+    let (c, s) = routed_hosts(false);
     ignored_notifications(21, c, s, "client")
+}
+
+/// The client 10.0.0.21 and the server of the routed scenarios as a capture point on the
+/// server's side (`at_server`) or on the client's sees them: the capture host's own packets
+/// carry offload checksums, the other host is two routers away.
+pub(crate) fn routed_hosts(at_server: bool) -> (Host, Host) {
+    let c = Host::new(21, "10.0.0.21", 128);
+    let s = Host::new(5, ROUTED_SERVER, 128);
+    if at_server {
+        (c.behind(ROUTER_MAC, 2), s.capturing())
+    } else {
+        (c.capturing(), s.behind(ROUTER_MAC, 2))
+    }
 }
 
 /// The same drop seen on the server (the capture host): the datagrams leave, nothing comes
 /// back; the client is two routers away.
 fn path_dropped_server_side() -> Built {
-    let c = Host::new(21, "10.0.0.21", 128).behind(ROUTER_MAC, 2);
-    let s = Host::new(5, ROUTED_SERVER, 128).capturing();
+    let (c, s) = routed_hosts(true);
     ignored_notifications(22, c, s, "server")
 }
 
@@ -708,19 +737,15 @@ fn path_dropped_server_side() -> Built {
 /// Firewall drops them; the client polls once a minute.
 fn sealed_mid_session_dropped() -> Built {
     let mut net = Net::new(START_NS, 27);
-    let c = Host::new(21, "10.0.0.21", 128).capturing();
-    let s = Host::new(5, ROUTED_SERVER, 128).behind(ROUTER_MAC, 2);
+    let (c, s) = routed_hosts(false);
     let mut l = logon(&mut net, c, s, sealed(), Some((c.at(CALLBACK_PORT), 0)));
     net.wait(20 * SEC);
     let dropped = net.frames.len();
-    let mut datagrams = Vec::new();
-    for _ in 0..3 {
-        net.wait(25 * SEC);
-        let d = notify(&mut net, s, 3105, l.callback, c, &l.context);
-        datagrams.push(json!({ "frame": d as usize - dropped, "matches_context": null, "reaction": "no_reaction" }));
-        net.wait(35 * SEC);
-        l.conn.rop_call(&mut net, 40);
-    }
+    let datagrams: Vec<Value> = l
+        .notify_unanswered(&mut net, s, 3)
+        .into_iter()
+        .map(|d| json!({ "frame": d as usize - dropped, "matches_context": null, "reaction": "no_reaction" }))
+        .collect();
     let frames = net.frames.split_off(dropped);
     let input =
         json!({ "vantage": "client", "counters": { "identify": { "anchored_by_datagrams": 1 } } });

@@ -12,14 +12,16 @@
 //! off; frames a router drops on the way never reach it.
 
 use crate::files::{self, FileFormat};
-use crate::net::{Host, Net, SimFrame, MS, SEC};
+use crate::net::{Net, SimFrame, MS};
 use crate::outlook::CallFrames;
 use crate::scenarios::{
-    ignored_notifications, logon, poll_every_minute, CALLBACK_PORT, ROUTED_SERVER, ROUTER_MAC,
+    ignored_notifications, logon, poll_every_minute, routed_hosts, CALLBACK_PORT, ROUTED_SERVER,
     START_NS, USER,
 };
-use crate::{exit_code, sample, Sample};
+use crate::{sample, Sample};
 use anyhow::Result;
+use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+use pushtrace_core::report::format_time;
 use serde_json::{json, Value};
 use std::net::IpAddr;
 
@@ -30,7 +32,7 @@ const PATH_DELAY_NS: i64 = 60_000;
 
 /// A capture point nearer the client than the scenario's own.
 #[derive(Debug, Clone, Copy)]
-pub struct FurtherPoint {
+struct FurtherPoint {
     /// The client: its packets pass this point before the server's.
     pub client: IpAddr,
     /// Time on the wire between the two points.
@@ -39,31 +41,30 @@ pub struct FurtherPoint {
     pub clock_ns: i64,
 }
 
-/// The source address and IP protocol of an Ethernet frame.
-fn source_and_protocol(frame: &[u8]) -> Option<(IpAddr, u8)> {
-    match u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]) {
-        0x0800 => {
-            let src: [u8; 4] = frame.get(26..30)?.try_into().ok()?;
-            Some((IpAddr::from(src), *frame.get(23)?))
-        }
-        0x86dd => {
-            let src: [u8; 16] = frame.get(22..38)?.try_into().ok()?;
-            Some((IpAddr::from(src), *frame.get(20)?))
-        }
-        _ => None,
-    }
+/// The sender of an Ethernet frame, and whether it is a UDP datagram.
+fn sender(frame: &SimFrame) -> Option<(IpAddr, bool)> {
+    let sliced = SlicedPacket::from_ethernet(&frame.bytes).ok()?;
+    let src = match sliced.net? {
+        NetSlice::Ipv4(ip) => IpAddr::from(ip.header().source_addr()),
+        NetSlice::Ipv6(ip) => IpAddr::from(ip.header().source_addr()),
+        _ => return None,
+    };
+    Some((
+        src,
+        matches!(sliced.transport, Some(TransportSlice::Udp(_))),
+    ))
 }
 
 /// Whether a frame is a UDP datagram from `from`.
-pub fn is_udp_from(frame: &SimFrame, from: IpAddr) -> bool {
-    source_and_protocol(&frame.bytes) == Some((from, 17))
+fn is_udp_from(frame: &SimFrame, from: IpAddr) -> bool {
+    sender(frame) == Some((from, true))
 }
 
 /// The frames as `point` captures them, from the same traffic captured on the server's
 /// side (`frames`, with the hosts as `point` sees them), keeping those for which `reaches`
 /// holds. Also returns, for each frame given, its number at the point (None when it did
 /// not get there).
-pub fn seen_further(
+fn seen_further(
     frames: &[SimFrame],
     point: FurtherPoint,
     reaches: impl Fn(&SimFrame) -> bool,
@@ -73,7 +74,7 @@ pub fn seen_further(
         .enumerate()
         .filter(|(_, f)| reaches(f))
         .map(|(i, f)| {
-            let from_client = source_and_protocol(&f.bytes).is_some_and(|(s, _)| s == point.client);
+            let from_client = sender(f).is_some_and(|(s, _)| s == point.client);
             let on_wire = if from_client {
                 f.ts_ns - point.delay_ns
             } else {
@@ -98,19 +99,6 @@ pub fn seen_further(
     (out, numbers)
 }
 
-/// The client and server of the two-point scenarios as a capture point on the server's side
-/// (`at_server`) or on the client's sees them: the capture host's own packets carry offload
-/// checksums, the other host is two routers away.
-fn hosts(at_server: bool) -> (Host, Host) {
-    let c = Host::new(21, "10.0.0.21", 128);
-    let s = Host::new(5, ROUTED_SERVER, 128);
-    if at_server {
-        (c.behind(ROUTER_MAC, 2), s.capturing())
-    } else {
-        (c.capturing(), s.behind(ROUTER_MAC, 2))
-    }
-}
-
 /// What the healthy two-point story produced: its frames and the frames the report cites.
 struct Healthy {
     frames: Vec<SimFrame>,
@@ -122,7 +110,7 @@ struct Healthy {
 /// Outlook logs on to a server two routers away and registers; three notifications come
 /// and the client reacts to each. `at_server` says which point's view of the hosts to use.
 fn healthy_story(seed: u64, at_server: bool) -> Healthy {
-    let (c, s) = hosts(at_server);
+    let (c, s) = routed_hosts(at_server);
     let mut net = Net::new(START_NS, seed);
     let mut l = logon(
         &mut net,
@@ -157,20 +145,9 @@ fn pcapng(frames: &[SimFrame]) -> Result<Vec<u8>> {
 }
 
 /// A sample made of other samples' files, analysed together.
-fn together(stem: &str, shows: &str, captures: &[&str], mut expect: Value) -> Result<Sample> {
-    let verdict = expect["verdict"].as_str().unwrap_or_default().to_string();
-    expect["exit_code"] = json!(exit_code(&verdict));
-    expect["captures"] = json!(captures);
-    let mut text = serde_json::to_vec_pretty(&expect)?;
-    text.push(b'\n');
-    Ok(Sample {
-        files: Vec::new(),
-        captures: captures.iter().map(|c| c.to_string()).collect(),
-        expect_name: format!("{stem}.expect.json"),
-        expect: text,
-        shows: shows.to_string(),
-        verdict,
-    })
+fn together(stem: &str, shows: &str, captures: &[&str], expect: Value) -> Result<Sample> {
+    let captures = captures.iter().map(|c| c.to_string()).collect();
+    Sample::new(stem, shows, Vec::new(), captures, expect)
 }
 
 /// A healthy session captured at the server and at the client at the same time; the
@@ -254,7 +231,7 @@ fn two_points_healthy() -> Result<Vec<Sample>> {
 fn path_dropped_client_side() -> Result<Vec<Sample>> {
     // The story and seed of `path-dropped-server-side`, seen from the client.
     const SEED: u64 = 22;
-    let (c, s) = hosts(false);
+    let (c, s) = routed_hosts(false);
     let story = ignored_notifications(SEED, c, s, "client");
     let point = FurtherPoint {
         client: c.ip,
@@ -301,33 +278,22 @@ fn path_dropped_client_side() -> Result<Vec<Sample>> {
 }
 
 /// The name `dumpcap -b` gives the `n`th file of a ring buffer whose first frame is at
-/// `ts_ns`: `STEM_NNNNN_YYYYmmddHHMMSS.pcapng`.
+/// `ts_ns` (the capture host's clock on UTC): `STEM_NNNNN_YYYYmmddHHMMSS.pcapng`.
 fn ring_file_name(stem: &str, n: usize, ts_ns: i64) -> String {
-    let secs = ts_ns.div_euclid(SEC);
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{stem}_{n:05}_{year:04}{month:02}{day:02}{:02}{:02}{:02}.pcapng",
-        rest / 3_600,
-        rest / 60 % 60,
-        rest % 60
-    )
+    // format_time gives `2025-11-03T09:00:41.943566Z`: its digits up to the seconds.
+    let stamp: String = format_time(ts_ns)
+        .chars()
+        .take(19)
+        .filter(char::is_ascii_digit)
+        .collect();
+    format!("{stem}_{n:05}_{stamp}.pcapng")
 }
 
 /// A healthy session captured as a three-file ring buffer: the registration in the first
 /// file, a call cut by each file switch, the datagrams and reactions in the second and
 /// third. Given newest first, they are read in time order as one trace: `flowing`.
 fn ring_buffer() -> Result<Vec<Sample>> {
-    let (c, s) = hosts(true);
+    let (c, s) = routed_hosts(true);
     let mut net = Net::new(START_NS, 33);
     let mut l = logon(
         &mut net,
@@ -389,15 +355,15 @@ fn ring_buffer() -> Result<Vec<Sample>> {
                                 "response_input": (resp_input != reg_input).then_some(resp_input), "status": 0 }],
             "datagrams": datagrams }],
     });
-    let captures: Vec<&str> = names.iter().rev().map(String::as_str).collect();
-    let mut joint = together(
+    let captures = names.into_iter().rev().collect();
+    let ring = Sample::new(
         "ring-buffer",
         "a three-file ring buffer (dumpcap -b), given newest first: registration in the first file, datagrams in the others",
-        &captures,
+        out,
+        captures,
         expect,
     )?;
-    joint.files = out;
-    Ok(vec![joint])
+    Ok(vec![ring])
 }
 
 /// Every sample of several captures.
@@ -411,6 +377,7 @@ pub fn samples() -> Result<Vec<Sample>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::SEC;
 
     #[test]
     fn ring_files_are_named_as_dumpcap_names_them() {

@@ -16,11 +16,11 @@ const HEADER_LEN: u32 = 64;
 #[derive(Debug, Clone)]
 pub struct PipeSession {
     /// SessionId.
-    pub session_id: u64,
+    session_id: u64,
     /// TreeId (IPC$).
-    pub tree_id: u32,
+    tree_id: u32,
     /// The pipe's FileId (persistent and volatile halves).
-    pub file_id: [u8; 16],
+    file_id: [u8; 16],
     next_message_id: u64,
 }
 
@@ -59,43 +59,60 @@ impl PipeSession {
         const RESPONSE_FIXED: u32 = 48;
         let id = self.next_message_id;
         self.next_message_id += 1;
-        let mut request = Vec::new();
-        self.header(id, false, &mut request);
-        request.extend_from_slice(&57u16.to_le_bytes()); // StructureSize
-        request.extend_from_slice(&[0; 2]);
-        request.extend_from_slice(&FSCTL_PIPE_TRANSCEIVE.to_le_bytes());
-        request.extend_from_slice(&self.file_id);
-        for field in [
-            HEADER_LEN + REQUEST_FIXED, // InputOffset
-            rpc.len() as u32,           // InputCount
-            0,                          // MaxInputResponse
-            0,                          // OutputOffset
-            0,                          // OutputCount
-            4280,                       // MaxOutputResponse
-            1,                          // Flags: SMB2_0_IOCTL_IS_FSCTL
-            0,                          // Reserved2
-        ] {
-            request.extend_from_slice(&field.to_le_bytes());
-        }
-        request.extend_from_slice(rpc);
-        let mut response = Vec::new();
-        self.header(id, true, &mut response);
-        response.extend_from_slice(&49u16.to_le_bytes()); // StructureSize
-        response.extend_from_slice(&[0; 2]);
-        response.extend_from_slice(&FSCTL_PIPE_TRANSCEIVE.to_le_bytes());
-        response.extend_from_slice(&self.file_id);
-        for field in [
-            HEADER_LEN + RESPONSE_FIXED, // InputOffset
-            0,                           // InputCount
-            HEADER_LEN + RESPONSE_FIXED, // OutputOffset
-            answer.len() as u32,         // OutputCount
-            0,                           // Flags
-            0,                           // Reserved2
-        ] {
-            response.extend_from_slice(&field.to_le_bytes());
-        }
-        response.extend_from_slice(answer);
+        let request = self.ioctl(
+            (id, false),
+            57,
+            &[
+                HEADER_LEN + REQUEST_FIXED, // InputOffset
+                rpc.len() as u32,           // InputCount
+                0,                          // MaxInputResponse
+                0,                          // OutputOffset
+                0,                          // OutputCount
+                4280,                       // MaxOutputResponse
+                1,                          // Flags: SMB2_0_IOCTL_IS_FSCTL
+                0,                          // Reserved2
+            ],
+            rpc,
+        );
+        let response = self.ioctl(
+            (id, true),
+            49,
+            &[
+                HEADER_LEN + RESPONSE_FIXED, // InputOffset
+                0,                           // InputCount
+                HEADER_LEN + RESPONSE_FIXED, // OutputOffset
+                answer.len() as u32,         // OutputCount
+                0,                           // Flags
+                0,                           // Reserved2
+            ],
+            answer,
+        );
         (session_message(&request), session_message(&response))
+    }
+}
+
+impl PipeSession {
+    /// An SMB2 IOCTL request or response (message `id`, `response`) for
+    /// FSCTL_PIPE_TRANSCEIVE on the pipe: the header, `structure_size`, the control code and
+    /// file id, the 32-bit `fields` that follow them, then `payload`.
+    fn ioctl(
+        &self,
+        (id, response): (u64, bool),
+        structure_size: u16,
+        fields: &[u32],
+        payload: &[u8],
+    ) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.header(id, response, &mut out);
+        out.extend_from_slice(&structure_size.to_le_bytes());
+        out.extend_from_slice(&[0; 2]); // Reserved
+        out.extend_from_slice(&FSCTL_PIPE_TRANSCEIVE.to_le_bytes());
+        out.extend_from_slice(&self.file_id);
+        for field in fields {
+            out.extend_from_slice(&field.to_le_bytes());
+        }
+        out.extend_from_slice(payload);
+        out
     }
 }
 

@@ -1910,7 +1910,6 @@ mod tests {
         );
     }
 
-    /// Request 2 of [`calls_around_a_gap`]: 24 header bytes and a 60-byte stub 0, 1, … 59.
     /// A capture that starts inside a connection (its first PDU, sent by the side that is
     /// the TCP "initiator" for want of a SYN, is a response) and ends with a request never
     /// answered: every event still names the side that sent the requests as the client,
@@ -1936,6 +1935,7 @@ mod tests {
         assert_eq!(directions, [Some(CLIENT), Some(CLIENT)]);
     }
 
+    /// Request 2 of [`calls_around_a_gap`]: 24 header bytes and a 60-byte stub 0, 1, … 59.
     fn request_two() -> Vec<u8> {
         PduBuilder::request(2, 0, 11, &(0..60).collect::<Vec<u8>>()).build()
     }

@@ -34,7 +34,7 @@ pub const MAX_TOWERS: usize = 64;
 /// Floors decoded at most from one tower.
 const MAX_FLOORS: usize = 16;
 /// Length of an NDR context handle (attributes u32 + UUID).
-const CONTEXT_HANDLE_LEN: usize = 20;
+pub(crate) const CONTEXT_HANDLE_LEN: usize = 20;
 
 /// Why an ept_map stub could not be decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]

@@ -8,7 +8,7 @@
 
 mod ndr;
 pub mod rop;
-pub mod shape;
+mod shape;
 mod sockaddr;
 
 pub use ndr::{NdrError, NdrFormat, NdrReader, NdrWriter};

@@ -24,7 +24,7 @@ const MAX_AUX_BYTES: u64 = 0x1008;
 /// `Reserved0` of `EcDoRpcExt` (a buffer Outlook leaves small).
 const MAX_RESERVED_BYTES: u64 = 0x1008;
 /// A context handle's wire size: 4 attribute bytes and a UUID.
-const HANDLE_LEN: usize = 20;
+const HANDLE_LEN: usize = crate::dcerpc::epm::CONTEXT_HANDLE_LEN;
 /// The plaintext length range of an opnum-4 request stub (protocol.md §2.3.1): handle, iRpc
 /// and a count (28), 0–16 context bytes, cbContext and padding (2–4), grbit and a count (8),
 /// a 16–28-byte SOCKADDR and cbCallbackAddress (18–30).
@@ -42,7 +42,7 @@ pub enum StoreInterface {
 }
 
 /// How much a request stub says about the call being the EMSMDB operation its opnum names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
     /// Sealed or cut: only its length was checked, and it fits.
     Unreadable,
