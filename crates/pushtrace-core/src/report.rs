@@ -261,6 +261,8 @@ pub struct Session {
     pub connections: Vec<String>,
     /// The `EcRRegisterPushNotification` calls.
     pub registrations: Vec<Registration>,
+    /// The `EcRUnregisterPushNotification` calls (request frames), in time order.
+    pub unregistrations: Vec<SeenAt>,
     /// Candidate notification datagrams from the server to the client.
     pub datagrams: Vec<Datagram>,
     /// ICMP destination-unreachable errors quoting those datagrams.
@@ -418,6 +420,14 @@ pub struct Polling {
     pub median_interval_s: Option<f64>,
     /// True when the calls keep a steady rhythm of about a minute (push not in use).
     pub steady_one_minute: bool,
+    /// The first [`Polling::MAX_SHOWN`] of those calls, in time order: what a timeline
+    /// draws and an evidence capture keeps.
+    pub shown: Vec<SeenAt>,
+}
+
+impl Polling {
+    /// Most ROP calls listed in [`Polling::shown`] (an hour of one-minute polls and more).
+    pub const MAX_SHOWN: usize = 100;
 }
 
 /// One line of evidence: a statement and the frames that show it, all in one input (a

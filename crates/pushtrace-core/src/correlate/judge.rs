@@ -219,6 +219,7 @@ pub(super) fn judge(
             .iter()
             .map(advice::registration_report)
             .collect(),
+        unregistrations: datagrams::seen_at(s.unregistrations.iter().copied()),
         datagrams,
         icmp_errors,
         polling,

@@ -1,7 +1,7 @@
 //! What the capture shows of one client and one server: the facts kept for judging, each list
 //! bounded.
 
-use super::datagrams::UdpCandidate;
+use super::datagrams::{seen_at, UdpCandidate};
 use super::facts::RegistrationFacts;
 use crate::report::Polling;
 use std::collections::BTreeSet;
@@ -85,7 +85,8 @@ pub(super) fn push_bounded<T>(list: &mut Vec<T>, item: T, cap: usize, dropped: &
 pub(super) fn polling(calls: &[ClientCall]) -> Polling {
     const NEAR_NS: u64 = 10_000_000_000;
     const MINUTE_NS: std::ops::RangeInclusive<i64> = 50_000_000_000..=70_000_000_000;
-    let times: Vec<i64> = calls.iter().filter(|c| c.rop).map(|c| c.ts_ns).collect();
+    let rop: Vec<&ClientCall> = calls.iter().filter(|c| c.rop).collect();
+    let times: Vec<i64> = rop.iter().map(|c| c.ts_ns).collect();
     // Capture times are untrusted: differences saturate rather than overflow.
     let mut intervals: Vec<i64> = times
         .windows(2)
@@ -104,5 +105,10 @@ pub(super) fn polling(calls: &[ClientCall]) -> Polling {
         calls: times.len() as u64,
         median_interval_s: median.map(|ns| ns as f64 / 1e9),
         steady_one_minute: steady,
+        shown: seen_at(
+            rop.iter()
+                .take(Polling::MAX_SHOWN)
+                .map(|c| (c.frame, c.ts_ns)),
+        ),
     }
 }
