@@ -40,6 +40,8 @@ fn frame(data: &[u8], orig_len: usize) -> Frame<'_> {
         link: LinkType::ETHERNET,
         data,
         orig_len: orig_len as u32,
+        interface: 0,
+        options: Default::default(),
     }
 }
 

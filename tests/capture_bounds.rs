@@ -25,6 +25,8 @@ fn pairs(frames: &[SimFrame]) -> BTreeSet<(String, String, bool)> {
             link: LinkType::ETHERNET,
             data: &f.bytes,
             orig_len: f.bytes.len() as u32,
+            interface: 0,
+            options: Default::default(),
         });
     }
     analyzer

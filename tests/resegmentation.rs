@@ -45,6 +45,8 @@ fn essence(frames: &[pushtrace_samples::net::SimFrame]) -> Value {
             link: LinkType::ETHERNET,
             data: &f.bytes,
             orig_len: f.bytes.len() as u32,
+            interface: 0,
+            options: Default::default(),
         };
         analyzer.feed(&frame);
     }

@@ -84,6 +84,8 @@ pub fn run_frames(data: &[u8]) {
             link,
             data: bytes,
             orig_len: bytes.len() as u32,
+            interface: 0,
+            options: Default::default(),
         });
         count += 1;
     }
@@ -141,6 +143,8 @@ pub fn run_views(data: &[u8]) {
                     link,
                     data: bytes,
                     orig_len: bytes.len() as u32,
+                    interface: 0,
+                    options: Default::default(),
                 },
             );
         }
@@ -510,6 +514,8 @@ pub fn analyze_frames(frames: &[(i64, Vec<u8>)], options: ConversationOptions) {
             link: LinkType::ETHERNET,
             data: bytes,
             orig_len: bytes.len() as u32,
+            interface: 0,
+            options: Default::default(),
         });
     }
     let analysis = analyzer.finish();

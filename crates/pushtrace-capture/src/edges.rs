@@ -72,6 +72,8 @@ impl OwnedFrame {
             link: self.link,
             data: &self.data,
             orig_len: self.orig_len,
+            interface: 0,
+            options: crate::PacketOptions::NONE,
         }
     }
 

@@ -1,6 +1,7 @@
 //! The unit every reader produces: one captured frame.
 
 use serde::Serialize;
+use std::borrow::Cow;
 use std::fmt;
 
 /// One captured frame, borrowed from the reader that produced it.
@@ -17,12 +18,86 @@ pub struct Frame<'a> {
     pub data: &'a [u8],
     /// The length of the frame on the wire.
     pub orig_len: u32,
+    /// The interface the frame was captured on: the pcapng Interface Description Block's
+    /// number within its section; 0 for pcap and Network Monitor files.
+    pub interface: u32,
+    /// The options of the frame's pcapng Enhanced Packet Block (comments, flags...), left
+    /// unparsed until asked for; empty for every other kind of record.
+    pub options: PacketOptions<'a>,
 }
 
 impl Frame<'_> {
     /// True when the capture holds fewer bytes than were on the wire (snap length).
     pub fn is_truncated(&self) -> bool {
         (self.data.len() as u64) < u64::from(self.orig_len)
+    }
+}
+
+/// The raw options of a pcapng packet block, in their section's byte order, parsed only when
+/// asked for (reading a frame never allocates for them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PacketOptions<'a> {
+    bytes: &'a [u8],
+    big_endian: bool,
+}
+
+/// Option code of `opt_comment`: a UTF-8 comment (pcapng §3.5).
+pub const OPT_COMMENT: u16 = 1;
+/// Option code of `opt_endofopt`, which ends an option list.
+const OPT_END: u16 = 0;
+
+impl<'a> PacketOptions<'a> {
+    /// No options.
+    pub const NONE: PacketOptions<'static> = PacketOptions {
+        bytes: &[],
+        big_endian: false,
+    };
+
+    /// Options stored as `bytes` (from the first option's code up to the block's trailing
+    /// length), in a section of the given byte order.
+    pub fn new(bytes: &'a [u8], big_endian: bool) -> Self {
+        PacketOptions { bytes, big_endian }
+    }
+
+    /// True when the block holds no option bytes.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Every option as (code, value), up to `opt_endofopt` or the first option that runs
+    /// past the block (the rest is ignored, as Wireshark does).
+    pub fn iter(&self) -> impl Iterator<Item = (u16, &'a [u8])> + 'a {
+        let big_endian = self.big_endian;
+        let mut rest = self.bytes;
+        std::iter::from_fn(move || {
+            let header: [u8; 4] = rest.get(..4)?.try_into().ok()?;
+            let (code, len) = if big_endian {
+                (
+                    u16::from_be_bytes([header[0], header[1]]),
+                    u16::from_be_bytes([header[2], header[3]]),
+                )
+            } else {
+                (
+                    u16::from_le_bytes([header[0], header[1]]),
+                    u16::from_le_bytes([header[2], header[3]]),
+                )
+            };
+            if code == OPT_END {
+                return None;
+            }
+            let len = usize::from(len);
+            let value = rest.get(4..4 + len)?;
+            rest = rest.get(4 + len.next_multiple_of(4)..).unwrap_or_default();
+            Some((code, value))
+        })
+    }
+
+    /// The `opt_comment` values, in order; invalid UTF-8 is replaced (without a copy when
+    /// the comment is valid).
+    pub fn comments(&self) -> impl Iterator<Item = Cow<'a, str>> + 'a {
+        self.iter()
+            .filter(|&(code, _)| code == OPT_COMMENT)
+            .map(|(_, value)| String::from_utf8_lossy(value))
     }
 }
 

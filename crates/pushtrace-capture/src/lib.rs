@@ -3,10 +3,12 @@
 //!
 //! The format is detected from the first bytes, never from the file name. Every reader
 //! yields [`Frame`]s in file order with Wireshark's frame numbering, an absolute UTC
-//! timestamp in nanoseconds, the link type and the captured bytes, borrowed from the
-//! reader's buffer (no copy). Memory use does not grow with the number of frames: regular
-//! files are memory-mapped, pcap and pcapng streams are read through a bounded window, and
-//! Network Monitor streams (which need random access) are spooled to a temporary file.
+//! timestamp in nanoseconds, the link type, the interface and the captured bytes, borrowed
+//! from the reader's buffer (no copy); a pcapng packet's options (comments) are parsed only
+//! when asked for ([`PacketOptions`]). Memory use does not grow with the number of frames:
+//! regular files are memory-mapped, pcap and pcapng streams are read through a bounded
+//! window, and Network Monitor streams (which need random access) are spooled to a
+//! temporary file.
 //!
 //! Bad input is normal input: a damaged or truncated file yields every complete frame it
 //! holds and a [`Warning`] saying where and why reading stopped or a record was skipped.
@@ -49,7 +51,7 @@ pub mod write;
 
 pub use edges::{edges, Edges, OwnedFrame};
 pub use error::CaptureError;
-pub use frame::{Frame, LinkType};
+pub use frame::{Frame, LinkType, PacketOptions, OPT_COMMENT};
 pub use info::{
     ByteOrder, Compression, Format, FormatInfo, ReadOptions, ReadStats, TimestampPrecision,
 };

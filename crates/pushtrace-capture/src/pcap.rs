@@ -19,7 +19,8 @@
 //! type is the low 16 bits of the header's `network` field (§1.1, §5.2 item 8).
 
 use crate::record::{
-    corrupt, oversized, Diagnostics, Endian, FileHeader, FrameMeta, Step, MAX_PCAP_CAPLEN,
+    corrupt, oversized, Diagnostics, Endian, FileHeader, FrameMeta, OptionsSpan, Step,
+    MAX_PCAP_CAPLEN,
 };
 use crate::{CaptureError, Format, LinkType, TimestampPrecision};
 use nom::bytes::streaming::take;
@@ -234,6 +235,8 @@ impl PcapParser {
             ts_ns: i64::from(record.ts_sec) * 1_000_000_000 + frac_ns,
             link: self.link,
             orig_len: record.origlen,
+            interface: 0,
+            options: OptionsSpan::default(),
         })
     }
 

@@ -28,7 +28,8 @@
 //! Blocks that carry no packet are skipped by their type without parsing their contents.
 
 use crate::record::{
-    corrupt, oversized, Diagnostics, Endian, FileHeader, FrameMeta, Step, MAX_PCAPNG_BLOCK,
+    corrupt, oversized, Diagnostics, Endian, FileHeader, FrameMeta, OptionsSpan, Step,
+    MAX_PCAPNG_BLOCK,
 };
 use crate::{CaptureError, Format, LinkType, TimestampPrecision, Warning};
 use nom::IResult;
@@ -208,6 +209,8 @@ struct PacketFields {
     /// Captured length, already checked to fit in the block.
     caplen: u32,
     orig_len: u32,
+    /// The options after the padded data (empty when there are none).
+    options: OptionsSpan,
 }
 
 impl PcapNgParser {
@@ -421,6 +424,7 @@ impl PcapNgParser {
                     ts_raw: (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low),
                     caplen: epb.caplen,
                     orig_len: epb.origlen,
+                    options: OptionsSpan::default(),
                 };
                 self.packet(fields, block.len(), offset, diag)
             }
@@ -469,6 +473,8 @@ impl PcapNgParser {
             ts_ns,
             link: interface.link,
             orig_len: p.orig_len,
+            interface: p.if_id,
+            options: p.options,
         })
     }
 
@@ -514,6 +520,8 @@ impl PcapNgParser {
             ts_ns: self.last_ts_ns,
             link: interface.link,
             orig_len: spb.origlen,
+            interface: 0,
+            options: OptionsSpan::default(),
         })
     }
 
@@ -560,11 +568,18 @@ fn own_packet_fields(
     let orig_len = endian.u32(block, 24)?;
     // The data, options and trailing length follow the fixed fields.
     let room = block.len().checked_sub(PACKET_DATA_OFFSET + TRAILER_LEN)?;
+    let padded = (caplen as usize).checked_next_multiple_of(4)?;
+    let options = OptionsSpan {
+        offset: PACKET_DATA_OFFSET + padded.min(room),
+        len: room.saturating_sub(padded),
+        big_endian: endian == Endian::Big,
+    };
     (caplen as usize <= room).then_some(PacketFields {
         if_id,
         ts_raw: (u64::from(ts_high) << 32) | u64::from(ts_low),
         caplen,
         orig_len,
+        options,
     })
 }
 

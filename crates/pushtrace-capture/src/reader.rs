@@ -21,8 +21,8 @@ use crate::pcapng::{self, PcapNgParser};
 use crate::record::{Diagnostics, FileHeader, FrameMeta, Step};
 use crate::window::{Counted, Window, MAX_WINDOW};
 use crate::{
-    mmap, ByteOrder, CaptureError, Compression, Format, FormatInfo, Frame, ReadOptions, ReadStats,
-    TimestampPrecision, Warning,
+    mmap, ByteOrder, CaptureError, Compression, Format, FormatInfo, Frame, PacketOptions,
+    ReadOptions, ReadStats, TimestampPrecision, Warning,
 };
 use memmap2::Mmap;
 use std::fs::File;
@@ -627,6 +627,10 @@ fn checked(step: Step, available: usize, offset: u64, diag: &mut Diagnostics) ->
                 && m.data_offset
                     .checked_add(m.data_len)
                     .is_some_and(|end| end <= m.record_len)
+                && m.options
+                    .offset
+                    .checked_add(m.options.len)
+                    .is_some_and(|end| end <= m.record_len)
         }
         Step::Skip { len } => len > 0,
         Step::NeedMore { total } => total > available && total <= MAX_WINDOW,
@@ -643,12 +647,16 @@ fn checked(step: Step, available: usize, offset: u64, diag: &mut Diagnostics) ->
 /// The frame described by `meta` in `record` (numbered 0).
 fn frame_in<'a>(record: &'a [u8], meta: &FrameMeta) -> Option<Frame<'a>> {
     let data = record.get(meta.data_offset..)?.get(..meta.data_len)?;
+    let span = meta.options;
+    let options = record.get(span.offset..)?.get(..span.len)?;
     Some(Frame {
         number: 0,
         ts_ns: meta.ts_ns,
         link: meta.link,
         data,
         orig_len: meta.orig_len,
+        interface: meta.interface,
+        options: PacketOptions::new(options, span.big_endian),
     })
 }
 
@@ -683,6 +691,8 @@ mod tests {
             ts_ns: 0,
             link: LinkType::ETHERNET,
             orig_len: 0,
+            interface: 0,
+            options: Default::default(),
         }
     }
 

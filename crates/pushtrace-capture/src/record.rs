@@ -104,6 +104,19 @@ pub(crate) struct FrameMeta {
     pub link: LinkType,
     /// Length on the wire.
     pub orig_len: u32,
+    /// The pcapng interface number (0 for pcap).
+    pub interface: u32,
+    /// Where the packet block's options lie in the record (pcapng EPBs with options).
+    pub options: OptionsSpan,
+}
+
+/// The options of a record: `len` bytes from `offset` of the record start, in a section of
+/// the given byte order. Empty (`len` 0) for records without options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct OptionsSpan {
+    pub offset: usize,
+    pub len: usize,
+    pub big_endian: bool,
 }
 
 /// A record parser's answer for the record at the start of the bytes it was given.

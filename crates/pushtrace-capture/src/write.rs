@@ -1,9 +1,11 @@
-//! Writers for classic pcap (formats.md §1) and pcapng (§2), used by tests and by sample
-//! generators. They write what they are told, byte-exactly and deterministically, in either
-//! byte order, including the variants other tools cannot produce (big-endian files,
-//! "modified" records, mixed-endian sections, 2^-n resolutions, negative `if_tsoffset`,
-//! obsolete Packet Blocks, references to undefined interfaces).
+//! Writers for classic pcap (formats.md §1) and pcapng (§2), used by tests, by sample
+//! generators and for evidence captures (packet comments, named interfaces). They write
+//! what they are told, byte-exactly and deterministically, in either byte order, including
+//! the variants other tools cannot produce (big-endian files, "modified" records,
+//! mixed-endian sections, 2^-n resolutions, negative `if_tsoffset`, obsolete Packet Blocks,
+//! references to undefined interfaces).
 
+use crate::frame::OPT_COMMENT;
 use crate::pcapng::{
     units_per_sec, CUSTOM_COPYABLE_TYPE, CUSTOM_NO_COPY_TYPE, EPB_TYPE, IDB_TYPE, PB_TYPE,
     SHB_TYPE, SPB_TYPE,
@@ -115,6 +117,29 @@ impl<W: Write> PcapWriter<W> {
     }
 }
 
+/// Option code of an IDB's `if_name`.
+const IF_NAME: u16 = 2;
+/// Option code of an IDB's `if_description`.
+const IF_DESCRIPTION: u16 = 3;
+/// Option code of an IDB's `if_tsresol`.
+const IF_TSRESOL: u16 = 9;
+/// Option code of an IDB's `if_tsoffset`.
+const IF_TSOFFSET: u16 = 14;
+
+/// The options [`PcapNgWriter::add_interface_with`] can write into an Interface Description
+/// Block; `None` leaves an option out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InterfaceOptions<'a> {
+    /// The raw `if_tsresol` byte: n for 10^-n s, 0x80 | n for 2^-n s (microseconds when absent).
+    pub tsresol: Option<u8>,
+    /// `if_tsoffset`: seconds added to every timestamp of the interface.
+    pub tsoffset: Option<i64>,
+    /// `if_name` (UTF-8).
+    pub name: Option<&'a str>,
+    /// `if_description` (UTF-8).
+    pub description: Option<&'a str>,
+}
+
 /// Timestamp units of an interface written so far.
 #[derive(Debug, Clone, Copy)]
 struct Units {
@@ -165,12 +190,45 @@ impl<W: Write> PcapNgWriter<W> {
         tsresol: Option<u8>,
         tsoffset: Option<i64>,
     ) -> io::Result<u32> {
+        let options = InterfaceOptions {
+            tsresol,
+            tsoffset,
+            ..InterfaceOptions::default()
+        };
+        self.add_interface_with(linktype, snaplen, &options)
+    }
+
+    /// Writes an Interface Description Block with any of the options of
+    /// [`InterfaceOptions`] and returns the interface's id. Fails for a name or description
+    /// longer than an option holds (65,535 bytes).
+    pub fn add_interface_with(
+        &mut self,
+        linktype: u16,
+        snaplen: u32,
+        options: &InterfaceOptions<'_>,
+    ) -> io::Result<u32> {
+        let texts = [
+            (IF_NAME, options.name),
+            (IF_DESCRIPTION, options.description),
+        ];
+        for text in texts.iter().filter_map(|(_, t)| *t) {
+            option_len(text.as_bytes())?;
+        }
+        let (tsresol, tsoffset) = (options.tsresol, options.tsoffset);
         self.write_block_with(IDB_TYPE, |b| {
             b.u16(linktype);
             b.u16(0);
             b.u32(snaplen);
+            let mut any = false;
+            for (code, text) in texts {
+                if let Some(text) = text {
+                    b.option(code, text.as_bytes());
+                    any = true;
+                }
+            }
             if let Some(resol) = tsresol {
-                b.option(9, &[resol]);
+                b.option(IF_TSRESOL, &[resol]);
+                any = true;
             }
             if let Some(offset) = tsoffset {
                 let raw = if b.big_endian {
@@ -178,9 +236,10 @@ impl<W: Write> PcapNgWriter<W> {
                 } else {
                     offset.to_le_bytes()
                 };
-                b.option(14, &raw);
+                b.option(IF_TSOFFSET, &raw);
+                any = true;
             }
-            if tsresol.is_some() || tsoffset.is_some() {
+            if any {
                 b.u32(0); // opt_endofopt
             }
         })?;
@@ -202,8 +261,25 @@ impl<W: Write> PcapNgWriter<W> {
         data: &[u8],
         orig_len: u32,
     ) -> io::Result<()> {
+        self.write_epb_with_comments::<&str>(if_id, ts_ns, data, orig_len, &[])
+    }
+
+    /// Writes an Enhanced Packet Block as [`Self::write_epb`] does, with one `opt_comment`
+    /// option (UTF-8) per comment, in order. Fails for a comment longer than an option
+    /// holds (65,535 bytes).
+    pub fn write_epb_with_comments<S: AsRef<str>>(
+        &mut self,
+        if_id: u32,
+        ts_ns: i64,
+        data: &[u8],
+        orig_len: u32,
+        comments: &[S],
+    ) -> io::Result<()> {
         let raw = self.raw_time(if_id, ts_ns)?;
         let caplen = length(data)?;
+        for comment in comments {
+            option_len(comment.as_ref().as_bytes())?;
+        }
         self.write_block_with(EPB_TYPE, |b| {
             b.u32(if_id);
             b.u32((raw >> 32) as u32);
@@ -211,6 +287,13 @@ impl<W: Write> PcapNgWriter<W> {
             b.u32(caplen);
             b.u32(orig_len);
             b.buf.extend_from_slice(data);
+            b.buf.resize(b.buf.len().next_multiple_of(4), 0);
+            for comment in comments {
+                b.option(OPT_COMMENT, comment.as_ref().as_bytes());
+            }
+            if !comments.is_empty() {
+                b.u32(0); // opt_endofopt
+            }
         })
     }
 
@@ -359,13 +442,19 @@ impl Encoder {
         self.buf.extend_from_slice(&bytes);
     }
 
-    /// A pcapng option: code, length, value padded to 4 bytes (values are short here).
+    /// A pcapng option: code, length, value padded to 4 bytes. The caller has checked the
+    /// value's length with [`option_len`].
     fn option(&mut self, code: u16, value: &[u8]) {
         self.u16(code);
-        self.u16(value.len() as u16);
+        self.u16(u16::try_from(value.len()).unwrap_or(u16::MAX));
         self.buf.extend_from_slice(value);
         self.buf.resize(self.buf.len().next_multiple_of(4), 0);
     }
+}
+
+/// The length field of an option holding `value`, or an error when it does not fit.
+fn option_len(value: &[u8]) -> io::Result<u16> {
+    u16::try_from(value.len()).map_err(|_| invalid("option value longer than 65,535 bytes"))
 }
 
 fn length(data: &[u8]) -> io::Result<u32> {
@@ -440,6 +529,74 @@ mod tests {
             0xAD, 0x0B, 0, 0x40, 20, 0, 0, 0, 0xD9, 0x7E, 0, 0, 1, 2, 0, 0, 20, 0, 0, 0,
         ];
         assert_eq!(bytes, expected);
+    }
+
+    #[test]
+    fn epb_comments_and_interface_names_read_back_in_both_byte_orders() {
+        use crate::{CaptureReader, LinkType, ReadOptions};
+        for big_endian in [false, true] {
+            let mut w = PcapNgWriter::new(Vec::new());
+            w.new_section(big_endian).unwrap();
+            let named = InterfaceOptions {
+                tsresol: Some(9),
+                name: Some("a.pcapng/0"),
+                description: Some("interface 0 of a.pcapng"),
+                ..InterfaceOptions::default()
+            };
+            assert_eq!(w.add_interface_with(101, 0, &named).unwrap(), 0);
+            assert_eq!(w.add_interface_with(1, 0, &named).unwrap(), 1);
+            w.write_epb_with_comments(1, 7_000_000_001, &[1, 2, 3], 9, &["één", "two"])
+                .unwrap();
+            w.write_epb(0, 8_000_000_002, &[0x45], 1).unwrap();
+            let too_long = "x".repeat(65_536);
+            assert!(w
+                .write_epb_with_comments(0, 0, &[], 0, &[too_long])
+                .is_err());
+            let bytes = w.into_inner();
+            let mut reader = CaptureReader::from_bytes(bytes, &ReadOptions::default()).unwrap();
+            let first = reader.next_frame().unwrap();
+            assert_eq!(
+                (
+                    first.interface,
+                    first.link,
+                    first.ts_ns,
+                    first.data,
+                    first.orig_len
+                ),
+                (1, LinkType::ETHERNET, 7_000_000_001, &[1u8, 2, 3][..], 9)
+            );
+            let comments: Vec<_> = first.options.comments().collect();
+            assert_eq!(comments, ["één", "two"], "big endian: {big_endian}");
+            let second = reader.next_frame().unwrap();
+            assert_eq!((second.interface, second.link), (0, LinkType::RAW));
+            assert!(second.options.is_empty());
+            assert_eq!(second.options.comments().count(), 0);
+            assert!(reader.next_frame().is_none());
+            assert!(reader.warnings().is_empty(), "{:?}", reader.warnings());
+        }
+    }
+
+    #[test]
+    fn epb_comment_option_bytes() {
+        let mut w = PcapNgWriter::new(Vec::new());
+        w.new_section(false).unwrap();
+        w.add_interface(1, 0, Some(9), None).unwrap();
+        w.write_epb_with_comments(0, 1, &[0xAB], 1, &["hi"])
+            .unwrap();
+        let bytes = w.into_inner();
+        #[rustfmt::skip]
+        let epb = [
+            6, 0, 0, 0, 48, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, // if 0, ts 1 ns
+            1, 0, 0, 0, 1, 0, 0, 0, 0xAB, 0, 0, 0, // caplen, orig_len, data + pad
+            1, 0, 2, 0, b'h', b'i', 0, 0, // opt_comment "hi" + pad
+            0, 0, 0, 0, 48, 0, 0, 0, // opt_endofopt, length
+        ];
+        assert_eq!(bytes[bytes.len() - epb.len()..], epb);
+        let options = crate::PacketOptions::new(&epb[32..44], false);
+        assert_eq!(options.iter().collect::<Vec<_>>(), [(1, &b"hi"[..])]);
+        // An option that claims more bytes than are left ends the list.
+        let cut = crate::PacketOptions::new(&[1, 0, 9, 0, b'h', b'i', 0, 0], false);
+        assert_eq!(cut.iter().count(), 0);
     }
 
     #[test]

@@ -287,6 +287,8 @@ mod tests {
             ts_ns: 0,
             link: crate::LinkType::ETHERNET,
             orig_len: bytes.len() as u32,
+            interface: 0,
+            options: Default::default(),
             data: &bytes,
         };
         match crate::decode::Decoder::default().decode(&frame) {

@@ -295,6 +295,8 @@ mod tests {
             link,
             data: bytes,
             orig_len: bytes.len() as u32,
+            interface: 0,
+            options: Default::default(),
         };
         let mut decoder = Decoder::default();
         match decoder.decode(&frame) {

@@ -43,6 +43,8 @@ fn run(frames: &[(LinkType, i64, Vec<u8>)], collect_calls: bool) {
             link: *link,
             data,
             orig_len: data.len() as u32,
+            interface: 0,
+            options: Default::default(),
         });
     }
     let analysis = analyzer.finish();

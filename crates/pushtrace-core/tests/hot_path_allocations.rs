@@ -122,6 +122,8 @@ fn feed(analyzer: &mut Analyzer, frames: &[Vec<u8>], number: &mut u64) {
             link: LinkType::ETHERNET,
             data,
             orig_len: data.len() as u32,
+            interface: 0,
+            options: Default::default(),
         };
         analyzer.feed(&frame);
     }

@@ -36,7 +36,7 @@ mod writer;
 
 pub use writer::{NetMonWriteError, NetMonWriter};
 
-use crate::{Frame, Warning};
+use crate::{Frame, PacketOptions, Warning};
 use nom::bytes::complete::take;
 use nom::combinator::opt;
 use nom::number::complete::{le_u16, le_u32, le_u64, le_u8};
@@ -545,6 +545,8 @@ impl NetMonReader {
             link: media::link_type(record.media_type),
             data: record.data,
             orig_len: record.orig_len,
+            interface: 0,
+            options: PacketOptions::NONE,
         })
     }
 

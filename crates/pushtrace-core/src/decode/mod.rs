@@ -455,6 +455,8 @@ mod tests {
             link,
             data,
             orig_len: data.len() as u32,
+            interface: 0,
+            options: Default::default(),
         }
     }
 
@@ -465,6 +467,8 @@ mod tests {
             link: LinkType::RAW,
             data,
             orig_len: data.len() as u32,
+            interface: 0,
+            options: Default::default(),
         }
     }
 
@@ -641,6 +645,8 @@ mod tests {
             link: LinkType::ETHERNET,
             data: &bytes[..60],
             orig_len: bytes.len() as u32,
+            interface: 0,
+            options: Default::default(),
         };
         let mut decoder = Decoder::default();
         let Decoded::Packet(packet) = decoder.decode(&cut) else {

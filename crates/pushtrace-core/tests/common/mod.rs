@@ -15,6 +15,8 @@ pub fn analyze(frames: &[Vec<u8>], times: &[i64]) -> TraceAnalysis {
             link: LinkType::ETHERNET,
             data,
             orig_len: data.len() as u32,
+            interface: 0,
+            options: Default::default(),
         });
     }
     analyzer.finish()
