@@ -9,9 +9,23 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "pushtrace", version, about, long_about = None)]
 pub struct Cli {
+    /// When to colour the output: `auto` colours a terminal unless `NO_COLOR` is set.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// When to colour the output (as ripgrep and most tools spell it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    /// On a terminal, unless `NO_COLOR` is set or `TERM` is `dumb`.
+    Auto,
+    /// Always, even into a pipe or file.
+    Always,
+    /// Never.
+    Never,
 }
 
 /// The subcommands.
@@ -20,18 +34,29 @@ pub enum Command {
     /// Judge push notifications per Outlook client and Exchange server (the main job).
     Analyze(AnalyzeArgs),
     /// List the DCE/RPC calls found, with per-operation counts and response times.
-    Rpc(AnalyzeArgs),
+    Rpc(RpcArgs),
     /// Describe capture files: format, link types, frames, times, warnings.
     Info(InfoArgs),
 }
 
-/// Output format.
+/// Output format of `info` and `rpc`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     /// Human-readable tables.
     Table,
     /// One JSON document (schema in docs/json-schema.md).
     Json,
+}
+
+/// Output format of `analyze`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Human-readable tables that fit the terminal.
+    Table,
+    /// One JSON document (schema in docs/json-schema.md).
+    Json,
+    /// One self-contained HTML page with a timeline per session.
+    Html,
 }
 
 /// Options shared by every subcommand that reads captures.
@@ -71,12 +96,36 @@ impl InfoArgs {
     }
 }
 
-/// `pushtrace analyze` and `pushtrace rpc`.
+/// `pushtrace analyze`.
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
     /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+    /// Also write the frames the report cites (with the handshakes and binds Wireshark needs
+    /// to dissect them) to this pcapng file, each with a comment saying what it shows.
+    #[arg(long, value_name = "FILE.pcapng")]
+    pub evidence: Option<PathBuf>,
+    /// Limit the evidence capture to the sessions of this client IP.
+    #[arg(long, value_name = "CLIENT", requires = "evidence")]
+    pub session: Option<String>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `pushtrace rpc`.
+#[derive(Debug, Args)]
+pub struct RpcArgs {
+    /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Options of every subcommand that analyses traffic.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
     #[command(flatten)]
     read: ReadArgs,
     /// Never show a progress bar (it is shown only when stderr is a terminal).
@@ -106,7 +155,7 @@ pub struct AnalyzeArgs {
     pub files: Vec<PathBuf>,
 }
 
-impl AnalyzeArgs {
+impl CommonArgs {
     /// Engine options from the arguments.
     pub fn analyze_options(&self) -> AnalyzeOptions {
         let mut opts = AnalyzeOptions {

@@ -7,13 +7,17 @@
 //! `inconclusive`).
 
 mod args;
+mod evidence;
+mod html;
 mod print;
+mod terminal;
 
-use args::{Cli, Command, OutputFormat};
+use args::{Cli, Command, OutputFormat, ReportFormat};
 use clap::Parser;
 use pushtrace_core::engine::{self, AnalyzeOptions, InputFailure};
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
+use terminal::Terminal;
 
 /// Exit code when an input could not be read at all, or the arguments are wrong.
 const EXIT_UNREADABLE: u8 = 2;
@@ -32,13 +36,16 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> io::Result<u8> {
+    let colour = cli.color;
     let mut out = io::stdout().lock();
     match cli.command {
         Command::Info(a) => {
             let (inputs, failures) = engine::inspect_paths(&a.files, &a.read_options());
             report_failures(&failures);
             match a.format {
-                OutputFormat::Table => print::info_table(&mut out, &inputs)?,
+                OutputFormat::Table => {
+                    print::info_table(&mut out, &inputs, &Terminal::stdout(colour))?
+                }
                 OutputFormat::Json => print::json(
                     &mut out,
                     &serde_json::json!({ "schema": 1, "inputs": inputs }),
@@ -52,12 +59,14 @@ fn run(cli: Cli) -> io::Result<u8> {
             })
         }
         Command::Rpc(a) => {
-            let mut opts = a.analyze_options();
+            let mut opts = a.common.analyze_options();
             opts.collect_calls = true;
-            let analysis = engine::analyze_paths(&a.files, &opts);
+            let analysis = engine::analyze_paths(&a.common.files, &opts);
             report_failures(&analysis.failures);
             match a.format {
-                OutputFormat::Table => print::rpc_tables(&mut out, &analysis)?,
+                OutputFormat::Table => {
+                    print::rpc_tables(&mut out, &analysis, &Terminal::stdout(colour))?
+                }
                 OutputFormat::Json => print::json(
                     &mut out,
                     &serde_json::json!({
@@ -78,22 +87,31 @@ fn run(cli: Cli) -> io::Result<u8> {
             })
         }
         Command::Analyze(a) => {
-            let mut opts: AnalyzeOptions = a.analyze_options();
-            let bar = (!a.no_progress && io::stderr().is_terminal()).then(print::ProgressBars::new);
+            let mut opts: AnalyzeOptions = a.common.analyze_options();
+            let bar = (!a.common.no_progress && io::stderr().is_terminal())
+                .then(print::ProgressBars::new);
             if let Some(bar) = &bar {
                 opts.progress = Some(bar.callback());
             }
-            let analysis = engine::analyze_paths(&a.files, &opts);
+            let analysis = engine::analyze_paths(&a.common.files, &opts);
             if let Some(bar) = bar {
                 bar.finish();
             }
             report_failures(&analysis.failures);
+            // EVIDENCE GLUE: the evidence capture is written here, before the report.
+            let evidence_written = a
+                .evidence
+                .as_deref()
+                .is_none_or(|dest| evidence::write(dest, &a, opts.read, &analysis.report));
             match a.format {
-                OutputFormat::Table => print::analyze_table(&mut out, &analysis.report)?,
-                OutputFormat::Json => print::json(&mut out, &analysis.report)?,
+                ReportFormat::Table => {
+                    print::analyze_table(&mut out, &analysis.report, &Terminal::stdout(colour))?
+                }
+                ReportFormat::Json => print::json(&mut out, &analysis.report)?,
+                ReportFormat::Html => html::report(&mut out, &analysis.report)?,
             }
             out.flush()?;
-            Ok(if analysis.failures.is_empty() {
+            Ok(if analysis.failures.is_empty() && evidence_written {
                 analysis.report.verdict.exit_code() as u8
             } else {
                 EXIT_UNREADABLE

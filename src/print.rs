@@ -1,18 +1,23 @@
 //! Printers: tables (comfy-table), JSON, and the progress bar. They take report values only.
 
-use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+use crate::terminal::{verdict_style, Terminal, ERROR, HEADING, WARNING};
+use anstyle::AnsiColor;
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{Attribute, Cell, Color, ContentArrangement, LineStyle, Table, TableStyle};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use pushtrace_core::capture::FormatInfo;
 use pushtrace_core::engine::{Analysis, ProgressFn, ProgressUpdate};
-use pushtrace_core::report::{InputSummary, Reaction, Report, Session};
+use pushtrace_core::report::{InputSummary, Reaction, Report, Session, Verdict};
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
 
-fn table() -> Table {
+/// A bordered table that wraps its cells to fit `term`.
+fn table(term: &Terminal) -> Table {
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic);
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(u16::try_from(term.width).unwrap_or(u16::MAX));
     t
 }
 
@@ -23,8 +28,8 @@ struct PerInputTable {
 }
 
 impl PerInputTable {
-    fn new(multi: bool, header: &[&str]) -> Self {
-        let mut table = table();
+    fn new(multi: bool, header: &[&str], term: &Terminal) -> Self {
+        let mut table = table(term);
         let input = multi.then_some("input");
         table.set_header(input.into_iter().chain(header.iter().copied()));
         PerInputTable { table, multi }
@@ -64,8 +69,12 @@ fn describe_format(f: &FormatInfo) -> String {
 }
 
 /// `pushtrace info`: one row per input, then its warnings.
-pub fn info_table(out: &mut impl Write, inputs: &[InputSummary]) -> io::Result<()> {
-    let mut t = table();
+pub fn info_table(
+    out: &mut impl Write,
+    inputs: &[InputSummary],
+    term: &Terminal,
+) -> io::Result<()> {
+    let mut t = table(term);
     t.set_header([
         "file",
         "format",
@@ -108,11 +117,12 @@ fn print_input_warnings(out: &mut impl Write, inputs: &[InputSummary]) -> io::Re
 }
 
 /// `pushtrace rpc`: binds, the calls, then per-operation statistics and endpoint-mapper answers.
-pub fn rpc_tables(out: &mut impl Write, a: &Analysis) -> io::Result<()> {
+pub fn rpc_tables(out: &mut impl Write, a: &Analysis, term: &Terminal) -> io::Result<()> {
     let multi = a.report.inputs.len() > 1;
     let mut b = PerInputTable::new(
         multi,
         &["frame", "connection", "pdu", "interfaces", "results"],
+        term,
     );
     for bind in &a.binds {
         let row = vec![
@@ -137,6 +147,7 @@ pub fn rpc_tables(out: &mut impl Write, a: &Analysis) -> io::Result<()> {
             "auth",
             "status",
         ],
+        term,
     );
     for c in &a.calls {
         let row = vec![
@@ -154,7 +165,7 @@ pub fn rpc_tables(out: &mut impl Write, a: &Analysis) -> io::Result<()> {
         t.row(c.input, row);
     }
     writeln!(out, "{t}")?;
-    let mut s = table();
+    let mut s = table(term);
     s.set_header([
         "interface",
         "operation",
@@ -178,7 +189,7 @@ pub fn rpc_tables(out: &mut impl Write, a: &Analysis) -> io::Result<()> {
     }
     writeln!(out, "\n{s}")?;
     if !a.endpoints.is_empty() {
-        let mut e = table();
+        let mut e = table(term);
         e.set_header(["frame", "server", "interface", "port"]);
         for ep in &a.endpoints {
             e.add_row([
@@ -194,9 +205,36 @@ pub fn rpc_tables(out: &mut impl Write, a: &Analysis) -> io::Result<()> {
 }
 
 /// `pushtrace analyze`: the verdict, one row per session, then each session's evidence,
-/// advice and Wireshark filter.
-pub fn analyze_table(out: &mut impl Write, r: &Report) -> io::Result<()> {
-    writeln!(out, "overall verdict: {}", r.verdict.as_str())?;
+/// advice and Wireshark filter, laid out for `term`. Nothing is claimed about traffic when
+/// no input could be read (the errors are on stderr).
+pub fn analyze_table(out: &mut impl Write, r: &Report, term: &Terminal) -> io::Result<()> {
+    if r.verdict == Verdict::Unreadable {
+        return Ok(());
+    }
+    let unread: Vec<&InputSummary> = r.inputs.iter().filter(|i| i.error.is_some()).collect();
+    let of = if unread.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " ({} of {} inputs read)",
+            r.inputs.len() - unread.len(),
+            r.inputs.len()
+        )
+    };
+    writeln!(
+        out,
+        "{}{of}: {}",
+        term.paint(HEADING, "overall verdict"),
+        term.verdict(r.verdict)
+    )?;
+    for i in unread {
+        let line = format!(
+            "{}: not judged: {}",
+            i.path,
+            i.error.as_deref().unwrap_or_default()
+        );
+        writeln!(out, "{}", term.paint(ERROR, &term.wrap(&line, "", "  ")))?;
+    }
     for trace in &r.traces {
         // A trace of views has a capture point per view; a chain or single input has one.
         let points = if trace.views.is_empty() {
@@ -205,7 +243,7 @@ pub fn analyze_table(out: &mut impl Write, r: &Report) -> io::Result<()> {
             trace.views.as_slice()
         };
         for inputs in points {
-            print_capture_point(out, r, inputs)?;
+            print_capture_point(out, r, inputs, term)?;
         }
     }
     if r.sessions.is_empty() {
@@ -214,57 +252,201 @@ pub fn analyze_table(out: &mut impl Write, r: &Report) -> io::Result<()> {
             "no EMSMDB (Exchange MAPI over DCE/RPC on TCP) traffic found"
         )?;
     } else {
-        let multi = r.inputs.len() > 1;
-        let mut t = PerInputTable::new(
-            multi,
-            &[
-                "client",
-                "server",
-                "user",
-                "verdict",
-                "registration",
-                "callback",
-                "datagrams",
-                "ICMP errors",
-            ],
-        );
+        writeln!(out, "{}", sessions_table(r, term))?;
         for s in &r.sessions {
-            let reg = s.registrations.last();
-            let row = vec![
-                s.client.clone(),
-                s.server.clone(),
-                or_dash(s.user.as_ref()),
-                s.verdict.as_str().to_string(),
-                reg.map_or_else(|| "-".into(), |r| format!("frame {}", r.request_frame)),
-                reg.and_then(|r| r.callback.clone())
-                    .or_else(|| reg.filter(|r| r.encrypted).map(|_| "(encrypted)".into()))
-                    .unwrap_or_else(|| "-".into()),
-                datagram_count(s),
-                s.icmp_errors.len().to_string(),
-            ];
-            t.row(s.input, row);
-        }
-        writeln!(out, "{t}")?;
-        for s in &r.sessions {
-            print_session(out, r, s)?;
+            print_session(out, r, s, term)?;
         }
     }
     if !r.warnings.is_empty() {
-        writeln!(out, "\nwarnings:")?;
+        writeln!(out, "\n{}", term.paint(WARNING, "warnings:"))?;
         for w in &r.warnings {
-            writeln!(out, "  - {w}")?;
+            writeln!(out, "{}", term.wrap(w, "  - ", "    "))?;
         }
     }
     Ok(())
 }
 
+/// A column of the sessions table. The table drops columns, least needed first, until it
+/// fits the width: what they show is in each session's detail block too.
+struct SessionColumn {
+    header: &'static str,
+    /// Dropped before columns with a higher rank.
+    rank: u8,
+    /// The cell's text for a session.
+    cell: fn(&Report, &Session, &Terminal) -> String,
+}
+
+/// The columns, in the order shown.
+const SESSION_COLUMNS: &[SessionColumn] = &[
+    SessionColumn {
+        header: "input",
+        rank: 6,
+        cell: |_, s, _| s.input.to_string(),
+    },
+    SessionColumn {
+        header: "client",
+        rank: 9,
+        cell: |_, s, _| s.client.clone(),
+    },
+    SessionColumn {
+        header: "server",
+        rank: 8,
+        cell: |_, s, _| s.server.clone(),
+    },
+    SessionColumn {
+        header: "user",
+        rank: 3,
+        cell: |_, s, _| s.user.as_deref().map_or_else(|| "-".into(), short_user),
+    },
+    SessionColumn {
+        header: "verdict",
+        rank: 9,
+        cell: |_, s, _| s.verdict.as_str().into(),
+    },
+    SessionColumn {
+        header: "callback",
+        rank: 5,
+        cell: |_, s, _| callback(s),
+    },
+    SessionColumn {
+        header: "datagrams",
+        rank: 4,
+        cell: |_, s, _| datagram_count(s),
+    },
+    SessionColumn {
+        header: "ICMP errors",
+        rank: 2,
+        cell: |_, s, _| s.icmp_errors.len().to_string(),
+    },
+    SessionColumn {
+        header: "registration",
+        rank: 1,
+        cell: |_, s, _| {
+            s.registrations
+                .last()
+                .map_or_else(|| "-".into(), |r| format!("frame {}", r.request_frame))
+        },
+    },
+];
+
+/// One row per session, with as many columns as fit the width; no cell is wrapped (an
+/// address split over two lines cannot be copied).
+fn sessions_table(r: &Report, term: &Terminal) -> String {
+    let multi = r.inputs.len() > 1;
+    let mut shown: Vec<&SessionColumn> = SESSION_COLUMNS
+        .iter()
+        .filter(|c| multi || c.header != "input")
+        .collect();
+    let plain = Terminal {
+        colour: false,
+        ..*term
+    };
+    loop {
+        let table = sessions_table_with(r, &shown, &plain);
+        let widest = table.lines().map(|l| display_width(&l)).max().unwrap_or(0);
+        let least = shown
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.rank < 8)
+            .min_by_key(|(_, c)| c.rank)
+            .map(|(i, _)| i);
+        match least {
+            Some(i) if widest > term.width => {
+                shown.remove(i);
+            }
+            _ => return sessions_table_with(r, &shown, term).trim_fmt(),
+        }
+    }
+}
+
+fn sessions_table_with(r: &Report, columns: &[&SessionColumn], term: &Terminal) -> Table {
+    let mut t = Table::new();
+    t.load_style(SESSIONS_STYLE)
+        .set_content_arrangement(ContentArrangement::Disabled);
+    if term.colour {
+        t.enforce_styling();
+    } else {
+        t.force_no_tty();
+    }
+    // comfy-table styles the cells itself so that it measures them without the colours.
+    t.set_header(
+        columns
+            .iter()
+            .map(|c| Cell::new(c.header).add_attribute(Attribute::Bold)),
+    );
+    // Two spaces between columns, none after the last (a coloured cell keeps its padding).
+    let last = columns.len().saturating_sub(1);
+    for (i, column) in t.column_iter_mut().enumerate() {
+        column.set_padding((0, if i == last { 0 } else { 2 }));
+    }
+    for s in &r.sessions {
+        t.add_row(columns.iter().map(|c| {
+            let cell = Cell::new((c.cell)(r, s, term));
+            if c.header == "verdict" {
+                verdict_cell(cell, s.verdict)
+            } else {
+                cell
+            }
+        }));
+    }
+    t
+}
+
+/// A verdict cell in the colours of [`verdict_style`].
+fn verdict_cell(cell: Cell, v: Verdict) -> Cell {
+    let style = verdict_style(v);
+    let cell = match style.get_fg_color() {
+        Some(anstyle::Color::Ansi(AnsiColor::Green)) => cell.fg(Color::Green),
+        Some(anstyle::Color::Ansi(AnsiColor::Yellow)) => cell.fg(Color::Yellow),
+        Some(_) => cell.fg(Color::Red),
+        None => cell,
+    };
+    if style.get_effects().contains(anstyle::Effects::BOLD) {
+        cell.add_attribute(Attribute::Bold)
+    } else {
+        cell
+    }
+}
+
+/// A line under the header and nothing else: the columns are aligned by spaces.
+const SESSIONS_STYLE: TableStyle =
+    TableStyle::new().header_separator(LineStyle::none().fill('─').junction('─'));
+
+/// Columns a string takes on a terminal, ANSI colours excluded.
+fn display_width(s: &str) -> usize {
+    textwrap::core::display_width(s)
+}
+
+/// The mailbox's short name: the last `cn=` of the DN (`jdoe` of
+/// `/o=Contoso/ou=…/cn=Recipients/cn=jdoe`), or the DN when it has none.
+fn short_user(dn: &str) -> String {
+    let lower = dn.to_ascii_lowercase();
+    match lower.rfind("/cn=") {
+        Some(i) if i + 4 < dn.len() => dn[i + 4..].to_string(),
+        _ => dn.to_string(),
+    }
+}
+
+/// The last registration's callback, `(encrypted)` when sealed, `-` when none.
+fn callback(s: &Session) -> String {
+    let reg = s.registrations.last();
+    reg.and_then(|r| r.callback.clone())
+        .or_else(|| reg.filter(|r| r.encrypted).map(|_| "(encrypted)".into()))
+        .unwrap_or_else(|| "-".into())
+}
+
 /// Where the capture of `inputs` (one file, or a chain) was taken, and for a view of a
 /// trace its clock against the reference.
-fn print_capture_point(out: &mut impl Write, r: &Report, inputs: &[usize]) -> io::Result<()> {
+fn print_capture_point(
+    out: &mut impl Write,
+    r: &Report,
+    inputs: &[usize],
+    term: &Terminal,
+) -> io::Result<()> {
     let Some(first) = inputs.first().and_then(|&i| r.inputs.get(i)) else {
         return Ok(());
     };
-    if r.sessions.is_empty() && first.capture_point.basis.is_empty() {
+    if first.error.is_some() || r.sessions.is_empty() && first.capture_point.basis.is_empty() {
         return Ok(());
     }
     let name = if r.inputs.len() > 1 {
@@ -281,14 +463,15 @@ fn print_capture_point(out: &mut impl Write, r: &Report, inputs: &[usize]) -> io
         .basis
         .first()
         .map_or(String::new(), |b| format!(": {b}"));
-    writeln!(out, "captured at{name}: {}{why}", first.vantage.as_str())?;
+    let line = format!("captured at{name}: {}{why}", first.vantage.as_str());
+    writeln!(out, "{}", term.wrap(&line, "", "  "))?;
     if let Some(c) = &first.clock {
         let reference = r.inputs.get(c.reference).map_or("", |i| i.path.as_str());
-        writeln!(
-            out,
-            "  clock {:+.3} ms against {reference} (±{:.3} ms; {:.3} ms apart on the wire; {} packets matched); times below are on {reference}'s clock",
+        let line = format!(
+            "clock {:+.3} ms against {reference} (±{:.3} ms; {:.3} ms apart on the wire; {} packets matched); times below are on {reference}'s clock",
             c.offset_ms, c.spread_ms, c.delay_ms, c.shared_packets
-        )?;
+        );
+        writeln!(out, "{}", term.wrap(&line, "  ", "    "))?;
     }
     Ok(())
 }
@@ -306,7 +489,9 @@ fn datagram_count(s: &Session) -> String {
     }
 }
 
-fn print_session(out: &mut impl Write, r: &Report, s: &Session) -> io::Result<()> {
+/// A session's detail block: heading, user, evidence, advice and filters, each line
+/// wrapped with a hanging indent.
+fn print_session(out: &mut impl Write, r: &Report, s: &Session, term: &Terminal) -> io::Result<()> {
     let path = |input: usize| r.inputs.get(input).map_or("", |i| i.path.as_str());
     let files: Vec<&str> = s.inputs.iter().map(|&i| path(i)).collect();
     let inferred = if s.inferred {
@@ -314,14 +499,16 @@ fn print_session(out: &mut impl Write, r: &Report, s: &Session) -> io::Result<()
     } else {
         ""
     };
-    writeln!(
-        out,
-        "\n{} ↔ {} — {} ({}{inferred})",
-        s.client,
-        s.server,
-        s.verdict.as_str(),
+    let heading = format!(
+        "{} — {} ({}{inferred})",
+        term.paint(HEADING, &format!("{} ↔ {}", s.client, s.server)),
+        term.verdict(s.verdict),
         files.join(", ")
-    )?;
+    );
+    writeln!(out, "\n{}", term.wrap(&heading, "", "  "))?;
+    if let Some(user) = &s.user {
+        writeln!(out, "{}", term.wrap(&format!("user {user}"), "  ", "    "))?;
+    }
     // Frames are numbered per file: name the file when the session spans several.
     let in_file = |input: usize| {
         if s.inputs.len() > 1 {
@@ -331,32 +518,32 @@ fn print_session(out: &mut impl Write, r: &Report, s: &Session) -> io::Result<()
         }
     };
     for e in &s.evidence {
-        if e.frames.is_empty() {
-            writeln!(out, "  • {}", e.text)?;
+        let line = if e.frames.is_empty() {
+            e.text.clone()
         } else {
             let frames: Vec<String> = e.frames.iter().map(u64::to_string).collect();
-            writeln!(
-                out,
-                "  • {} [{}frames {}]",
+            format!(
+                "{} [{}frames {}]",
                 e.text,
                 in_file(e.input),
                 frames.join(", ")
-            )?;
-        }
+            )
+        };
+        writeln!(out, "{}", term.wrap(&line, "  • ", "    "))?;
     }
     for a in &s.advice {
-        writeln!(out, "  → {a}")?;
+        writeln!(out, "{}", term.wrap(a, "  → ", "    "))?;
     }
     for f in &s.wireshark_filters {
-        writeln!(
-            out,
-            "  Wireshark{}: {}",
+        let line = format!(
+            "Wireshark{}: {}",
             match in_file(f.input).trim_end() {
                 "" => String::new(),
                 file => format!(" ({file})"),
             },
             f.filter
-        )?;
+        );
+        writeln!(out, "{}", term.wrap(&line, "  ", "    "))?;
     }
     Ok(())
 }

@@ -1,20 +1,11 @@
 //! The command line's contracts: subcommands, JSON keys, exit codes, standard input, and the
 //! error for a file that is not a capture.
 
+mod common;
+
+use common::{analyze_with_stdin, pushtrace, sample};
 use serde_json::Value;
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
-
-fn pushtrace(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pushtrace"))
-        .args(args)
-        .output()
-        .expect("pushtrace runs")
-}
-
-fn sample(name: &str) -> String {
-    format!("{}/samples/{name}", env!("CARGO_MANIFEST_DIR"))
-}
+use std::process::Output;
 
 fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).expect("one JSON document on stdout")
@@ -74,25 +65,6 @@ fn bad_usage_exits_2() {
             .code(),
         Some(2)
     );
-}
-
-/// `pushtrace analyze --format json` with `args`, the bytes of `sample` on standard input.
-fn analyze_with_stdin(sample_name: &str, args: &[&str]) -> Output {
-    let bytes = std::fs::read(sample(sample_name)).expect("sample");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pushtrace"))
-        .args(["analyze", "--format", "json"])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(&bytes)
-        .expect("write stdin");
-    child.wait_with_output().expect("wait")
 }
 
 #[test]

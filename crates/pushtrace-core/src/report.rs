@@ -30,6 +30,9 @@ pub enum Verdict {
     Blocked,
     /// The capture holds no EMSMDB traffic at all (overall verdict only).
     NoEmsmdb,
+    /// No input could be read, so nothing was judged (overall verdict only; each input's
+    /// `error` says why).
+    Unreadable,
 }
 
 impl Verdict {
@@ -38,7 +41,7 @@ impl Verdict {
     /// inconclusive > flowing).
     pub fn severity(self) -> u8 {
         match self {
-            Verdict::NoEmsmdb => 0,
+            Verdict::NoEmsmdb | Verdict::Unreadable => 0,
             Verdict::Flowing => 1,
             Verdict::Inconclusive => 2,
             Verdict::NoDatagram => 3,
@@ -62,13 +65,16 @@ impl Verdict {
             Verdict::Dropped => "dropped",
             Verdict::Blocked => "blocked",
             Verdict::NoEmsmdb => "no_emsmdb",
+            Verdict::Unreadable => "unreadable",
         }
     }
 
-    /// The CLI exit code for this overall verdict: 0 flowing, 1 a problem, 3 nothing to judge.
+    /// The CLI exit code for this overall verdict: 0 flowing, 1 a problem, 2 nothing could
+    /// be read, 3 nothing to judge.
     pub fn exit_code(self) -> i32 {
         match self {
             Verdict::Flowing => 0,
+            Verdict::Unreadable => 2,
             Verdict::NoEmsmdb | Verdict::Inconclusive => 3,
             _ => 1,
         }
@@ -80,7 +86,8 @@ impl Verdict {
 pub struct Report {
     /// Always [`SCHEMA_VERSION`].
     pub schema: u32,
-    /// The most severe session verdict, or `no_emsmdb`.
+    /// The most severe session verdict; `no_emsmdb` when the inputs read hold none,
+    /// `unreadable` when no input could be read.
     pub verdict: Verdict,
     /// One entry per input file, in the order given (an input that could not be read has
     /// its `error`).

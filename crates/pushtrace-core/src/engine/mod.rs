@@ -9,6 +9,7 @@
 //! println!("{}", report.verdict.as_str());
 //! ```
 
+pub mod evidence;
 mod facts;
 mod identify;
 mod probe;

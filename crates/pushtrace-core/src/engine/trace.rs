@@ -677,7 +677,11 @@ fn assemble(
         .iter()
         .map(|s| s.verdict)
         .max_by_key(|v| v.severity())
-        .unwrap_or(Verdict::NoEmsmdb);
+        .unwrap_or(if inputs.iter().all(|i| i.error.is_some()) {
+            Verdict::Unreadable
+        } else {
+            Verdict::NoEmsmdb
+        });
     calls.truncate(MAX_CALL_RECORDS);
     let rpc_statistics = records::operation_stats(&calls);
     Analysis {
