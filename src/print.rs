@@ -314,7 +314,7 @@ const SESSION_COLUMNS: &[SessionColumn] = &[
         cell: |_, s, _| datagram_count(s),
     },
     SessionColumn {
-        header: "ICMP errors",
+        header: "ICMP",
         rank: 2,
         cell: |_, s, _| s.icmp_errors.len().to_string(),
     },
