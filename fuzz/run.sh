@@ -10,7 +10,7 @@ seconds=${1:-600}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(pcap pcapng netmon dcerpc_pdu register_push frames conversation views)
+    targets=(pcap pcapng netmon dcerpc_pdu register_push frames conversation views config)
 fi
 mkdir -p fuzz/logs
 cargo +nightly fuzz build

@@ -37,6 +37,20 @@ pub enum Command {
     Rpc(RpcArgs),
     /// Describe capture files: format, link types, frames, times, warnings.
     Info(InfoArgs),
+    /// Check configuration artefacts: registry exports, EnumProt output, Outlook client logs.
+    Check(CheckArgs),
+}
+
+/// `pushtrace check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    /// Registry exports (.reg from regedit or `reg export`), EnumProt output, DPMon/Outlook
+    /// client logs, told apart by their content.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
 }
 
 /// Output format of `info` and `rpc`.
@@ -150,7 +164,8 @@ pub struct CommonArgs {
     /// Judge every input alone (no chains of files, no capture points).
     #[arg(long)]
     pub separate: bool,
-    /// Capture files (pcap, pcapng, Network Monitor; gzip/zstd allowed); `-` reads standard input.
+    /// Capture files (pcap, pcapng, Network Monitor; gzip/zstd allowed; `-` reads standard
+    /// input) and, for `analyze`, configuration artefacts as `check` reads them.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }

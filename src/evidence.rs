@@ -15,7 +15,9 @@ pub fn write(dest: &Path, args: &AnalyzeArgs, read: ReadOptions, report: &Report
         read,
         ..EvidenceOptions::default()
     };
-    match write_evidence_file(report, &args.common.files, &options, dest) {
+    // The captures among the inputs, in the report's order (artefacts are not in it).
+    let captures: Vec<&str> = report.inputs.iter().map(|i| i.path.as_str()).collect();
+    match write_evidence_file(report, &captures, &options, dest) {
         Ok(summary) => {
             eprintln!(
                 "pushtrace: wrote {} frame(s) to {}",

@@ -61,6 +61,9 @@ fn page(r: &Report) -> Markup {
                         (session(i, s, &cite))
                     }
                 }
+                @if !r.artefacts.is_empty() {
+                    (findings(r))
+                }
                 @if !r.warnings.is_empty() {
                     section #warnings {
                         h2 { "Warnings" }
@@ -239,7 +242,7 @@ fn summary(r: &Report) -> Markup {
                             tr {
                                 td { a href=(format!("#session-{}", i + 1)) { (s.client) } }
                                 td { (s.server) }
-                                td { (s.user.as_deref().map_or("–", short_user)) }
+                                td { (s.user_short_name().unwrap_or("–")) }
                                 td {
                                     span.badge.(severity_class(s.verdict)) { (s.verdict.as_str()) }
                                 }
@@ -254,22 +257,43 @@ fn summary(r: &Report) -> Markup {
     }
 }
 
+/// The configuration findings: what is wrong, where, and the fix; then what the artefacts
+/// could not decide, and those that could not be read.
+fn findings(r: &Report) -> Markup {
+    html! {
+        section #findings {
+            h2 { "Configuration" }
+            @if r.findings.is_empty() {
+                p { "Nothing wrong found in the configuration artefacts." }
+            } @else {
+                table {
+                    (head(&["finding", "file", "where", "what", "fix"]))
+                    tbody {
+                        @for f in &r.findings {
+                            tr.(f.severity.as_str()) {
+                                td { code { (f.code.as_str()) } " (" (f.severity.as_str()) ")" }
+                                td { (f.file) }
+                                td { code { (f.r#where) } }
+                                td { (f.text) }
+                                td { (f.advice) }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !r.config_notes.is_empty() {
+                ul.notes { @for n in &r.config_notes { li { (n.text) " (" (n.file) ")" } } }
+            }
+            @for a in r.artefacts.iter().filter(|a| a.error.is_some()) {
+                p.error { (a.path) ": not checked: " (a.error.as_deref().unwrap_or_default()) }
+            }
+        }
+    }
+}
+
 /// A table's header row.
 fn head(columns: &[&str]) -> Markup {
     html! { thead { tr { @for c in columns { th { (c) } } } } }
-}
-
-/// The user's short name: the value of the last `cn=` component of a mailbox DN (the DN
-/// itself when it has none).
-fn short_user(dn: &str) -> &str {
-    dn.rsplit('/')
-        .find_map(|part| {
-            part.get(..3)
-                .filter(|key| key.eq_ignore_ascii_case("cn="))
-                .map(|_| &part[3..])
-        })
-        .filter(|name| !name.is_empty())
-        .unwrap_or(dn)
 }
 
 /// A session's section: header, timeline, evidence, advice and Wireshark filters.
@@ -281,9 +305,9 @@ fn session(index: usize, s: &Session, cite: &Cite) -> Markup {
                 span.client { (s.client) } " ↔ " span.server { (s.server) } " "
                 span.badge.verdict.(severity_class(s.verdict)) { (s.verdict.as_str()) }
             }
-            @if let Some(dn) = &s.user {
+            @if let (Some(dn), Some(short)) = (&s.user, s.user_short_name()) {
                 p.user {
-                    "user " strong.short { (short_user(dn)) }
+                    "user " strong.short { (short) }
                     " " code.dn { (dn) }
                 }
             }
@@ -328,9 +352,10 @@ fn session(index: usize, s: &Session, cite: &Cite) -> Markup {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use pushtrace_core::config::{Finding, FindingCode, Severity};
     use pushtrace_core::report::{
-        CapturePoint, Datagram, Evidence, InputFilter, Polling, Registration, SeenAt, TraceKind,
-        TraceSummary, Vantage,
+        ArtefactInput, CapturePoint, Datagram, Evidence, InputFilter, Polling, Registration,
+        SeenAt, TraceKind, TraceSummary, Vantage,
     };
     use scraper::{Html, Selector};
 
@@ -446,6 +471,20 @@ pub(crate) mod tests {
                 "2025-11-03T09:00:30.000000Z",
                 HOSTILE,
             )],
+            findings: vec![Finding {
+                code: FindingCode::EnumprotFailed,
+                severity: Severity::Error,
+                file: HOSTILE.into(),
+                r#where: HOSTILE.into(),
+                text: HOSTILE.into(),
+                advice: HOSTILE.into(),
+            }],
+            config_notes: Vec::new(),
+            artefacts: vec![ArtefactInput {
+                path: HOSTILE.into(),
+                error: Some(HOSTILE.into()),
+                summary: None,
+            }],
         }
     }
 
@@ -477,6 +516,13 @@ pub(crate) mod tests {
         assert_eq!(texts(&doc, "#inputs td code"), [HOSTILE]);
         assert_eq!(texts(&doc, "#warnings li"), [HOSTILE]);
         assert_eq!(texts(&doc, "ul.advice li"), [HOSTILE]);
+        // The finding's file, place, text and fix, and the unreadable artefact.
+        let cells = texts(&doc, "#findings td");
+        assert_eq!(cells[1..], [HOSTILE, HOSTILE, HOSTILE, HOSTILE]);
+        assert_eq!(
+            texts(&doc, "#findings p.error"),
+            [format!("{HOSTILE}: not checked: {HOSTILE}")]
+        );
         assert_eq!(
             texts(&doc, "ul.evidence li"),
             [format!("{HOSTILE} [frames 3, 4]")]
@@ -493,20 +539,6 @@ pub(crate) mod tests {
             ["pushtrace: flowing"],
             "the page title is intact"
         );
-    }
-
-    #[test]
-    fn short_user_is_the_last_cn() {
-        let dn =
-            "/o=Contoso/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=jdoe";
-        assert_eq!(short_user(dn), "jdoe");
-        assert_eq!(
-            short_user("/O=CONTOSO/OU=SITE/CN=RECIPIENTS/CN=JDOE"),
-            "JDOE"
-        );
-        assert_eq!(short_user("/o=Contoso/cn=jdoe/ou=x"), "jdoe");
-        assert_eq!(short_user("/o=Contoso/cn="), "/o=Contoso/cn=");
-        assert_eq!(short_user("jdoe@contoso.com"), "jdoe@contoso.com");
     }
 
     #[test]

@@ -93,7 +93,7 @@ fn run(cli: Cli) -> io::Result<u8> {
             if let Some(bar) = &bar {
                 opts.progress = Some(bar.callback());
             }
-            let analysis = engine::analyze_paths(&a.common.files, &opts);
+            let analysis = engine::analyze_inputs(&a.common.files, &opts);
             if let Some(bar) = bar {
                 bar.finish();
             }
@@ -112,9 +112,35 @@ fn run(cli: Cli) -> io::Result<u8> {
             }
             out.flush()?;
             Ok(if analysis.failures.is_empty() && evidence_written {
-                analysis.report.verdict.exit_code() as u8
+                analysis.report.exit_code() as u8
             } else {
                 EXIT_UNREADABLE
+            })
+        }
+        Command::Check(a) => {
+            let checked = engine::check_paths(&a.files);
+            report_failures(&checked.failures);
+            match a.format {
+                OutputFormat::Table => {
+                    print::check_table(&mut out, &checked, &Terminal::stdout(colour))?
+                }
+                OutputFormat::Json => print::json(
+                    &mut out,
+                    &serde_json::json!({
+                        "schema": 1,
+                        "findings": checked.findings,
+                        "notes": checked.notes,
+                        "inputs": checked.inputs,
+                    }),
+                )?,
+            }
+            out.flush()?;
+            Ok(if !checked.failures.is_empty() {
+                EXIT_UNREADABLE
+            } else if checked.findings.is_empty() {
+                0
+            } else {
+                1
             })
         }
     }

@@ -6,8 +6,9 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Attribute, Cell, Color, ContentArrangement, LineStyle, Table, TableStyle};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use pushtrace_core::capture::FormatInfo;
-use pushtrace_core::engine::{Analysis, ProgressFn, ProgressUpdate};
-use pushtrace_core::report::{InputSummary, Reaction, Report, Session, Verdict};
+use pushtrace_core::config::{Finding, Note, Severity};
+use pushtrace_core::engine::{Analysis, Checked, ProgressFn, ProgressUpdate};
+use pushtrace_core::report::{ArtefactInput, InputSummary, Reaction, Report, Session, Verdict};
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
@@ -246,7 +247,9 @@ pub fn analyze_table(out: &mut impl Write, r: &Report, term: &Terminal) -> io::R
             print_capture_point(out, r, inputs, term)?;
         }
     }
-    if r.sessions.is_empty() {
+    if r.inputs.is_empty() {
+        writeln!(out, "no capture among the inputs")?;
+    } else if r.sessions.is_empty() {
         writeln!(
             out,
             "no EMSMDB (Exchange MAPI over DCE/RPC on TCP) traffic found"
@@ -257,10 +260,78 @@ pub fn analyze_table(out: &mut impl Write, r: &Report, term: &Terminal) -> io::R
             print_session(out, r, s, term)?;
         }
     }
+    if !r.artefacts.is_empty() {
+        writeln!(out)?;
+        print_findings(out, &r.findings, &r.config_notes, &r.artefacts, term)?;
+    }
     if !r.warnings.is_empty() {
         writeln!(out, "\n{}", term.paint(WARNING, "warnings:"))?;
         for w in &r.warnings {
             writeln!(out, "{}", term.wrap(w, "  - ", "    "))?;
+        }
+    }
+    Ok(())
+}
+
+/// `pushtrace check`: the findings, what could not be decided, and the inputs read.
+pub fn check_table(out: &mut impl Write, c: &Checked, term: &Terminal) -> io::Result<()> {
+    if c.inputs.iter().all(|i| i.error.is_some()) {
+        return Ok(());
+    }
+    print_findings(out, &c.findings, &c.notes, &c.inputs, term)?;
+    let mut t = table(term);
+    t.set_header(["file", "kind", "encoding", "lines"]);
+    for i in &c.inputs {
+        let Some(summary) = &i.summary else {
+            continue;
+        };
+        t.add_row([
+            i.path.clone(),
+            summary.kind().as_str().to_string(),
+            summary.encoding.as_str().to_string(),
+            summary.lines.to_string(),
+        ]);
+    }
+    writeln!(out, "\n{t}")
+}
+
+/// The configuration findings (each with where it is and its fix), the notes on what could
+/// not be decided, and the artefacts that could not be read.
+fn print_findings(
+    out: &mut impl Write,
+    findings: &[Finding],
+    notes: &[Note],
+    inputs: &[ArtefactInput],
+    term: &Terminal,
+) -> io::Result<()> {
+    let heading = match findings.len() {
+        0 => "configuration: nothing wrong found".to_string(),
+        n => format!("configuration: {n} finding(s)"),
+    };
+    writeln!(out, "{}", term.paint(HEADING, &heading))?;
+    for f in findings {
+        let style = match f.severity {
+            Severity::Error => ERROR,
+            Severity::Warning => WARNING,
+        };
+        let code = format!("{} ({})", f.code.as_str(), f.severity.as_str());
+        let line = format!("{} in {}, {}", term.paint(style, &code), f.file, f.r#where);
+        writeln!(out, "{}", term.wrap(&line, "  ✗ ", "    "))?;
+        writeln!(out, "{}", term.wrap(&f.text, "    ", "    "))?;
+        writeln!(out, "{}", term.wrap(&f.advice, "    → ", "      "))?;
+    }
+    for n in notes {
+        let line = format!("{} ({})", n.text, n.file);
+        writeln!(out, "{}", term.wrap(&line, "  ? ", "    "))?;
+    }
+    for i in inputs {
+        if let Some(error) = &i.error {
+            let line = format!("{}: not checked: {error}", i.path);
+            writeln!(
+                out,
+                "{}",
+                term.paint(ERROR, &term.wrap(&line, "  ", "    "))
+            )?;
         }
     }
     Ok(())
@@ -296,7 +367,7 @@ const SESSION_COLUMNS: &[SessionColumn] = &[
     SessionColumn {
         header: "user",
         rank: 3,
-        cell: |_, s, _| s.user.as_deref().map_or_else(|| "-".into(), short_user),
+        cell: |_, s, _| s.user_short_name().unwrap_or("-").to_string(),
     },
     SessionColumn {
         header: "verdict",
@@ -415,16 +486,6 @@ const SESSIONS_STYLE: TableStyle =
 /// Columns a string takes on a terminal, ANSI colours excluded.
 fn display_width(s: &str) -> usize {
     textwrap::core::display_width(s)
-}
-
-/// The mailbox's short name: the last `cn=` of the DN (`jdoe` of
-/// `/o=Contoso/ou=…/cn=Recipients/cn=jdoe`), or the DN when it has none.
-fn short_user(dn: &str) -> String {
-    let lower = dn.to_ascii_lowercase();
-    match lower.rfind("/cn=") {
-        Some(i) if i + 4 < dn.len() => dn[i + 4..].to_string(),
-        _ => dn.to_string(),
-    }
 }
 
 /// The last registration's callback, `(encrypted)` when sealed, `-` when none.

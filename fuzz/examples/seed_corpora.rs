@@ -11,7 +11,9 @@
 //! * `dcerpc_pdu`: every PDU framed from those streams;
 //! * `register_push`: the stub of every request with an EMSMDB opnum (0–14, up to 4 KiB:
 //!   connects, ROP calls in their `EcDoRpc` and `RPC_HEADER_EXT` framings, registrations) and
-//!   of every 28-byte response (the size of an opnum-4 response), with its NDR format byte.
+//!   of every 28-byte response (the size of an opnum-4 response), with its NDR format byte;
+//! * `config`: each file of `samples/config/`, and the files checked together joined with the
+//!   delimiter.
 //!
 //! Usage (from the repository root): `cargo run --manifest-path fuzz/Cargo.toml --example
 //! seed_corpora`. Writes `fuzz/corpus/<target>/`; identical files are written once.
@@ -110,6 +112,7 @@ fn main() {
             }
         }
     }
+    add_config_seeds(&mut corpus, &samples.join("config"));
     for (target, files) in
         corpus
             .written
@@ -120,6 +123,40 @@ fn main() {
             })
     {
         println!("{target}: {files} seeds");
+    }
+}
+
+/// `config`: each file of `samples/config/` alone, and the files of each expectation that
+/// lists several joined with the delimiter.
+fn add_config_seeds(corpus: &mut Corpus, dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| !n.ends_with(".json") && !n.ends_with(".md"))
+        .collect();
+    names.sort();
+    let read = |n: &str| std::fs::read(dir.join(n)).expect("readable config sample");
+    for name in &names {
+        corpus.add("config", name, read(name));
+    }
+    let expectations = std::fs::read_dir(dir)
+        .expect("samples/config/")
+        .filter_map(|e| {
+            let text = std::fs::read(e.ok()?.path()).ok()?;
+            serde_json::from_slice::<serde_json::Value>(&text).ok()
+        });
+    for expect in expectations {
+        let files: Vec<Vec<u8>> = expect["files"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| Some(read(f.as_str()?)))
+            .collect();
+        if files.len() > 1 {
+            corpus.add("config", "several", join_chunks(&files));
+        }
     }
 }
 

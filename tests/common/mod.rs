@@ -1,4 +1,6 @@
 //! What the command-line tests share: running the built binary and finding the samples.
+// Every test crate compiles this module and uses only part of it.
+#![allow(dead_code)]
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};

@@ -20,6 +20,13 @@ pub(crate) enum Detected {
     Unknown,
 }
 
+/// True when `prefix`, the first bytes of an input (16 are enough), start a capture format
+/// or a compression wrapper this crate knows: what tells a capture from a text artefact
+/// given beside it without reading further.
+pub fn is_capture_prefix(prefix: &[u8]) -> bool {
+    detect(prefix) != Detected::Unknown
+}
+
 /// Classifies `prefix`, the first (up to [`PREFIX_LEN`]) bytes of the input.
 pub(crate) fn detect(prefix: &[u8]) -> Detected {
     if let Some(magic) = prefix.get(..4).and_then(|m| <[u8; 4]>::try_from(m).ok()) {

@@ -49,6 +49,7 @@ mod warning;
 mod window;
 pub mod write;
 
+pub use detect::is_capture_prefix;
 pub use edges::{edges, Edges, OwnedFrame};
 pub use error::CaptureError;
 pub use frame::{Frame, LinkType, PacketOptions, OPT_COMMENT};

@@ -27,3 +27,4 @@ pub mod vantage;
 
 pub use pushtrace_capture as capture;
 pub use pushtrace_capture::{Frame, LinkType, Warning};
+pub use pushtrace_config as config;

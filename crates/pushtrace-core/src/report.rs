@@ -99,6 +99,41 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// One entry per (input, client IP, server IP).
     pub sessions: Vec<Session>,
+    /// What the configuration artefacts given among the inputs (registry exports, EnumProt
+    /// output, Outlook client logs) show to be wrong; a finding that explains a session's
+    /// verdict is cited in its advice too.
+    pub findings: Vec<crate::config::Finding>,
+    /// What those artefacts could not decide, and what to export to decide it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub config_notes: Vec<crate::config::Note>,
+    /// The configuration artefacts given among the inputs, in the order given (not in
+    /// `inputs`, whose indexes name captures).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub artefacts: Vec<ArtefactInput>,
+}
+
+impl Report {
+    /// The CLI exit code: the overall verdict's ([`Verdict::exit_code`]), except that a
+    /// configuration finding is a problem (1) even when the traffic shows none.
+    pub fn exit_code(&self) -> i32 {
+        match self.verdict.exit_code() {
+            0 | 3 if !self.findings.is_empty() => 1,
+            code => code,
+        }
+    }
+}
+
+/// A configuration artefact given among the inputs.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArtefactInput {
+    /// The path as given.
+    pub path: String,
+    /// Why it could not be read (its summary is then absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// What was read: kind, encoding, lines and details.
+    #[serde(flatten)]
+    pub summary: Option<crate::config::ArtefactSummary>,
 }
 
 /// How inputs form one trace.
@@ -288,6 +323,24 @@ pub struct Session {
     pub wireshark_filter: String,
     /// One filter per input that has cited frames.
     pub wireshark_filters: Vec<InputFilter>,
+}
+
+impl Session {
+    /// The user's short name ([`short_name`] of its DN), when the DN was captured.
+    pub fn user_short_name(&self) -> Option<&str> {
+        self.user.as_deref().map(short_name)
+    }
+}
+
+/// A mailbox's short name: the value of the last `cn=` of its DN (`jdoe` of
+/// `/o=Contoso/ou=…/cn=Recipients/cn=jdoe`), the DN itself when it has none.
+pub fn short_name(dn: &str) -> &str {
+    let short = dn.rsplit('/').find_map(|part| {
+        part.get(..3)
+            .filter(|key| key.eq_ignore_ascii_case("cn="))
+            .map(|_| &part[3..])
+    });
+    short.filter(|name| !name.is_empty()).unwrap_or(dn)
 }
 
 /// A Wireshark display filter for the frames cited in one input.
@@ -494,6 +547,20 @@ mod tests {
             format_time(951_782_400_000_000_000),
             "2000-02-29T00:00:00.000000Z"
         );
+    }
+
+    #[test]
+    fn short_name_is_the_last_cn() {
+        let dn =
+            "/o=Contoso/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=jdoe";
+        assert_eq!(short_name(dn), "jdoe");
+        assert_eq!(
+            short_name("/O=CONTOSO/OU=SITE/CN=RECIPIENTS/CN=JDOE"),
+            "JDOE"
+        );
+        assert_eq!(short_name("/o=Contoso/cn=jdoe/ou=x"), "jdoe");
+        assert_eq!(short_name("/o=Contoso/cn="), "/o=Contoso/cn=");
+        assert_eq!(short_name("jdoe@contoso.com"), "jdoe@contoso.com");
     }
 
     #[test]

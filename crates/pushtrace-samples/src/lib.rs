@@ -6,6 +6,7 @@
 
 pub mod attack;
 pub mod bigcap;
+pub mod config;
 pub mod files;
 pub mod net;
 pub mod outlook;

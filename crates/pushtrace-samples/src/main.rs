@@ -1,6 +1,7 @@
 //! `pushtrace-samples [DIR]`: writes every sample capture and its expectation file into DIR
-//! (default `samples/`). The output is byte-for-byte deterministic; the test suite checks that
-//! the committed samples equal what this program writes.
+//! (default `samples/`), and the configuration samples into `DIR/config/`. The output is
+//! byte-for-byte deterministic; the test suite checks that the committed samples equal what
+//! this program writes.
 
 use anyhow::{Context, Result};
 use std::path::PathBuf;
@@ -23,6 +24,13 @@ fn main() -> Result<()> {
         let expect = dir.join(&sample.expect_name);
         std::fs::write(&expect, &sample.expect)
             .with_context(|| format!("writing {}", expect.display()))?;
+    }
+    let config = dir.join("config");
+    std::fs::create_dir_all(&config).with_context(|| format!("creating {}", config.display()))?;
+    for (name, bytes) in pushtrace_samples::config::files()? {
+        let path = config.join(name);
+        std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+        println!("{} ({} bytes)", path.display(), bytes.len());
     }
     Ok(())
 }

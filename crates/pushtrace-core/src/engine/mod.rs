@@ -9,6 +9,7 @@
 //! println!("{}", report.verdict.as_str());
 //! ```
 
+mod artefacts;
 pub mod evidence;
 mod facts;
 mod identify;
@@ -31,6 +32,7 @@ use crate::report::{
 };
 use crate::tcp::{TcpLimits, TcpReassembler};
 use crate::vantage::HostTable;
+pub use artefacts::{analyze_inputs, check_paths, Checked};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -112,12 +114,14 @@ const PROGRESS_STEP: u64 = 8 << 20;
 /// An input that could not be read at all.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct InputFailure {
-    /// Index of the input.
+    /// Index of the input in `report.inputs`, or in `report.artefacts` when `artefact`.
     pub input: usize,
     /// Its path as given.
     pub path: String,
     /// Why.
     pub error: String,
+    /// The input is a configuration artefact, not a capture.
+    pub artefact: bool,
 }
 
 /// Everything the one-call API returns.

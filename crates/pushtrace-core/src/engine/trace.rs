@@ -176,6 +176,7 @@ pub fn inspect_paths<P: AsRef<Path> + Sync>(
                 input: i,
                 path: paths[i].as_ref().display().to_string(),
                 error: e.to_string(),
+                artefact: false,
             }),
         }
     }
@@ -231,6 +232,7 @@ pub fn analyze_paths<P: AsRef<Path> + Sync>(paths: &[P], options: &AnalyzeOption
                         input: i,
                         path: paths[i].display().to_string(),
                         error: e.to_string(),
+                        artefact: false,
                     });
                 }
             }
@@ -246,6 +248,7 @@ pub fn analyze_paths<P: AsRef<Path> + Sync>(paths: &[P], options: &AnalyzeOption
             input: paths.len() + k,
             path: path.display().to_string(),
             error: too_many.clone(),
+            artefact: false,
         });
     }
     failures.sort_by_key(|f| f.input);
@@ -677,11 +680,13 @@ fn assemble(
         .iter()
         .map(|s| s.verdict)
         .max_by_key(|v| v.severity())
-        .unwrap_or(if inputs.iter().all(|i| i.error.is_some()) {
-            Verdict::Unreadable
-        } else {
-            Verdict::NoEmsmdb
-        });
+        .unwrap_or(
+            if !inputs.is_empty() && inputs.iter().all(|i| i.error.is_some()) {
+                Verdict::Unreadable
+            } else {
+                Verdict::NoEmsmdb
+            },
+        );
     calls.truncate(MAX_CALL_RECORDS);
     let rpc_statistics = records::operation_stats(&calls);
     Analysis {
@@ -692,6 +697,9 @@ fn assemble(
             traces,
             warnings,
             sessions,
+            findings: Vec::new(),
+            config_notes: Vec::new(),
+            artefacts: Vec::new(),
         },
         calls,
         binds,
