@@ -265,20 +265,13 @@ fn findings(r: &Report) -> Markup {
             h2 { "Configuration" }
             @if r.findings.is_empty() {
                 p { "Nothing wrong found in the configuration artefacts." }
-            } @else {
-                table {
-                    (head(&["finding", "file", "where", "what", "fix"]))
-                    tbody {
-                        @for f in &r.findings {
-                            tr.(f.severity.as_str()) {
-                                td { code { (f.code.as_str()) } " (" (f.severity.as_str()) ")" }
-                                td { (f.file) }
-                                td { code { (f.r#where) } }
-                                td { (f.text) }
-                                td { (f.advice) }
-                            }
-                        }
-                    }
+            }
+            @for f in &r.findings {
+                div.finding.(f.severity.as_str()) {
+                    h3 { code { (f.code.as_str()) } " (" (f.severity.as_str()) ")" }
+                    p.place { (f.file) ": " code { (f.r#where) } }
+                    p.what { (f.text) }
+                    p.fix { "Fix: " (f.advice) }
                 }
             }
             @if !r.config_notes.is_empty() {
@@ -517,8 +510,12 @@ pub(crate) mod tests {
         assert_eq!(texts(&doc, "#warnings li"), [HOSTILE]);
         assert_eq!(texts(&doc, "ul.advice li"), [HOSTILE]);
         // The finding's file, place, text and fix, and the unreadable artefact.
-        let cells = texts(&doc, "#findings td");
-        assert_eq!(cells[1..], [HOSTILE, HOSTILE, HOSTILE, HOSTILE]);
+        assert_eq!(
+            texts(&doc, "#findings p.place"),
+            [format!("{HOSTILE}: {HOSTILE}")]
+        );
+        assert_eq!(texts(&doc, "#findings p.what"), [HOSTILE]);
+        assert_eq!(texts(&doc, "#findings p.fix"), [format!("Fix: {HOSTILE}")]);
         assert_eq!(
             texts(&doc, "#findings p.error"),
             [format!("{HOSTILE}: not checked: {HOSTILE}")]

@@ -170,6 +170,10 @@ pub struct OwnedFrame {
     pub data: Vec<u8>,
     /// Length on the wire.
     pub orig_len: u32,
+    /// The pcapng interface id.
+    pub interface: u32,
+    /// The packet comments (the options parsed on demand, as the evidence tests read them).
+    pub comments: Vec<String>,
 }
 
 /// Reads every frame of `reader`, copied, checking the frame invariants on the way.
@@ -185,6 +189,8 @@ pub fn drain(reader: &mut CaptureReader) -> (Vec<OwnedFrame>, Vec<Warning>) {
             link: frame.link,
             data: frame.data.to_vec(),
             orig_len: frame.orig_len,
+            interface: frame.interface,
+            comments: frame.options.comments().map(String::from).collect(),
         });
     }
     assert!(
