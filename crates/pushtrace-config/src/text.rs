@@ -58,7 +58,9 @@ const UTF16_SNIFF_UNITS: usize = 8;
 
 /// Decodes `bytes` (never fails: undecodable sequences become U+FFFD). A byte order mark
 /// decides; without one, UTF-16LE is recognised by zero high bytes in the first characters,
-/// valid UTF-8 is UTF-8, and anything else is Windows-1252.
+/// a `REGEDIT4` export is Windows-1252 (regedit writes that dialect in the ANSI code page
+/// only, and its bytes can happen to be valid UTF-8: `ä––` is `E4 96 96`), other valid UTF-8
+/// is UTF-8, and anything else is Windows-1252.
 pub fn decode(bytes: &[u8]) -> (Cow<'_, str>, TextEncoding) {
     if let Some(rest) = bytes.strip_prefix(&[0xFF, 0xFE]) {
         return (
@@ -83,8 +85,10 @@ pub fn decode(bytes: &[u8]) -> (Cow<'_, str>, TextEncoding) {
     }
     match std::str::from_utf8(bytes) {
         Ok(text) if text.is_ascii() => (Cow::Borrowed(text), TextEncoding::Ascii),
-        Ok(text) => (Cow::Borrowed(text), TextEncoding::Utf8),
-        Err(_) => (
+        Ok(text) if !text.trim_start().starts_with("REGEDIT4") => {
+            (Cow::Borrowed(text), TextEncoding::Utf8)
+        }
+        _ => (
             WINDOWS_1252.decode_without_bom_handling(bytes).0,
             TextEncoding::Windows1252,
         ),
@@ -215,6 +219,18 @@ mod tests {
             decode(b"B\xFCro \x96 Outlook"),
             (Cow::Borrowed("Büro – Outlook"), TextEncoding::Windows1252)
         );
+    }
+
+    /// A REGEDIT4 export is in the ANSI code page even when its bytes are valid UTF-8: the
+    /// value `ä––` is `E4 96 96` in Windows-1252, which UTF-8 reads as `䖖` (found by the
+    /// dialect round-trip property test).
+    #[test]
+    fn regedit4_is_ansi_even_when_it_reads_as_utf8() {
+        let export = b"REGEDIT4\r\n\r\n[HKEY_CURRENT_USER\\X]\r\n\"v\"=\"\xE4\x96\x96\"\r\n";
+        assert!(std::str::from_utf8(export).is_ok());
+        let (text, encoding) = decode(export);
+        assert_eq!(encoding, TextEncoding::Windows1252);
+        assert!(text.contains("\"ä––\""), "{text}");
     }
 
     #[test]
