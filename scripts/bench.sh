@@ -4,7 +4,12 @@
 #
 #   scripts/bench.sh [--sizes "0.25G 1G 2G"] [--runs 3] [--dir target/bench-captures]
 #                    [--tshark-max 2G] [--no-tshark] [--format pcap|pcapng] [--views SIZE]
+#                    [--mix handshakes|midstream] [--baseline PATH]
 #
+# --mix midstream generates captures whose TCP connections all began before the capture
+# (pushtrace-bigcap --mix midstream) instead of starting with their handshake.
+# --baseline PATH also measures another pushtrace binary (e.g. one built from an earlier
+# commit) on the same files, interleaved with the others, as tool "baseline".
 # --views SIZE also measures two views of one trace (the SIZE capture and a copy whose clock
 # is 2.5 s ahead, scripts/second-view.py; pcap only) against the capture alone.
 # Needs the Rust toolchain, python3 (for exact timing and memory sampling: scripts/measure.py)
@@ -19,6 +24,8 @@ tshark_max=2G
 use_tshark=1
 format=pcap
 views=
+mix=handshakes
+baseline=
 while [ $# -gt 0 ]; do
     case "$1" in
         --sizes) sizes="$2"; shift 2 ;;
@@ -28,7 +35,9 @@ while [ $# -gt 0 ]; do
         --no-tshark) use_tshark=0; shift ;;
         --format) format="$2"; shift 2 ;;
         --views) views="$2"; shift 2 ;;
-        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        --mix) mix="$2"; shift 2 ;;
+        --baseline) baseline="$2"; shift 2 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -64,11 +73,19 @@ tshark_max_bytes=$(bytes_of "$tshark_max")
 mkdir -p "$dir"
 results="$dir/results-$(date +%Y%m%d-%H%M%S).jsonl"
 model=$(grep -o 'MODEL_VERSION: u32 = [0-9]*' crates/pushtrace-samples/src/bigcap.rs | grep -o '[0-9]*$')
+case "$mix" in
+    handshakes) stem=bigcap ;;
+    midstream) stem=bigcap-midstream ;;
+    *) echo "bench.sh: --mix is handshakes or midstream, not $mix" >&2; exit 2 ;;
+esac
+if [ -n "$baseline" ] && [ ! -x "$baseline" ]; then
+    echo "bench.sh: --baseline $baseline is not an executable" >&2; exit 2
+fi
 for size in $sizes; do
-    file="$dir/bigcap-$size-v$model.$format"
+    file="$dir/$stem-$size-v$model.$format"
     if [ ! -s "$file" ] || [ ! -s "$file.json" ]; then
         echo "== generating $file"
-        "$bigcap" --size "$size" --format "$format" -o "$file" --summary "$file.json"
+        "$bigcap" --size "$size" --format "$format" --mix "$mix" -o "$file" --summary "$file.json"
         python3 -c "import json; d = json.load(open('$file.json')); print('   %.0f MB/s, %d frames, %d sessions' % (d['mb_per_s'], d['summary']['frames'], len(d['summary']['sessions'])))"
     fi
     bytes=$(stat -c %s "$file")
@@ -79,6 +96,10 @@ for size in $sizes; do
     echo "== $file: $bytes bytes, $frames frames"
     for run in $(seq "$runs"); do
         $measure run --label tool=floor "${labels[@]}" -- "$walk" "$file" >> "$results"
+        if [ -n "$baseline" ]; then
+            $measure run --label tool=baseline "${labels[@]}" --stdout "$dir/baseline.json" \
+                -- "$baseline" analyze --format json --no-progress "$file" >> "$results"
+        fi
         $measure run --label tool=analyze "${labels[@]}" --stdout "$dir/analyze.json" \
             -- "$pushtrace" analyze --format json --no-progress "$file" >> "$results"
         echo "   run $run done"
@@ -99,8 +120,8 @@ PY
 done
 
 if [ -n "$views" ]; then
-    file="$dir/bigcap-$views-v$model.pcap"
-    second="$dir/bigcap-$views-v$model-view.pcap"
+    file="$dir/$stem-$views-v$model.pcap"
+    second="$dir/$stem-$views-v$model-view.pcap"
     [ -s "$file" ] || { echo "bench.sh: --views $views needs $file (add $views to --sizes, --format pcap)" >&2; exit 2; }
     [ -s "$second" ] || python3 scripts/second-view.py "$file" "$second" 2.5
     cat "$file" "$second" > /dev/null

@@ -10,9 +10,10 @@
 
     measure.py table FILE
         Reads the JSON objects (one per line) written by `run` and prints the benchmark
-        tables: per file and tool the median over runs, MB/s, frames/s, throughput relative
-        to the floor (the bare record walk), pushtrace's speed-up over tshark (extrapolated
-        linearly by size where tshark was not run on the file) and peak memory.
+        tables: per file and tool (floor, baseline, analyze, tshark) the median over runs,
+        MB/s, frames/s, throughput relative to the floor (the bare record walk), pushtrace's
+        speed-up over tshark (extrapolated linearly by size where tshark was not run on the
+        file) and peak memory.
 """
 
 import json
@@ -97,7 +98,7 @@ def table(path):
     for r in rows:
         if r["file"] not in files:
             files.append(r["file"])
-    tools = ["floor", "analyze", "tshark"]
+    tools = ["floor", "baseline", "analyze", "tshark"]
     # tshark's seconds per byte, from the files it ran on, for extrapolation.
     tshark_rate = [
         statistics.median(x["wall_s"] for x in rows if x["file"] == f and x["tool"] == "tshark")
@@ -107,7 +108,7 @@ def table(path):
     ]
     mib = 1024.0
     header = (
-        f"{'file':<24} {'tool':<8} {'runs':>4} {'wall s':>8} {'cpu s':>8} {'MB/s':>7} "
+        f"{'file':<32} {'tool':<8} {'runs':>4} {'wall s':>8} {'cpu s':>8} {'MB/s':>7} "
         f"{'cpu MB/s':>8} {'frames/s':>10} {'vs floor':>8} {'(cpu)':>6} {'anon MiB':>8} "
         f"{'RSS MiB':>8}"
     )
@@ -130,7 +131,7 @@ def table(path):
             ratio = wall_of["floor"] / wall if "floor" in wall_of else float("nan")
             cpu_ratio = cpu_of["floor"] / cpu if "floor" in cpu_of else float("nan")
             print(
-                f"{os.path.basename(f):<24} {tool:<8} {len(runs):>4} {wall:>8.3f} {cpu:>8.3f} "
+                f"{os.path.basename(f):<32} {tool:<8} {len(runs):>4} {wall:>8.3f} {cpu:>8.3f} "
                 f"{size / 1e6 / wall:>7.0f} {size / 1e6 / cpu:>8.0f} {frames / wall:>10.0f} "
                 f"{ratio:>8.0%} {cpu_ratio:>6.0%} {anon:>8.1f} {rss:>8.1f}"
             )
@@ -143,6 +144,11 @@ def table(path):
                 f"{os.path.basename(f)}: analyze at {wall_of['floor'] / wall_of['analyze']:.0%} "
                 f"of the floor's throughput ({cpu_of['floor'] / cpu_of['analyze']:.0%} by CPU time)"
             )
+            if "baseline" in wall_of:
+                line += (
+                    f"; the baseline at {wall_of['floor'] / wall_of['baseline']:.0%} "
+                    f"({cpu_of['floor'] / cpu_of['baseline']:.0%} by CPU time)"
+                )
             if tshark:
                 note = " (tshark's time extrapolated by size)" if extrapolated else ""
                 line += f", {tshark / wall_of['analyze']:.0f}x tshark's{note}"

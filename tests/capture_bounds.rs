@@ -7,9 +7,10 @@
 //! callback address belongs to it, and says that the server notifies an address that never
 //! called it.)
 
+mod common;
+
 use proptest::prelude::*;
-use pushtrace_core::capture::{Frame, LinkType};
-use pushtrace_core::engine::{AnalyzeOptions, Analyzer};
+use pushtrace_core::engine::AnalyzeOptions;
 use pushtrace_samples::net::SimFrame;
 use pushtrace_samples::scenarios;
 use std::collections::BTreeSet;
@@ -17,20 +18,7 @@ use std::sync::OnceLock;
 
 /// (client, server) of every session the frames give, and whether it has connections.
 fn pairs(frames: &[SimFrame]) -> BTreeSet<(String, String, bool)> {
-    let mut analyzer = Analyzer::new(0, &AnalyzeOptions::default());
-    for (i, f) in frames.iter().enumerate() {
-        analyzer.feed(&Frame {
-            number: i as u64 + 1,
-            ts_ns: f.ts_ns,
-            link: LinkType::ETHERNET,
-            data: &f.bytes,
-            orig_len: f.bytes.len() as u32,
-            interface: 0,
-            options: Default::default(),
-        });
-    }
-    analyzer
-        .finish()
+    common::analyze_frames(frames, &AnalyzeOptions::default())
         .sessions
         .into_iter()
         .map(|s| (s.client, s.server, !s.connections.is_empty()))

@@ -3,9 +3,10 @@
 //! segments, overlapping retransmissions, reordering within a window — and however calls are
 //! fragmented, the engine finds exactly the same calls and reaches the same verdict.
 
+mod common;
+
 use proptest::prelude::*;
-use pushtrace_core::capture::{Frame, LinkType};
-use pushtrace_core::engine::{AnalyzeOptions, Analyzer};
+use pushtrace_core::engine::AnalyzeOptions;
 use pushtrace_samples::net::{Host, Net, Segmenting, MS, SEC};
 use pushtrace_samples::outlook::{notify, ConnectOptions, EmsmdbConnection};
 use serde_json::{json, Value};
@@ -37,20 +38,7 @@ fn essence(frames: &[pushtrace_samples::net::SimFrame]) -> Value {
         collect_calls: true,
         ..AnalyzeOptions::default()
     };
-    let mut analyzer = Analyzer::new(0, &options);
-    for (i, f) in frames.iter().enumerate() {
-        let frame = Frame {
-            number: i as u64 + 1,
-            ts_ns: f.ts_ns,
-            link: LinkType::ETHERNET,
-            data: &f.bytes,
-            orig_len: f.bytes.len() as u32,
-            interface: 0,
-            options: Default::default(),
-        };
-        analyzer.feed(&frame);
-    }
-    let result = analyzer.finish();
+    let result = common::analyze_frames(frames, &options);
     let calls: Vec<Value> = result
         .calls
         .iter()

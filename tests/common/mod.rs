@@ -2,6 +2,9 @@
 // Every test crate compiles this module and uses only part of it.
 #![allow(dead_code)]
 
+use pushtrace_core::capture::{Frame, LinkType};
+use pushtrace_core::engine::{AnalyzeOptions, Analyzer, TraceAnalysis};
+use pushtrace_samples::net::SimFrame;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
@@ -37,4 +40,21 @@ pub fn analyze_with_stdin(sample_name: &str, args: &[&str]) -> Output {
         .write_all(&bytes)
         .expect("write stdin");
     child.wait_with_output().expect("wait")
+}
+
+/// Analyses simulated Ethernet frames (numbered from 1) as one capture.
+pub fn analyze_frames(frames: &[SimFrame], options: &AnalyzeOptions) -> TraceAnalysis {
+    let mut analyzer = Analyzer::new(0, options);
+    for (i, f) in frames.iter().enumerate() {
+        analyzer.feed(&Frame {
+            number: i as u64 + 1,
+            ts_ns: f.ts_ns,
+            link: LinkType::ETHERNET,
+            data: &f.bytes,
+            orig_len: f.bytes.len() as u32,
+            interface: 0,
+            options: Default::default(),
+        });
+    }
+    analyzer.finish()
 }

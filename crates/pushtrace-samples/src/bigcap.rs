@@ -22,6 +22,11 @@
 //! in. Once the file reaches [`BigcapOptions::size`] the background stops; every planted
 //! session still runs to its end (one whose start comes later still starts then), so the file
 //! ends a little past the size asked for and every planted session is complete.
+//!
+//! That is the [`Mix::Handshakes`] mix: apart from a few dozen flows caught running, every
+//! TCP connection starts with its handshake inside the capture. [`Mix::Midstream`] is the
+//! opposite, what a capture started on a busy network holds: every TCP connection began
+//! before the capture (see [`midstream`]).
 
 use crate::files::{FileFormat, FrameWriter};
 use crate::net::{Host, Net, Rng, Side, SimFrame, TcpConn, Wire, MS, SEC};
@@ -34,6 +39,8 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::rc::Rc;
+
+mod midstream;
 
 /// The version of the traffic model: changes whenever the same options give different
 /// bytes, so cached captures can be told apart.
@@ -71,6 +78,34 @@ pub struct BigcapOptions {
     pub sessions: usize,
     /// Background bytes per second of capture time.
     pub rate: u64,
+    /// Whether TCP connections start inside the capture or before it.
+    pub mix: Mix,
+}
+
+/// How the background TCP connections and the planted sessions begin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mix {
+    /// Connections start with their handshake inside the capture (a few dozen flows are
+    /// caught running at its start); sessions run from the endpoint-mapper lookup on.
+    #[default]
+    Handshakes,
+    /// Every connection began before the capture: thousands are open at its start, many in
+    /// the middle of a message, and the others are first seen at their next message, without
+    /// SYN, with sequence numbers from mid-stream; HTTP, TLS, SMB2 and random payloads on
+    /// ordinary ports, ports DCE/RPC also uses (135, 1025–5000, 49152–65535) and others.
+    /// The planted sessions were set up before the capture too, which starts inside a large
+    /// fragmented `EcDoRpcExt2` response of each (see [`midstream`]).
+    Midstream,
+}
+
+impl Mix {
+    /// The mix's name, as the command line spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mix::Handshakes => "handshakes",
+            Mix::Midstream => "midstream",
+        }
+    }
 }
 
 impl BigcapOptions {
@@ -85,6 +120,7 @@ impl BigcapOptions {
                 .unwrap_or(usize::MAX)
                 .clamp(3, 4096),
             rate: 4 << 20,
+            mix: Mix::Handshakes,
         }
     }
 
@@ -139,6 +175,8 @@ pub struct PlantedSession {
     pub story: Story,
     /// The verdict `pushtrace analyze` must give it.
     pub verdict: &'static str,
+    /// Its connection began before the capture, which starts inside one of its PDUs.
+    pub began_before_capture: bool,
 }
 
 fn story_name<S: serde::Serializer>(story: &Story, s: S) -> Result<S::Ok, S::Error> {
@@ -319,6 +357,8 @@ enum App {
     Tls,
     /// SMB2 reads and writes over NetBIOS session framing on port 445.
     Smb,
+    /// Payload without framing (a proprietary or encrypted protocol), both ways.
+    Random,
 }
 
 /// Largest TLS record payload (RFC 8446 §5.1) and its header length.
@@ -338,6 +378,7 @@ impl App {
             App::Http => 80,
             App::Tls => 443,
             App::Smb => 445,
+            App::Random => 5001,
         }
     }
 }
@@ -412,6 +453,11 @@ struct TcpFlow {
     unacked: u32,
     held: Option<Held>,
     think_max: i64,
+    /// TLS: the current message's record header, content type and version (`[23, 3, 3]`,
+    /// TLS 1.2/1.3 application data, unless the flow belongs to [`Mix::Midstream`]).
+    tls_head: [u8; 3],
+    /// Part of [`Mix::Midstream`]: HTTP requests may carry bodies, TLS records vary.
+    midstream: bool,
 }
 
 impl TcpFlow {
@@ -424,6 +470,18 @@ impl TcpFlow {
             3..=7 => App::Tls,
             _ => App::Smb,
         };
+        let mut flow = TcpFlow::with_app(ctx, v6, app, app.port(), running);
+        if running && app != App::Smb && ctx.rng.chance(500) {
+            // Caught in the middle of a response: its start was before the capture.
+            flow.start_message(ctx, Side::Server);
+            flow.msg.sent = ctx.rng.range(0, u64::from(flow.msg.len / 2)) as u32;
+        }
+        flow
+    }
+
+    /// A connection carrying `app` to `server_port`, over IPv6 when `v6`, from a handshake
+    /// or (`running`) from its next exchange.
+    fn with_app(ctx: &mut Ctx, v6: bool, app: App, server_port: u16, running: bool) -> TcpFlow {
         // Web flows: a few requests, idle keep-alive between them; file-server flows: many
         // small reads, long-lived.
         let (servers, exchanges, think_max) = match app {
@@ -438,12 +496,12 @@ impl TcpFlow {
         );
         let server = numbered_host(30, ctx.rng.range(0, servers - 1) as u32, v6, 62);
         let isn = [ctx.rng.next_u64() as u32, ctx.rng.next_u64() as u32];
-        let conn = TcpConn::new((client, ctx.port()), (server, app.port()), isn);
+        let conn = TcpConn::new((client, ctx.port()), (server, server_port), isn);
         let rtt = ctx.delay(200 * US, 60 * MS);
         // Per-flow pacing: 50 KB/s to 20 MB/s.
         let rate = ctx.log_uniform(50_000, 20_000_000) as i64;
         let mss = if v6 { 1440 } else { 1460 };
-        let mut flow = TcpFlow {
+        TcpFlow {
             conn,
             app,
             phase: if running { Phase::Exchange } else { Phase::Syn },
@@ -459,13 +517,9 @@ impl TcpFlow {
             unacked: 0,
             held: None,
             think_max,
-        };
-        if running && app != App::Smb && ctx.rng.chance(500) {
-            // Caught in the middle of a response: its start was before the capture.
-            flow.start_message(ctx, Side::Server);
-            flow.msg.sent = ctx.rng.range(0, u64::from(flow.msg.len / 2)) as u32;
+            tls_head: [0x17, 3, 3],
+            midstream: false,
         }
-        flow
     }
 
     /// Builds this flow's next frame into `frame`; returns the delay to the one after, or
@@ -555,6 +609,16 @@ impl TcpFlow {
         let head = &mut head;
         let request = from == Side::Client;
         let len: u32 = match (self.app, request) {
+            (App::Http, true) if self.midstream && ctx.rng.chance(250) => {
+                let body = ctx.log_uniform(100, 200_000);
+                let _ = write!(
+                    head,
+                    "POST /api/v2/{:016x} HTTP/1.1\r\nHost: intranet.contoso.com\r\n\
+                     Content-Type: application/octet-stream\r\nContent-Length: {body}\r\n\r\n",
+                    ctx.rng.next_u64()
+                );
+                head.len() as u32 + body as u32
+            }
             (App::Http, true) => {
                 let len = ctx.rng.range(180, 900) as u32;
                 let _ = write!(
@@ -585,11 +649,20 @@ impl TcpFlow {
                 );
                 head.len() as u32 + body as u32
             }
+            (App::Random, true) => ctx.log_uniform(20, 4_000) as u32,
+            (App::Random, false) if ctx.rng.chance(10) => ctx.log_uniform(1 << 20, 20 << 20) as u32,
+            (App::Random, false) => ctx.log_uniform(40, 150_000) as u32,
             (App::Tls, _) => {
-                let len = match request {
-                    true => ctx.rng.range(100, 900),
-                    false if ctx.rng.chance(10) => ctx.log_uniform(1 << 20, 20 << 20),
-                    false => ctx.log_uniform(150, 120_000),
+                let short = if self.midstream {
+                    midstream::tls_content_type(ctx, &mut self.tls_head)
+                } else {
+                    None
+                };
+                let len = match (short, request) {
+                    (Some(len), _) => len,
+                    (None, true) => ctx.rng.range(100, 900),
+                    (None, false) if ctx.rng.chance(10) => ctx.log_uniform(1 << 20, 20 << 20),
+                    (None, false) => ctx.log_uniform(150, 120_000),
                 } as u32;
                 // No record may end inside its own header.
                 if (1..TLS_HEADER).contains(&(len % (TLS_RECORD + TLS_HEADER))) {
@@ -695,7 +768,8 @@ impl TcpFlow {
                 let record_start = pos - pos % (TLS_RECORD + TLS_HEADER);
                 let body = (self.msg.len - record_start - TLS_HEADER).min(TLS_RECORD) as u16;
                 let [hi, lo] = body.to_be_bytes();
-                let header = [0x17, 0x03, 0x03, hi, lo];
+                let [kind, major, minor] = self.tls_head;
+                let header = [kind, major, minor, hi, lo];
                 let stop = (record_start + TLS_HEADER).min(end);
                 out.extend_from_slice(
                     &header[(pos - record_start) as usize..(stop - record_start) as usize],
@@ -1046,6 +1120,9 @@ impl<W: Write> Generator<W> {
         let stories = [Story::Healthy, Story::Blocked, Story::Refused];
         let plan = (0..opts.sessions)
             .map(|i| {
+                if opts.mix == Mix::Midstream {
+                    return midstream::plan(&mut rng, i);
+                }
                 let start = START_NS + stride * i as i64 + rng.range(0, stride as u64 / 2) as i64;
                 let n = i as u32;
                 let ip = IpAddr::V4(Ipv4Addr::new(10, 10, (n / 250) as u8, (n % 250 + 1) as u8));
@@ -1079,11 +1156,23 @@ impl<W: Write> Generator<W> {
             stopping: false,
             summary: BigcapSummary::default(),
         };
-        for _ in 0..(opts.size >> 20).clamp(1, FLOWS_AT_START) {
-            let at = START_NS + g.ctx.rng.range(0, 100 * MS as u64) as i64;
-            let flow = TcpFlow::new(&mut g.ctx, true);
-            g.summary.tcp_flows += 1;
-            g.schedule(at, Source::Tcp(Box::new(flow)));
+        match opts.mix {
+            Mix::Handshakes => {
+                for _ in 0..(opts.size >> 20).clamp(1, FLOWS_AT_START) {
+                    let at = START_NS + g.ctx.rng.range(0, 100 * MS as u64) as i64;
+                    let flow = TcpFlow::new(&mut g.ctx, true);
+                    g.summary.tcp_flows += 1;
+                    g.schedule(at, Source::Tcp(Box::new(flow)));
+                }
+            }
+            Mix::Midstream => {
+                for _ in 0..midstream::open_flows(opts.size) {
+                    let wake = Some(duration / 2);
+                    let (flow, delay) = TcpFlow::midstream(&mut g.ctx, wake);
+                    g.summary.tcp_flows += 1;
+                    g.schedule(START_NS + delay, Source::Tcp(Box::new(flow)));
+                }
+            }
         }
         g.schedule(START_NS, Source::Arrivals);
         for i in 0..g.plan.len() {
@@ -1157,15 +1246,24 @@ impl<W: Write> Generator<W> {
             Source::SessionStart(i) => {
                 let (_, story, client) = self.plan[*i];
                 let server = exchange_server();
-                let mut net = Net::new(now, self.opts.seed ^ (*i as u64 + 1) << 32);
-                scenarios::play(&mut net, story, client, server);
+                let seed = self.opts.seed ^ (*i as u64 + 1) << 32;
+                let midstream = self.opts.mix == Mix::Midstream;
+                let frames = if midstream {
+                    let span = self.opts.duration_ns() - (now - START_NS) - 60 * SEC;
+                    midstream::session(now, seed, *i, (story, client), span)
+                } else {
+                    let mut net = Net::new(now, seed);
+                    scenarios::play(&mut net, story, client, server);
+                    net.frames
+                };
                 self.summary.sessions.push(PlantedSession {
                     client: client.ip,
                     server: server.ip,
                     story,
                     verdict: story.verdict(),
+                    began_before_capture: midstream,
                 });
-                let frames = VecDeque::from(net.frames);
+                let frames = VecDeque::from(frames);
                 let first = frames.front().map(|f| f.ts_ns);
                 *source = Source::Session(frames);
                 first
@@ -1185,7 +1283,10 @@ impl<W: Write> Generator<W> {
         let source = match ctx.rng.range(0, 99) {
             0..=14 => {
                 self.summary.tcp_flows += 1;
-                Source::Tcp(Box::new(TcpFlow::new(ctx, false)))
+                Source::Tcp(Box::new(match self.opts.mix {
+                    Mix::Handshakes => TcpFlow::new(ctx, false),
+                    Mix::Midstream => TcpFlow::midstream(ctx, None).0,
+                }))
             }
             15..=74 => Source::Udp(UdpExchange::new(ctx, UdpKind::Dns)),
             75..=84 => Source::Udp(UdpExchange::new(ctx, UdpKind::Syslog)),
@@ -1229,10 +1330,11 @@ mod tests {
     use pushtrace_core::engine::{AnalyzeOptions, Analyzer};
     use std::collections::BTreeMap;
 
-    fn small(format: FileFormat, seed: u64) -> BigcapOptions {
+    fn small(format: FileFormat, seed: u64, mix: Mix) -> BigcapOptions {
         BigcapOptions {
             seed,
             format,
+            mix,
             ..BigcapOptions::with_size(3 << 20)
         }
     }
@@ -1253,8 +1355,12 @@ mod tests {
     /// of traffic described, and the engine finds every planted session with its verdict.
     #[test]
     fn planted_sessions_are_found_in_the_background() {
-        for format in [FileFormat::PcapMicros, FileFormat::PcapNg] {
-            let opts = small(format, 3);
+        for (format, mix) in [
+            (FileFormat::PcapMicros, Mix::Handshakes),
+            (FileFormat::PcapNg, Mix::Handshakes),
+            (FileFormat::PcapMicros, Mix::Midstream),
+        ] {
+            let opts = small(format, 3, mix);
             let (summary, bytes) = generate(Vec::new(), &opts).unwrap();
             assert_eq!(summary.bytes, bytes.len() as u64);
             assert!(summary.bytes >= opts.size && summary.bytes < opts.size + (1 << 20));
@@ -1263,15 +1369,20 @@ mod tests {
 
             let mut reader = CaptureReader::from_bytes(bytes, &ReadOptions::default()).unwrap();
             let mut analyzer = Analyzer::new(0, &AnalyzeOptions::default());
-            let (mut frames, mut last_ts) = (0, i64::MIN);
+            let (mut frames, mut last_ts, mut syns) = (0, i64::MIN, 0);
             while let Some(frame) = reader.next_frame() {
                 assert!(frame.ts_ns >= last_ts, "frames in time order");
                 last_ts = frame.ts_ns;
                 frames += 1;
+                syns += usize::from(is_opening_syn(frame.data));
                 analyzer.feed(&frame);
             }
             assert!(reader.warnings().is_empty(), "{:?}", reader.warnings());
             assert_eq!(frames, summary.frames);
+            match mix {
+                Mix::Handshakes => assert!(syns > 0),
+                Mix::Midstream => assert_eq!(syns, 0, "no connection starts in the capture"),
+            }
             let found: BTreeMap<String, &str> = analyzer
                 .finish()
                 .sessions
@@ -1283,8 +1394,20 @@ mod tests {
                 .iter()
                 .map(|s| (s.client.to_string(), s.verdict))
                 .collect();
-            assert_eq!(found, planted);
+            assert_eq!(found, planted, "{mix:?}");
         }
+    }
+
+    /// Whether an Ethernet frame holds a TCP SYN without ACK (IPv4 or IPv6, no extension
+    /// headers).
+    fn is_opening_syn(frame: &[u8]) -> bool {
+        let tcp = match frame.get(12..14) {
+            Some([0x08, 0x00]) if frame.get(23) == Some(&6) => frame.get(34..),
+            Some([0x86, 0xdd]) if frame.get(20) == Some(&6) => frame.get(54..),
+            _ => None,
+        };
+        tcp.and_then(|t| t.get(13))
+            .is_some_and(|flags| flags & 0x12 == 0x02)
     }
 
     #[test]

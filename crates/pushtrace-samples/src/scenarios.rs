@@ -131,7 +131,12 @@ impl Logon {
 
     /// `n` notification datagrams, each refused by the client's host with ICMP port
     /// unreachable, while the client polls twice a minute: (datagram, ICMP error) frames.
-    fn notify_blocked(&mut self, net: &mut Net, server: Host, n: usize) -> Vec<(u64, u64)> {
+    pub(crate) fn notify_blocked(
+        &mut self,
+        net: &mut Net,
+        server: Host,
+        n: usize,
+    ) -> Vec<(u64, u64)> {
         let client = self.conn.client;
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {

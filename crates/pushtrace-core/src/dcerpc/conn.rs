@@ -639,6 +639,20 @@ impl RpcConnection {
         dropped
     }
 
+    /// Counts `bytes` of direction `dir` that went by before the first bytes fed (its owner
+    /// judged them while deciding what the connection carries) as skipped at the stream's
+    /// start: the `dcerpc_stream_starts_mid_pdu` warning then tells them. Nothing changes
+    /// once the direction found its first header.
+    pub fn passed_over(&mut self, dir: Direction, bytes: u64) {
+        if let SyncState::Searching {
+            cause: SearchCause::StreamStart,
+            skipped,
+        } = &mut self.dirs[dir.index()].sync
+        {
+            *skipped = skipped.saturating_add(bytes);
+        }
+    }
+
     /// Consumes the next bytes of direction `dir`, captured in `frame` at `ts_ns`, and
     /// appends what they complete to `out`.
     pub fn feed(

@@ -25,11 +25,11 @@ pub(super) fn from_icmpv4(icmp: &Icmpv4Slice<'_>) -> Transport<'static> {
     if icmp.type_u8() != ICMPV4_DEST_UNREACHABLE {
         return Transport::OtherIcmp;
     }
-    Transport::IcmpUnreachable(IcmpUnreachable {
+    Transport::IcmpUnreachable(Box::new(IcmpUnreachable {
         v6: false,
         code: icmp.code_u8(),
         quoted: quoted_datagram(icmp.payload()),
-    })
+    }))
 }
 
 /// The transport view of an ICMPv6 message.
@@ -37,11 +37,11 @@ pub(super) fn from_icmpv6(icmp: &Icmpv6Slice<'_>) -> Transport<'static> {
     if icmp.type_u8() != ICMPV6_DEST_UNREACHABLE {
         return Transport::OtherIcmp;
     }
-    Transport::IcmpUnreachable(IcmpUnreachable {
+    Transport::IcmpUnreachable(Box::new(IcmpUnreachable {
         v6: true,
         code: icmp.code_u8(),
         quoted: quoted_datagram(icmp.payload()),
-    })
+    }))
 }
 
 /// Decodes the quoted datagram: IP addresses, protocol, IPv4 ID, ports when the quote holds

@@ -73,7 +73,8 @@ pub(super) fn decode(bytes: &[u8], whole_frame: bool) -> IpOutcome<'_> {
 /// `None` for anything else. Where it answers, it answers exactly what [`strict`] does (the
 /// transport headers are still sliced by etherparse; tested against it): it only skips
 /// building etherparse's whole-packet structure, which costs more than the decoding itself.
-fn common_case(bytes: &[u8]) -> Option<IpOutcome<'_>> {
+#[inline(always)]
+pub(super) fn common_case(bytes: &[u8]) -> Option<IpOutcome<'_>> {
     let (src, dst, protocol, hop_limit, ip_id, payload) = match bytes.first()? >> 4 {
         4 => {
             let header: &[u8; 20] = bytes.get(..20)?.try_into().ok()?;
@@ -352,6 +353,7 @@ fn len_u32(len: usize) -> u32 {
 }
 
 /// A TCP segment; `ip_payload_wire_len` is the TCP header + payload length on the wire.
+#[inline(always)]
 fn tcp_segment<'a>(tcp: &TcpSlice<'a>, ip_payload_wire_len: usize) -> TcpSegment<'a> {
     let payload = tcp.payload();
     let wire = ip_payload_wire_len

@@ -231,7 +231,10 @@ impl Analyzer {
             ..*frame
         };
         self.streams.correlator.observe_time(frame.ts_ns);
-        let Decoded::Packet(packet) = self.decoder.decode(frame) else {
+        // Matched by reference: moving the packet out of the enum copies it while its fields
+        // are still being written, and stalls on store forwarding.
+        let decoded = self.decoder.decode(frame);
+        let Decoded::Packet(packet) = &decoded else {
             return;
         };
         match &packet.transport {
@@ -245,8 +248,8 @@ impl Analyzer {
                     &mut self.streams,
                 );
                 if followed.is_some_and(|id| self.streams.carries_rpc(id)) {
-                    self.hosts.observe(frame, &packet);
-                    note_fingerprint(&mut self.fingerprints, frame.ts_ns, &packet);
+                    self.hosts.observe(frame, packet);
+                    note_fingerprint(&mut self.fingerprints, frame.ts_ns, packet);
                 }
             }
             Transport::Udp(udp) => {
@@ -261,8 +264,8 @@ impl Analyzer {
                     udp.wire_payload_len as usize,
                 );
                 if candidate {
-                    self.hosts.observe(frame, &packet);
-                    note_fingerprint(&mut self.fingerprints, frame.ts_ns, &packet);
+                    self.hosts.observe(frame, packet);
+                    note_fingerprint(&mut self.fingerprints, frame.ts_ns, packet);
                     self.streams
                         .identifier
                         .notification_sized(packet.src, packet.dst);

@@ -11,7 +11,7 @@
 
 use super::facts::{ndr_format, store_call};
 use super::identify::{ConnStore, Identified, Identifier};
-use super::probe::{on_smb_port, probe, Carries, PROBE_BYTES};
+use super::probe::{at_stream_start, on_smb_port, Carries, Probe, Resume};
 use super::records::{bind_record, call_record, interface_name, keep_record};
 use super::WarningLog;
 use crate::capture::Warning;
@@ -56,9 +56,11 @@ pub struct RpcStats {
 }
 
 enum ConnState {
-    /// Not decided yet: bytes seen so far without a plausible header. (A connection found
-    /// not to be DCE/RPC is removed and declined to the reassembler.)
-    Probing { seen: u64 },
+    /// No byte seen yet. (A connection found not to be DCE/RPC is removed and declined to
+    /// the reassembler.)
+    Fresh,
+    /// Bytes seen without a captured SYN, not decided yet.
+    Probing(Box<Probe>),
     /// DCE/RPC.
     Rpc(Box<RpcState>),
 }
@@ -384,6 +386,29 @@ impl Streams {
     }
 }
 
+/// Starts a connection just recognised as DCE/RPC by `bytes` of direction `dir`: tells it
+/// what the probe passed over in each direction, feeds the other direction's bytes the probe
+/// had not judged yet, then this direction's from where `resume` says.
+fn start_feeding(
+    rpc: &mut RpcConnection,
+    probe: Option<&Probe>,
+    dir: Direction,
+    bytes: &[u8],
+    resume: &Resume,
+    (frame, ts_ns): (u64, i64),
+    events: &mut Vec<RpcEvent>,
+) {
+    if let Some(probe) = probe {
+        let other = dir.reverse();
+        rpc.passed_over(other, probe.passed_over(other));
+        rpc.feed(other, probe.carried(other), frame, ts_ns, events);
+    }
+    rpc.passed_over(dir, resume.skipped);
+    rpc.feed(dir, resume.carried.as_slice(), frame, ts_ns, events);
+    let rest = bytes.get(resume.at..).unwrap_or_default();
+    rpc.feed(dir, rest, frame, ts_ns, events);
+}
+
 /// Forgets a bind that was answered; true when it was one proposing EMSMDB.
 fn forget_bind(binds: &mut VecDeque<u32>, call_id: u32) -> bool {
     match binds.iter().position(|&id| id == call_id) {
@@ -411,7 +436,7 @@ impl StreamSink for Streams {
             conn,
             Conn {
                 ends: *ends,
-                state: ConnState::Probing { seen: 0 },
+                state: ConnState::Fresh,
             },
         );
     }
@@ -427,35 +452,56 @@ impl StreamSink for Streams {
         let Some(conn) = self.conns.get_mut(&id) else {
             return Interest::Declined;
         };
-        if let ConnState::Probing { seen } = &mut conn.state {
-            let carries = if on_smb_port(&conn.ends) {
-                Carries::Smb
-            } else {
-                probe(bytes, conn.ends.saw_syn && *seen == 0)
-            };
-            *seen += bytes.len() as u64;
-            let decided = conn.ends.saw_syn || *seen >= PROBE_BYTES;
-            match carries {
-                Carries::DceRpc => {
-                    self.stats.connections += 1;
-                    conn.state = ConnState::Rpc(Box::new(RpcState {
-                        rpc: RpcConnection::new(self.limits),
-                        charged: (0, 0),
-                        emsmdb_binds: VecDeque::new(),
-                        store: ConnStore::default(),
-                    }));
+        let carries = match &mut conn.state {
+            ConnState::Rpc(_) => None,
+            _ if on_smb_port(&conn.ends) => Some(Carries::Smb),
+            // With the SYN captured, the first bytes decide.
+            _ if conn.ends.saw_syn => Some(at_stream_start(bytes)),
+            ConnState::Probing(probe) => Some(probe.feed(dir, bytes)),
+            ConnState::Fresh => {
+                let mut probe = Box::<Probe>::default();
+                let carries = probe.feed(dir, bytes);
+                conn.state = ConnState::Probing(probe);
+                Some(carries)
+            }
+        };
+        match carries {
+            None => {}
+            Some(Carries::Undecided) => return Interest::More,
+            Some(Carries::DceRpc(resume)) => {
+                self.stats.connections += 1;
+                let mut rpc = RpcConnection::new(self.limits);
+                let probe = match std::mem::replace(&mut conn.state, ConnState::Fresh) {
+                    ConnState::Probing(probe) => Some(probe),
+                    _ => None,
+                };
+                start_feeding(
+                    &mut rpc,
+                    probe.as_deref(),
+                    dir,
+                    bytes,
+                    &resume,
+                    (frame, ts_ns),
+                    &mut self.events,
+                );
+                conn.state = ConnState::Rpc(Box::new(RpcState {
+                    rpc,
+                    charged: (0, 0),
+                    emsmdb_binds: VecDeque::new(),
+                    store: ConnStore::default(),
+                }));
+                self.charge(id, frame);
+                return Interest::More;
+            }
+            // Not raw DCE/RPC: forget it, and let the reassembler stop following it.
+            Some(carries @ (Carries::Smb | Carries::Other)) => {
+                if carries == Carries::Smb {
+                    self.stats.smb_connections += 1;
+                } else {
+                    self.stats.other_connections += 1;
                 }
-                Carries::Undecided if !decided => {}
-                // Not raw DCE/RPC: forget it, and let the reassembler stop following it.
-                Carries::Smb | Carries::Undecided => {
-                    if carries == Carries::Smb {
-                        self.stats.smb_connections += 1;
-                    } else {
-                        self.stats.other_connections += 1;
-                    }
-                    self.conns.remove(&id);
-                    return Interest::Declined;
-                }
+                self.conns.remove(&id);
+                return Interest::Declined;
             }
         }
         if let ConnState::Rpc(state) = &mut conn.state {
@@ -469,9 +515,13 @@ impl StreamSink for Streams {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        if let ConnState::Rpc(state) = &mut conn.state {
-            state.rpc.gap(dir, missing, frame, &mut self.events);
-            self.charge(id, frame);
+        match &mut conn.state {
+            ConnState::Rpc(state) => {
+                state.rpc.gap(dir, missing, frame, &mut self.events);
+                self.charge(id, frame);
+            }
+            ConnState::Probing(probe) => probe.gap(dir),
+            ConnState::Fresh => {}
         }
     }
 

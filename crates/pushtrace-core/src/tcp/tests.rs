@@ -1196,16 +1196,19 @@ proptest! {
     }
 }
 
+/// The key of the connection from the client's `port` to the server, for table tests.
+fn table_key(port: u16) -> FlowKey {
+    FlowKey::new(
+        SocketAddr::new(CLIENT_IP, port),
+        SocketAddr::new(SERVER_IP, SERVER_PORT),
+    )
+}
+
 /// A connection record for table tests.
 fn table_conn(id: u64) -> Connection {
-    let ends = ConnEndpoints {
-        initiator: SocketAddr::new(CLIENT_IP, CLIENT_PORT),
-        responder: SocketAddr::new(SERVER_IP, SERVER_PORT),
-        saw_syn: true,
-    };
     Connection {
         id: ConnId(id),
-        ends,
+        initiator_low: true,
         to_responder: HalfStream::default(),
         to_initiator: HalfStream::default(),
         last_seen_ns: 0,
@@ -1215,17 +1218,12 @@ fn table_conn(id: u64) -> Connection {
 
 #[test]
 fn connection_table_finds_reuses_and_forgets() {
-    let key = |port| {
-        FlowKey::new(
-            SocketAddr::new(CLIENT_IP, port),
-            SocketAddr::new(SERVER_IP, SERVER_PORT),
-        )
-    };
+    let key = table_key;
     let mut table = ConnTable::default();
     table.insert(key(1), table_conn(1));
     table.insert(key(2), table_conn(2));
-    // Both directions find the same connection, repeatedly (the remembered key) and after
-    // looking up another one (the map).
+    // Both directions find the same connection, repeatedly (the cache of recent lookups)
+    // and after looking up another one.
     let reversed = FlowKey::new(
         SocketAddr::new(SERVER_IP, SERVER_PORT),
         SocketAddr::new(CLIENT_IP, 1),
@@ -1245,6 +1243,31 @@ fn connection_table_finds_reuses_and_forgets() {
     let mut ids: Vec<u64> = table.iter().map(|(_, c)| c.id.0).collect();
     ids.sort_unstable();
     assert_eq!(ids, [2, 3]);
+}
+
+/// Keys that share an entry of the cache of recent lookups are told apart by the key kept
+/// in the slot: each lookup finds its own connection, and a removed one stays gone.
+#[test]
+fn connection_table_cache_collisions_fall_back_to_the_map() {
+    let key = table_key;
+    let first = key(1);
+    let twin = (2..=u16::MAX)
+        .map(key)
+        .find(|k| k.cache_entry() == first.cache_entry())
+        .expect("16,384 entries, 65,534 ports");
+    let mut table = ConnTable::default();
+    table.insert(first, table_conn(1));
+    table.insert(twin, table_conn(2));
+    for (k, id) in [(first, 1), (twin, 2), (twin, 2), (first, 1), (twin, 2)] {
+        assert_eq!(table.get_mut(&k).map(|c| c.id), Some(ConnId(id)));
+    }
+    assert_eq!(table.remove(&twin).map(|c| c.id), Some(ConnId(2)));
+    assert!(table.get_mut(&twin).is_none());
+    assert_eq!(table.get_mut(&first).map(|c| c.id), Some(ConnId(1)));
+    // The twin's slot, reused by another key, is not taken for the twin's.
+    table.insert(key(7), table_conn(3));
+    assert!(table.get_mut(&twin).is_none());
+    assert_eq!(table.get_mut(&key(7)).map(|c| c.id), Some(ConnId(3)));
 }
 
 #[test]

@@ -6,7 +6,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
-use pushtrace_samples::bigcap::{generate, parse_size, BigcapOptions};
+use pushtrace_samples::bigcap::{generate, parse_size, BigcapOptions, Mix};
 use pushtrace_samples::files::FileFormat;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -39,6 +39,19 @@ struct Args {
     /// Write the JSON summary here instead of standard output.
     #[arg(long)]
     summary: Option<PathBuf>,
+    /// How TCP connections begin: with their handshake inside the capture, or before it
+    /// (thousands open at its start, no SYN, many in the middle of a message).
+    #[arg(long, value_enum, default_value_t = MixArg::Handshakes)]
+    mix: MixArg,
+}
+
+/// The traffic mixes (see `pushtrace_samples::bigcap::Mix`).
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum MixArg {
+    /// Connections start with their handshake inside the capture.
+    Handshakes,
+    /// Every connection began before the capture.
+    Midstream,
 }
 
 /// Container formats the generator streams.
@@ -65,6 +78,10 @@ fn main() -> Result<()> {
         Format::PcapNs => FileFormat::PcapNanos,
         Format::Pcapng => FileFormat::PcapNg,
     };
+    opts.mix = match args.mix {
+        MixArg::Handshakes => Mix::Handshakes,
+        MixArg::Midstream => Mix::Midstream,
+    };
     if let Some(n) = args.sessions {
         opts.sessions = n;
     }
@@ -84,6 +101,7 @@ fn main() -> Result<()> {
         "file": args.output.display().to_string(),
         "seconds": secs,
         "mb_per_s": summary.bytes as f64 / 1e6 / secs.max(1e-9),
+        "mix": opts.mix.name(),
         "summary": summary,
     });
     let text = serde_json::to_string_pretty(&report)?;
