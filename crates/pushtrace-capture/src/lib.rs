@@ -7,8 +7,9 @@
 //! from the reader's buffer (no copy); a pcapng packet's options (comments) are parsed only
 //! when asked for ([`PacketOptions`]). Memory use does not grow with the number of frames:
 //! regular files are memory-mapped, pcap and pcapng streams are read through a bounded
-//! window, and Network Monitor streams (which need random access) are spooled to a
-//! temporary file.
+//! window (decompressed data ahead, by a thread of their own, into a few recycled buffers,
+//! so that decompression overlaps the caller's work), and Network Monitor streams (which
+//! need random access) are spooled to a temporary file.
 //!
 //! Bad input is normal input: a damaged or truncated file yields every complete frame it
 //! holds and a [`Warning`] saying where and why reading stopped or a record was skipped.
@@ -34,6 +35,7 @@
 
 #![deny(unsafe_code)]
 
+mod chunks;
 mod detect;
 mod edges;
 mod error;

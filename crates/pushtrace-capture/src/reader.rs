@@ -5,14 +5,17 @@
 //! - a whole file in memory: regular files are memory-mapped (`mmap.rs`); Network Monitor
 //!   files, which need random access (§3.3), are spooled from streams into an anonymous
 //!   temporary file which is then mapped; [`CaptureReader::from_bytes`] keeps its vector;
-//! - pcap and pcapng streams (stdin, pipes, decompressed data) are read through a bounded
-//!   sliding window (`window.rs`).
+//! - pcap and pcapng streams (stdin, pipes, decompressed data) are read in chunks
+//!   (`chunks.rs`), over which a bounded window (`window.rs`) gathers the records that span
+//!   two chunks. Decompressed data is read ahead on a thread of its own into a small pool of
+//!   buffers, so that decompression overlaps the analysis of what was decompressed before.
 //!
 //! pcap and pcapng records are judged by the sans-IO parsers of `pcap.rs` and `pcapng.rs`;
 //! this module drives them over either holder, numbers the frames, keeps the statistics and
 //! turns the end of a damaged input into a warning. Network Monitor files are handed to
 //! [`crate::netmon::NetMonReader`].
 
+use crate::chunks::{Chunks, CHUNK_LEN};
 use crate::detect::{detect, Detected, PREFIX_LEN};
 use crate::edges::{self, OwnedFrame};
 use crate::netmon::NetMonReader;
@@ -178,7 +181,7 @@ impl CaptureReader {
         let path = path.as_ref();
         if path == Path::new("-") {
             let stdin = Source::stream(Box::new(io::stdin())).map_err(io_error("<stdin>"))?;
-            return Self::from_source(stdin, options, Path::new("<stdin>"));
+            return Self::from_source(stdin, options, Path::new("<stdin>"), CHUNK_LEN);
         }
         let file = File::open(path).map_err(io_error(path))?;
         let is_regular = file.metadata().map_err(io_error(path))?.is_file();
@@ -189,7 +192,7 @@ impl CaptureReader {
         } else {
             Source::stream(Box::new(file)).map_err(io_error(path))?
         };
-        Self::from_source(source, options, path)
+        Self::from_source(source, options, path, CHUNK_LEN)
     }
 
     /// Reads a capture from any byte stream (named `<stream>` in errors).
@@ -199,7 +202,7 @@ impl CaptureReader {
     ) -> Result<Self, CaptureError> {
         let name = Path::new("<stream>");
         let source = Source::stream(Box::new(reader)).map_err(io_error(name))?;
-        Self::from_source(source, options, name)
+        Self::from_source(source, options, name, CHUNK_LEN)
     }
 
     /// Reads a capture held in memory (tests, fuzzing).
@@ -208,13 +211,17 @@ impl CaptureReader {
             Source::Whole(Backing::Owned(bytes)),
             options,
             Path::new("<bytes>"),
+            CHUNK_LEN,
         )
     }
 
+    /// Reads `source`, named `name` in errors; streams are read in chunks of `chunk_len`
+    /// bytes (small ones in tests put records across chunk boundaries).
     fn from_source(
         source: Source,
         options: &ReadOptions,
         name: &Path,
+        chunk_len: usize,
     ) -> Result<Self, CaptureError> {
         let input_len = match &source {
             Source::Whole(bytes) => Some(bytes.as_ref().len() as u64),
@@ -237,7 +244,7 @@ impl CaptureReader {
                 )
             }
             format => {
-                let (parser, input, header) = record_engine(unwrapped, name)?;
+                let (parser, input, header) = record_engine(unwrapped, name, chunk_len)?;
                 let info = FormatInfo {
                     format,
                     version: header.version,
@@ -418,7 +425,7 @@ impl Input {
         match self {
             Input::Whole { bytes, pos } => *pos = (*pos + n).min(bytes.as_ref().len()),
             Input::Stream { window, .. } => {
-                window.consume(n);
+                window.take(n);
             }
         }
     }
@@ -477,15 +484,21 @@ fn unwrap(mut source: Source, name: &Path) -> Result<Unwrapped, CaptureError> {
     }
 }
 
-/// Reads the pcap or pcapng file header and sets up the record parser after it.
+/// Reads the pcap or pcapng file header and sets up the record parser after it; a stream
+/// is read in chunks of `chunk_len` bytes, ahead on a thread when it is decompressed.
 fn record_engine(
     unwrapped: Unwrapped,
     name: &Path,
+    chunk_len: usize,
 ) -> Result<(RecordParser, Input, FileHeader), CaptureError> {
     let mut input = match unwrapped.source {
         Source::Whole(bytes) => Input::Whole { bytes, pos: 0 },
         Source::Stream { reader, prefix } => {
-            let mut window = Window::new(reader, prefix);
+            let chunks = match unwrapped.compression {
+                Some(_) => Chunks::read_ahead(reader, chunk_len).map_err(io_error(name))?,
+                None => Chunks::inline(reader, chunk_len),
+            };
+            let mut window = Window::new(prefix, chunks);
             window
                 .fill(pcap::HEADER_LEN.max(pcapng::MIN_HEADER_LEN))
                 .map_err(io_error(name))?;
@@ -586,10 +599,7 @@ fn next_record<'a>(
                 offset,
                 diag,
             ) {
-                Step::Frame(meta) => {
-                    let at = window.consume(meta.record_len);
-                    return frame_in(window.slice(at, meta.record_len)?, &meta);
-                }
+                Step::Frame(meta) => return frame_in(window.take(meta.record_len), &meta),
                 Step::Skip { len } => match window.discard(len) {
                     Ok(skipped) if skipped == len => {}
                     Ok(skipped) => {
@@ -677,6 +687,9 @@ fn io_error(path: impl AsRef<Path>) -> impl FnOnce(io::Error) -> CaptureError {
     let path = PathBuf::from(path.as_ref());
     move |source| CaptureError::Io { path, source }
 }
+
+#[cfg(test)]
+mod stream_tests;
 
 #[cfg(test)]
 mod tests {

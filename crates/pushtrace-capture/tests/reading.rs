@@ -225,6 +225,43 @@ fn gzip_and_zstd_wrapped_captures() {
 }
 
 #[test]
+fn large_captures_read_the_same_plain_compressed_and_as_streams() {
+    // 3 MiB of frames of many sizes and a 2 MiB block: records lie across the 1 MiB buffers
+    // that streams and decompressed data are read in.
+    let mut w = PcapNgWriter::new(Vec::new());
+    w.new_section(false).unwrap();
+    w.add_interface(1, 0, None, None).unwrap();
+    let sizes = [60usize, 1514, 9000, 65_535, 3, 0, 777];
+    let (mut written, mut frames) = (0, 0);
+    while written < 3 << 20 {
+        let len = sizes[frames % sizes.len()];
+        let data = vec![frames as u8; len];
+        w.write_epb(0, T0 + frames as i64 * 1_000, &data, len as u32)
+            .unwrap();
+        written += len;
+        frames += 1;
+        if frames == 100 {
+            w.write_custom_block(32473, &vec![0xCC; 2 << 20], true)
+                .unwrap();
+        }
+    }
+    let plain = w.into_inner();
+    let expected = read_bytes(&plain);
+    assert_eq!((expected.0.len(), expected.1.len()), (frames, 0));
+    let packed = zstd::encode_all(&plain[..], 1).unwrap();
+    for (name, read) in [
+        ("file", read_file(&plain)),
+        ("stream", read_stream(&plain, 65_536)),
+        ("gzip", read_bytes(&gzip(&plain))),
+        ("zstd", read_bytes(&packed)),
+        ("zstd file", read_file(&packed)),
+        ("zstd stream", read_stream(&packed, 4_096)),
+    ] {
+        assert!(read == expected, "{name}");
+    }
+}
+
+#[test]
 fn position_and_len_hint_for_files_and_streams() {
     let bytes = three_frames();
     let file = tempfile::NamedTempFile::new().unwrap();
