@@ -12,7 +12,7 @@ use std::path::Path;
 
 /// Bytes read from the start of an input to tell a capture (or a compressed capture) by its
 /// magic number.
-const MAGIC_LEN: usize = 16;
+const MAGIC_LEN: u64 = 16;
 
 /// Analyses `paths` as [`analyze_paths`] does, except that configuration artefacts among them
 /// are checked instead of read as captures, and their findings joined to the report
@@ -98,31 +98,18 @@ fn is_artefact(path: &Path) -> bool {
     let Ok(mut file) = std::fs::File::open(path) else {
         return false;
     };
-    let mut magic = [0u8; MAGIC_LEN];
-    let Ok(n) = read_up_to(&mut file, &mut magic) else {
-        return false;
-    };
-    if is_capture_prefix(&magic[..n]) || !file_is_regular(path) {
+    let mut bytes = Vec::new();
+    if (&mut file).take(MAGIC_LEN).read_to_end(&mut bytes).is_err()
+        || is_capture_prefix(&bytes)
+        || !file_is_regular(path)
+    {
         return false;
     }
     let limit = config::Limits::default().max_file_bytes as u64;
-    let mut bytes = magic[..n].to_vec();
     if file.take(limit).read_to_end(&mut bytes).is_err() {
         return false;
     }
     config::detect(&bytes).is_some()
-}
-
-/// Reads until `buf` is full or the input ends; the number of bytes read.
-fn read_up_to(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match input.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
 
 /// Pipes and devices are read once, by the capture reader.
