@@ -209,6 +209,14 @@ fn table_entry(file: &[u8], table_offset: usize, index: usize) -> Option<usize> 
     Some(usize::try_from(record_offset).unwrap_or(usize::MAX))
 }
 
+/// How many frame-table entries ahead of the record being read [`NetMonReader::next_frame`]
+/// prefetches. Unlike pcap and pcapng, whose next record is known only once the current
+/// header is read, the table gives every record's offset, so the hint can be given several
+/// frames early and the load overlaps their analysis. Analyze against the bare walk on a
+/// 1 GiB Network Monitor 2.3 copy, interleaved runs: one entry ahead 79 %, two 93 %, four
+/// 97 % (90 % without the trailer hint), eight 91 %.
+const PREFETCH_AHEAD: usize = 4;
+
 /// A damage or oddity found in one record, tallied per kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Problem {
@@ -458,10 +466,7 @@ impl NetMonReader {
                         self.phase = Phase::Done;
                         continue;
                     };
-                    if let Some(ahead) = table_entry(file, self.table_offset, next + 1) {
-                        let next = file.get(ahead..).unwrap_or_default();
-                        crate::mmap::prefetch(next, crate::mmap::RECORD_START_LINES);
-                    }
+                    self.prefetch_entry(file, next + PREFETCH_AHEAD);
                     match self.parse_record(file, record_offset, file.len()) {
                         Ok(record) => {
                             self.furthest_end = self.furthest_end.max(record.end);
@@ -506,6 +511,32 @@ impl NetMonReader {
                     return None;
                 }
             }
+        }
+    }
+
+    /// Hints the CPU to load what [`Self::parse_record`] will read of the record at table
+    /// entry `index` while the caller processes the frames before it: its first cache lines
+    /// and its trailer (2.1 and later), which follows the frame data, often several cache
+    /// lines on. Records are stored back to back, so the trailer is guessed to end where the
+    /// next entry's record starts; a wrong guess (a damaged or reordered table) only wastes
+    /// the hint.
+    fn prefetch_entry(&self, file: &[u8], index: usize) {
+        let Some(start) = table_entry(file, self.table_offset, index) else {
+            return;
+        };
+        crate::mmap::prefetch(
+            file.get(start..).unwrap_or_default(),
+            crate::mmap::RECORD_START_LINES,
+        );
+        if self.layout.trailer_len == 0 {
+            return;
+        }
+        let trailer = table_entry(file, self.table_offset, index + 1)
+            .and_then(|end| end.checked_sub(self.layout.trailer_len))
+            .filter(|&at| at > start);
+        if let Some(at) = trailer {
+            // The trailer (at most 15 bytes) spans at most two cache lines.
+            crate::mmap::prefetch(file.get(at..).unwrap_or_default(), 2);
         }
     }
 
