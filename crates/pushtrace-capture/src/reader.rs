@@ -18,6 +18,7 @@
 use crate::chunks::{Chunks, CHUNK_LEN};
 use crate::detect::{detect, Detected, PREFIX_LEN};
 use crate::edges::{self, OwnedFrame};
+use crate::mmap::MappedFile;
 use crate::netmon::NetMonReader;
 use crate::pcap::{self, PcapParser};
 use crate::pcapng::{self, PcapNgParser};
@@ -27,7 +28,6 @@ use crate::{
     mmap, ByteOrder, CaptureError, Compression, Format, FormatInfo, Frame, PacketOptions,
     ReadOptions, ReadStats, TimestampPrecision, Warning,
 };
-use memmap2::Mmap;
 use std::fs::File;
 use std::io::{self, Cursor, Read, Write};
 use std::path::{Path, PathBuf};
@@ -103,7 +103,7 @@ enum Input {
 /// A whole input held in memory.
 enum Backing {
     /// A memory-mapped file (the input itself or a spool file).
-    Mapped(Mmap),
+    Mapped(MappedFile),
     /// Bytes given by the caller.
     Owned(Vec<u8>),
 }
@@ -111,8 +111,32 @@ enum Backing {
 impl AsRef<[u8]> for Backing {
     fn as_ref(&self) -> &[u8] {
         match self {
-            Backing::Mapped(map) => map,
+            Backing::Mapped(map) => map.bytes(),
             Backing::Owned(bytes) => bytes,
+        }
+    }
+}
+
+impl Backing {
+    /// Has a mapped file read ahead of a reader that goes through it from its start.
+    fn read_ahead(&mut self) {
+        if let Backing::Mapped(map) = self {
+            map.read_ahead();
+        }
+    }
+
+    /// Tells the read-ahead that the reader's next record starts at `offset`.
+    #[inline]
+    fn reached(&self, offset: usize) {
+        if let Backing::Mapped(map) = self {
+            map.reached(offset);
+        }
+    }
+
+    /// Ends the read-ahead: the reader is done.
+    fn done(&self) {
+        if let Backing::Mapped(map) = self {
+            map.done();
         }
     }
 }
@@ -163,7 +187,7 @@ impl Source {
                 spool.write_all(&prefix)?;
                 io::copy(&mut reader, &mut spool)?;
                 spool.flush()?;
-                Ok(Backing::Mapped(mmap::map_readonly(&spool)?))
+                Ok(Backing::Mapped(MappedFile::open(&spool)?))
             }
         }
     }
@@ -187,7 +211,7 @@ impl CaptureReader {
         let is_regular = file.metadata().map_err(io_error(path))?.is_file();
         let source = if is_regular {
             Source::Whole(Backing::Mapped(
-                mmap::map_readonly(&file).map_err(io_error(path))?,
+                MappedFile::open(&file).map_err(io_error(path))?,
             ))
         } else {
             Source::stream(Box::new(file)).map_err(io_error(path))?
@@ -231,7 +255,8 @@ impl CaptureReader {
         let compression = unwrapped.compression;
         let (engine, info) = match unwrapped.format {
             format @ (Format::NetMon1 | Format::NetMon2) => {
-                let file = unwrapped.source.into_whole().map_err(io_error(name))?;
+                let mut file = unwrapped.source.into_whole().map_err(io_error(name))?;
+                file.read_ahead();
                 let reader = NetMonReader::new(file.as_ref(), options.netmon_utc_offset_secs)?;
                 let info = netmon_info(format, &reader, compression);
                 (
@@ -311,6 +336,7 @@ impl CaptureReader {
                 let frame = reader.next_frame(bytes);
                 self.diag.skipped_records = reader.skipped_records();
                 if frame.is_none() {
+                    file.done();
                     // Taken once, at the end: the reader sums each kind of damage into one
                     // warning with its count and first occurrence.
                     for warning in reader.take_warnings() {
@@ -323,6 +349,7 @@ impl CaptureReader {
                         (frame.data.as_ptr() as usize).wrapping_sub(bytes.as_ptr() as usize);
                     *position =
                         (start.saturating_add(frame.data.len()) as u64).min(bytes.len() as u64);
+                    file.reached(*position as usize);
                 }
                 frame
             }
@@ -492,7 +519,10 @@ fn record_engine(
     chunk_len: usize,
 ) -> Result<(RecordParser, Input, FileHeader), CaptureError> {
     let mut input = match unwrapped.source {
-        Source::Whole(bytes) => Input::Whole { bytes, pos: 0 },
+        Source::Whole(mut bytes) => {
+            bytes.read_ahead();
+            Input::Whole { bytes, pos: 0 }
+        }
         Source::Stream { reader, prefix } => {
             let chunks = match unwrapped.compression {
                 Some(_) => Chunks::read_ahead(reader, chunk_len).map_err(io_error(name))?,
@@ -556,29 +586,12 @@ fn next_record<'a>(
 ) -> Option<Frame<'a>> {
     match input {
         Input::Whole { bytes, pos } => {
-            let bytes: &'a [u8] = Backing::as_ref(bytes);
-            loop {
-                let rest = bytes.get(*pos..).unwrap_or_default();
-                if rest.is_empty() {
-                    return None;
-                }
-                let offset = *pos as u64;
-                match checked(parser.step(rest, offset, diag), rest.len(), offset, diag) {
-                    Step::Frame(meta) => {
-                        let start = *pos;
-                        *pos += meta.record_len;
-                        parser.prefetch(bytes.get(*pos..).unwrap_or_default());
-                        return frame_in(bytes.get(start..)?, &meta);
-                    }
-                    Step::Skip { len } if len <= rest.len() as u64 => *pos += len as usize,
-                    Step::Skip { .. } | Step::NeedMore { .. } => {
-                        truncated(diag, offset, bytes.len() as u64);
-                        *pos = bytes.len();
-                        return None;
-                    }
-                    Step::Stop => return None,
-                }
+            let bytes: &'a Backing = bytes;
+            let frame = next_in_memory(parser, bytes, pos, diag);
+            if frame.is_none() {
+                bytes.done();
             }
+            frame
         }
         Input::Stream { window, .. } => loop {
             if window.available().is_empty() {
@@ -624,6 +637,39 @@ fn next_record<'a>(
                 Step::Stop => return None,
             }
         },
+    }
+}
+
+/// The next frame of an input held whole in memory, whose next record starts at `pos`.
+fn next_in_memory<'a>(
+    parser: &mut RecordParser,
+    backing: &'a Backing,
+    pos: &mut usize,
+    diag: &mut Diagnostics,
+) -> Option<Frame<'a>> {
+    let bytes = backing.as_ref();
+    loop {
+        let rest = bytes.get(*pos..).unwrap_or_default();
+        if rest.is_empty() {
+            return None;
+        }
+        let offset = *pos as u64;
+        match checked(parser.step(rest, offset, diag), rest.len(), offset, diag) {
+            Step::Frame(meta) => {
+                let start = *pos;
+                *pos += meta.record_len;
+                backing.reached(*pos);
+                parser.prefetch(bytes.get(*pos..).unwrap_or_default());
+                return frame_in(bytes.get(start..)?, &meta);
+            }
+            Step::Skip { len } if len <= rest.len() as u64 => *pos += len as usize,
+            Step::Skip { .. } | Step::NeedMore { .. } => {
+                truncated(diag, offset, bytes.len() as u64);
+                *pos = bytes.len();
+                return None;
+            }
+            Step::Stop => return None,
+        }
     }
 }
 
