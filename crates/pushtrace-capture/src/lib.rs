@@ -6,8 +6,10 @@
 //! timestamp in nanoseconds, the link type, the interface and the captured bytes, borrowed
 //! from the reader's buffer (no copy); a pcapng packet's options (comments) are parsed only
 //! when asked for ([`PacketOptions`]). Memory use does not grow with the number of frames:
-//! regular files are memory-mapped, pcap and pcapng streams are read through a bounded
-//! window (decompressed data ahead, by a thread of their own, into a few recycled buffers,
+//! regular files are memory-mapped (on Linux, from 16 MiB on, a helper thread maps the
+//! pages a little ahead of the reader and unmaps those it has passed, so that the reader
+//! neither waits for the kernel nor keeps the whole file resident), pcap and pcapng streams
+//! are read through a bounded window (decompressed data ahead, by a thread of their own, into a few recycled buffers,
 //! so that decompression overlaps the caller's work), and Network Monitor streams (which
 //! need random access) are spooled to a temporary file.
 //!
@@ -30,8 +32,8 @@
 //! }
 //! ```
 //!
-//! `unsafe` is denied everywhere except in one private module that memory-maps files (and
-//! hints the CPU to prefetch the next record).
+//! `unsafe` is denied everywhere except in one private module that memory-maps files,
+//! unmaps the pages a reader has passed and hints the CPU to prefetch the next record.
 
 #![deny(unsafe_code)]
 

@@ -199,8 +199,9 @@ impl CaptureReader {
         Self::open_with(path, &ReadOptions::default())
     }
 
-    /// Opens a capture file, or standard input for `-`. Regular files are memory-mapped;
-    /// anything else (pipes, devices) is read as a stream.
+    /// Opens a capture file, or standard input for `-`. Regular files are memory-mapped (and,
+    /// from 16 MiB on, read ahead by a helper thread that the reader stops when it ends or is
+    /// dropped); anything else (pipes, devices) is read as a stream.
     pub fn open_with(path: impl AsRef<Path>, options: &ReadOptions) -> Result<Self, CaptureError> {
         let path = path.as_ref();
         if path == Path::new("-") {
