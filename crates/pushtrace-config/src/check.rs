@@ -11,9 +11,8 @@ use crate::report::{
     FindingCode, Note, NoteCode,
 };
 use crate::text;
-use crate::{detect_text, Limits};
+use crate::{detect_text, read_artefact, Limits};
 use std::collections::{BTreeMap, HashSet};
-use std::io::Read;
 use std::path::Path;
 
 /// `HKLM\SYSTEM\CurrentControlSet\Services`.
@@ -149,24 +148,8 @@ impl Checker {
     /// Reads the file at `path` (at most [`Limits::max_file_bytes`]) and adds it under its
     /// path as given.
     pub fn add_file(&mut self, path: &Path) -> Result<ArtefactKind, ConfigError> {
-        let name = path.display().to_string();
-        let io = |source| ConfigError::Io {
-            file: name.clone(),
-            source,
-        };
-        let file = std::fs::File::open(path).map_err(io)?;
-        let mut bytes = Vec::new();
-        let limit = self.limits.max_file_bytes as u64;
-        file.take(limit + 1).read_to_end(&mut bytes).map_err(io)?;
-        if bytes.len() as u64 > limit {
-            let size = std::fs::metadata(path).map_or(limit + 1, |m| m.len());
-            return Err(ConfigError::TooLarge {
-                file: name,
-                size,
-                limit: self.limits.max_file_bytes,
-            });
-        }
-        self.add(&name, &bytes)
+        let bytes = read_artefact(path, &self.limits)?;
+        self.add(&path.display().to_string(), &bytes)
     }
 
     /// Runs every check on everything added and returns the report.

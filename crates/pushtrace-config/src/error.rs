@@ -57,6 +57,19 @@ impl ConfigError {
             | ConfigError::Malformed { file, .. } => file,
         }
     }
+
+    /// What is wrong, without the file name that starts the message: for places that show
+    /// the file beside it.
+    pub fn reason(&self) -> String {
+        let message = self.to_string();
+        match message
+            .strip_prefix(self.file())
+            .and_then(|rest| rest.strip_prefix(": "))
+        {
+            Some(reason) => reason.to_string(),
+            None => message,
+        }
+    }
 }
 
 /// Why a registry export as a whole cannot be read.
@@ -199,6 +212,37 @@ impl fmt::Display for LineErrorKind {
             LineErrorKind::ValueUnderDeletedKey => {
                 f.write_str("a value under a key this file deletes")
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_is_the_message_without_the_file() {
+        let file = "C:\\exports\\a: b.reg".to_string();
+        let errors = [
+            ConfigError::Io {
+                file: file.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "gone"),
+            },
+            ConfigError::TooLarge {
+                file: file.clone(),
+                size: 10,
+                limit: 5,
+            },
+            ConfigError::NotRecognised { file: file.clone() },
+            ConfigError::Malformed {
+                file: file.clone(),
+                source: FormatError::NoHeader,
+            },
+        ];
+        for error in errors {
+            let reason = error.reason();
+            assert_eq!(error.to_string(), format!("{file}: {reason}"));
+            assert!(!reason.contains("b.reg"), "{reason}");
         }
     }
 }

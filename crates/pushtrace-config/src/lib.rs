@@ -69,6 +69,9 @@ pub use report::{
 };
 pub use text::TextEncoding;
 
+use std::io::Read;
+use std::path::Path;
+
 /// Bounds on what one input may make the checker hold or do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -102,6 +105,29 @@ impl Default for Limits {
 /// anything else.
 pub fn detect(bytes: &[u8]) -> Option<ArtefactKind> {
     detect_text(&text::decode(bytes).0)
+}
+
+/// The bytes of the artefact file at `path`, at most `limits.max_file_bytes` of them
+/// ([`ConfigError::TooLarge`] beyond); errors name the file as `path` displays.
+pub fn read_artefact(path: &Path, limits: &Limits) -> Result<Vec<u8>, ConfigError> {
+    let name = || path.display().to_string();
+    let io = |source| ConfigError::Io {
+        file: name(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut bytes = Vec::new();
+    let limit = limits.max_file_bytes as u64;
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > limit {
+        let size = std::fs::metadata(path).map_or(limit + 1, |m| m.len());
+        return Err(ConfigError::TooLarge {
+            file: name(),
+            size,
+            limit: limits.max_file_bytes,
+        });
+    }
+    Ok(bytes)
 }
 
 /// [`detect`] on decoded text.

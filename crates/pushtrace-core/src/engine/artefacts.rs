@@ -20,15 +20,19 @@ const MAGIC_LEN: u64 = 16;
 /// Standard input (`-`) is always a capture. An artefact that cannot be read is listed in
 /// [`Analysis::failures`] with [`InputFailure::artefact`] set.
 pub fn analyze_inputs<P: AsRef<Path> + Sync>(paths: &[P], options: &AnalyzeOptions) -> Analysis {
-    let (captures, artefacts): (Vec<&Path>, Vec<&Path>) = paths
-        .iter()
-        .map(AsRef::as_ref)
-        .partition(|p| !is_artefact(p));
+    let mut captures = Vec::new();
+    let mut artefacts = Vec::new();
+    for path in paths.iter().map(AsRef::as_ref) {
+        match artefact_bytes(path) {
+            Some(bytes) => artefacts.push((path, Ok(bytes))),
+            None => captures.push(path),
+        }
+    }
     let mut analysis = analyze_paths(&captures, options);
     if artefacts.is_empty() {
         return analysis;
     }
-    let checked = check_paths(&artefacts);
+    let checked = check_read(artefacts);
     analysis.failures.extend(checked.failures);
     analysis.report.artefacts = checked.inputs;
     analysis.report.findings = checked.findings;
@@ -53,26 +57,37 @@ pub struct Checked {
 
 /// Checks `paths` as configuration artefacts, together (registry exports form one view).
 pub fn check_paths<P: AsRef<Path>>(paths: &[P]) -> Checked {
+    let limits = config::Limits::default();
+    check_read(
+        paths
+            .iter()
+            .map(|p| (p.as_ref(), config::read_artefact(p.as_ref(), &limits))),
+    )
+}
+
+/// Checks artefacts already read (or that could not be read), in order.
+fn check_read<'p>(
+    inputs: impl IntoIterator<Item = (&'p Path, Result<Vec<u8>, config::ConfigError>)>,
+) -> Checked {
     let mut checker = Checker::new();
     let mut checked = Checked::default();
-    for (k, path) in paths.iter().map(AsRef::as_ref).enumerate() {
+    for (k, (path, bytes)) in inputs.into_iter().enumerate() {
+        let name = path.display().to_string();
         // The path is named beside the error wherever it is shown: keep the reason alone.
-        let error = checker.add_file(path).err().map(|e| {
-            let text = e.to_string();
-            let named = format!("{}: ", e.file());
-            text.strip_prefix(&named)
-                .map_or(text.clone(), str::to_string)
-        });
+        let error = bytes
+            .and_then(|bytes| checker.add(&name, &bytes))
+            .err()
+            .map(|e| e.reason());
         if let Some(error) = &error {
             checked.failures.push(InputFailure {
                 input: k,
-                path: path.display().to_string(),
+                path: name.clone(),
                 error: error.clone(),
                 artefact: true,
             });
         }
         checked.inputs.push(ArtefactInput {
-            path: path.display().to_string(),
+            path: name,
             error,
             summary: None,
         });
@@ -88,28 +103,22 @@ pub fn check_paths<P: AsRef<Path>>(paths: &[P]) -> Checked {
     checked
 }
 
-/// True when `path` is a configuration artefact: not standard input, not a capture by its
-/// first bytes, and a kind the checker recognises (anything else is left to the capture
-/// reader, whose error names the formats).
-fn is_artefact(path: &Path) -> bool {
-    if path.as_os_str() == "-" {
-        return false;
+/// The bytes of `path` when it is a configuration artefact: not standard input, a regular
+/// file, not a capture by its first bytes, within the checker's size limit, and a kind the
+/// checker recognises. Anything else (`None`) is left to the capture reader, whose error
+/// names the formats. The bytes are read once, here, and checked from memory.
+fn artefact_bytes(path: &Path) -> Option<Vec<u8>> {
+    if path.as_os_str() == "-" || !file_is_regular(path) {
+        return None;
     }
-    let Ok(mut file) = std::fs::File::open(path) else {
-        return false;
-    };
-    let mut bytes = Vec::new();
-    if (&mut file).take(MAGIC_LEN).read_to_end(&mut bytes).is_err()
-        || is_capture_prefix(&bytes)
-        || !file_is_regular(path)
-    {
-        return false;
+    let mut magic = Vec::new();
+    let file = std::fs::File::open(path).ok()?;
+    file.take(MAGIC_LEN).read_to_end(&mut magic).ok()?;
+    if is_capture_prefix(&magic) {
+        return None;
     }
-    let limit = config::Limits::default().max_file_bytes as u64;
-    if file.take(limit).read_to_end(&mut bytes).is_err() {
-        return false;
-    }
-    config::detect(&bytes).is_some()
+    let bytes = config::read_artefact(path, &config::Limits::default()).ok()?;
+    config::detect(&bytes).map(|_| bytes)
 }
 
 /// Pipes and devices are read once, by the capture reader.
