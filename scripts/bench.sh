@@ -3,9 +3,11 @@
 # and against tshark, on generated captures of several sizes. See benches/README.md.
 #
 #   scripts/bench.sh [--sizes "0.25G 1G 2G"] [--runs 3] [--dir target/bench-captures]
-#                    [--tshark-max 2G] [--no-tshark] [--format pcap|pcapng] [--views SIZE]
+#                    [--tshark-max 2G] [--no-tshark] [--format pcap|pcapng|netmon] [--views SIZE]
 #                    [--mix handshakes|midstream] [--baseline PATH]
 #
+# --format netmon measures Network Monitor 2.x copies of the generated pcap files, written by
+# editcap (installed with tshark).
 # --mix midstream generates captures whose TCP connections all began before the capture
 # (pushtrace-bigcap --mix midstream) instead of starting with their handshake.
 # --baseline PATH also measures another pushtrace binary (e.g. one built from an earlier
@@ -37,7 +39,7 @@ while [ $# -gt 0 ]; do
         --views) views="$2"; shift 2 ;;
         --mix) mix="$2"; shift 2 ;;
         --baseline) baseline="$2"; shift 2 ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
         *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -53,10 +55,12 @@ walk=target/release/examples/walk
 bigcap=target/release/pushtrace-bigcap
 measure="python3 scripts/measure.py"
 
-if [ "$use_tshark" = 1 ] && ! command -v tshark >/dev/null; then
+if { [ "$use_tshark" = 1 ] || [ "$format" = netmon ]; } && ! command -v tshark >/dev/null; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         echo "== installing tshark"
         DEBIAN_FRONTEND=noninteractive apt-get install -y tshark >/dev/null
+    elif [ "$format" = netmon ]; then
+        echo "bench.sh: --format netmon needs editcap (tshark)" >&2; exit 2
     else
         echo "== tshark not found: comparison skipped"
         use_tshark=0
@@ -83,10 +87,22 @@ if [ -n "$baseline" ] && [ ! -x "$baseline" ]; then
 fi
 for size in $sizes; do
     file="$dir/$stem-$size-v$model.$format"
-    if [ ! -s "$file" ] || [ ! -s "$file.json" ]; then
-        echo "== generating $file"
-        "$bigcap" --size "$size" --format "$format" --mix "$mix" -o "$file" --summary "$file.json"
-        python3 -c "import json; d = json.load(open('$file.json')); print('   %.0f MB/s, %d frames, %d sessions' % (d['mb_per_s'], d['summary']['frames'], len(d['summary']['sessions'])))"
+    if [ "$format" = netmon ]; then
+        # The generator writes pcap and pcapng; Network Monitor 2.x copies come from editcap.
+        file="$dir/$stem-$size-v$model.cap"
+        generated="$dir/$stem-$size-v$model.pcap"
+    else
+        generated="$file"
+    fi
+    if [ ! -s "$generated" ] || [ ! -s "$generated.json" ]; then
+        echo "== generating $generated"
+        "$bigcap" --size "$size" --format "${format/netmon/pcap}" --mix "$mix" -o "$generated" --summary "$generated.json"
+        python3 -c "import json; d = json.load(open('$generated.json')); print('   %.0f MB/s, %d frames, %d sessions' % (d['mb_per_s'], d['summary']['frames'], len(d['summary']['sessions'])))"
+    fi
+    if [ "$file" != "$generated" ] && { [ ! -s "$file" ] || [ "$generated" -nt "$file" ]; }; then
+        echo "== editcap -F netmon2 $generated"
+        editcap -F netmon2 "$generated" "$file.tmp" && mv "$file.tmp" "$file"
+        cp "$generated.json" "$file.json"
     fi
     bytes=$(stat -c %s "$file")
     # Warm the page cache: every tool then reads the file from memory.
