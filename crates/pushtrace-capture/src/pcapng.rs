@@ -236,14 +236,6 @@ impl PcapNgParser {
         matches!(block_type, EPB_TYPE | PB_TYPE | SPB_TYPE)
     }
 
-    /// Where the block at the start of `buf` says it ends, read with the current section's
-    /// byte order without any check: a hint for prefetching the trailing length that
-    /// [`Self::step`] will compare, never a basis for parsing.
-    pub(crate) fn block_len_hint(&self, buf: &[u8]) -> Option<usize> {
-        let len = self.endian?.u32(buf, 4)?;
-        usize::try_from(len).ok()
-    }
-
     /// Judges the block at the start of `buf`, which sits at file offset `offset`.
     ///
     /// The framing (type, length, trailing length) is checked here before pcap-parser sees

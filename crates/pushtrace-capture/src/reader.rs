@@ -18,15 +18,15 @@
 use crate::chunks::{Chunks, CHUNK_LEN};
 use crate::detect::{detect, Detected, PREFIX_LEN};
 use crate::edges::{self, OwnedFrame};
-use crate::mmap::MappedFile;
+use crate::mmap::{MappedFile, StreamPrefetch};
 use crate::netmon::NetMonReader;
 use crate::pcap::{self, PcapParser};
 use crate::pcapng::{self, PcapNgParser};
 use crate::record::{Diagnostics, FileHeader, FrameMeta, Step};
 use crate::window::{Counted, Window, MAX_WINDOW};
 use crate::{
-    mmap, ByteOrder, CaptureError, Compression, Format, FormatInfo, Frame, PacketOptions,
-    ReadOptions, ReadStats, TimestampPrecision, Warning,
+    ByteOrder, CaptureError, Compression, Format, FormatInfo, Frame, PacketOptions, ReadOptions,
+    ReadStats, TimestampPrecision, Warning,
 };
 use std::fs::File;
 use std::io::{self, Cursor, Read, Write};
@@ -74,25 +74,16 @@ impl RecordParser {
             RecordParser::PcapNg(p) => p.step(buf, offset, diag),
         }
     }
-
-    /// Hints the CPU to load what [`Self::step`] will read first in `next`, the record after
-    /// the current one, while the caller processes the current frame: its first cache lines
-    /// and, for a pcapng block, the trailing length at its end (a read that otherwise waits
-    /// for memory at every block).
-    fn prefetch(&self, next: &[u8]) {
-        mmap::prefetch(next, mmap::RECORD_START_LINES);
-        if let RecordParser::PcapNg(p) = self {
-            if let Some(tail) = p.block_len_hint(next).and_then(|len| len.checked_sub(4)) {
-                mmap::prefetch(next.get(tail..).unwrap_or_default(), 1);
-            }
-        }
-    }
 }
 
 /// Where record bytes come from.
 enum Input {
     /// The whole input in memory; `pos` is the next record's offset.
-    Whole { bytes: Backing, pos: usize },
+    Whole {
+        bytes: Backing,
+        pos: usize,
+        ahead: StreamPrefetch,
+    },
     /// A stream through a window; `raw_read` counts compressed bytes read, if compressed.
     Stream {
         window: Window,
@@ -451,7 +442,7 @@ impl Input {
     /// Consumes `n` bytes (the file header).
     fn advance(&mut self, n: usize) {
         match self {
-            Input::Whole { bytes, pos } => *pos = (*pos + n).min(bytes.as_ref().len()),
+            Input::Whole { bytes, pos, .. } => *pos = (*pos + n).min(bytes.as_ref().len()),
             Input::Stream { window, .. } => {
                 window.take(n);
             }
@@ -522,7 +513,11 @@ fn record_engine(
     let mut input = match unwrapped.source {
         Source::Whole(mut bytes) => {
             bytes.read_ahead();
-            Input::Whole { bytes, pos: 0 }
+            Input::Whole {
+                bytes,
+                pos: 0,
+                ahead: StreamPrefetch::default(),
+            }
         }
         Source::Stream { reader, prefix } => {
             let chunks = match unwrapped.compression {
@@ -586,9 +581,9 @@ fn next_record<'a>(
     diag: &mut Diagnostics,
 ) -> Option<Frame<'a>> {
     match input {
-        Input::Whole { bytes, pos } => {
+        Input::Whole { bytes, pos, ahead } => {
             let bytes: &'a Backing = bytes;
-            let frame = next_in_memory(parser, bytes, pos, diag);
+            let frame = next_in_memory(parser, bytes, pos, ahead, diag);
             if frame.is_none() {
                 bytes.done();
             }
@@ -646,6 +641,7 @@ fn next_in_memory<'a>(
     parser: &mut RecordParser,
     backing: &'a Backing,
     pos: &mut usize,
+    ahead: &mut StreamPrefetch,
     diag: &mut Diagnostics,
 ) -> Option<Frame<'a>> {
     let bytes = backing.as_ref();
@@ -660,7 +656,7 @@ fn next_in_memory<'a>(
                 let start = *pos;
                 *pos += meta.record_len;
                 backing.reached(*pos);
-                parser.prefetch(bytes.get(*pos..).unwrap_or_default());
+                ahead.advance(bytes, *pos);
                 return frame_in(bytes.get(start..)?, &meta);
             }
             Step::Skip { len } if len <= rest.len() as u64 => *pos += len as usize,
