@@ -1,28 +1,23 @@
-//! DCE/RPC connection-oriented PDUs built from their layouts (C706 ch. 12, MS-RPCE 2.2.2;
-//! protocol.md §1), for the sample scenarios: bind, alter_context and their answers, bind_nak,
-//! fragmented requests and responses, faults, authentication trailers (a sealed stub is random
-//! bytes of the plaintext length, as packet privacy would look on the wire) and the endpoint
-//! mapper's `ept_map` towers.
+//! DCE/RPC connection-oriented PDUs for the sample scenarios, written with the engine's own
+//! encoder (`pushtrace_core::dcerpc::encode`, C706 ch. 12, MS-RPCE 2.2.2; protocol.md §1):
+//! bind, alter_context and their answers, bind_nak, fragmented requests and responses, faults,
+//! authentication trailers (a sealed stub is random bytes of the plaintext length, as packet
+//! privacy would look on the wire), and the endpoint mapper's `ept_map` towers.
 
 use crate::net::Rng;
+use pushtrace_core::dcerpc::encode::{self, AuthTrailer, PduBuilder};
+use pushtrace_core::dcerpc::pdu::{
+    InterfaceId, PfcFlags, PresentationResult, ProposedContext, TransferSyntax, AUTH_LEVEL_PRIVACY,
+};
 use uuid::Uuid;
 
-// The interface and transfer-syntax UUIDs, PTYPEs and flags are the engine's own constants,
-// so the samples cannot drift from what the decoder recognises.
+// The interface and transfer-syntax UUIDs and the flags are the engine's own constants, so
+// the samples cannot drift from what the decoder recognises.
 pub use pushtrace_core::dcerpc::interfaces::{
     ASYNC_EMSMDB_UUID as ASYNC_EMSMDB, EMSMDB_UUID as EMSMDB, EPM_UUID as EPM, NSPI_UUID as NSPI,
 };
-use pushtrace_core::dcerpc::pdu::{PacketType, PfcFlags};
 pub use pushtrace_core::dcerpc::pdu::{NDR20_UUID as NDR20, NDR64_UUID as NDR64};
 
-const PTYPE_REQUEST: u8 = PacketType::Request as u8;
-const PTYPE_RESPONSE: u8 = PacketType::Response as u8;
-const PTYPE_FAULT: u8 = PacketType::Fault as u8;
-const PTYPE_BIND: u8 = PacketType::Bind as u8;
-const PTYPE_BIND_ACK: u8 = PacketType::BindAck as u8;
-const PTYPE_BIND_NAK: u8 = PacketType::BindNak as u8;
-const PTYPE_ALTER_CONTEXT: u8 = PacketType::AlterContext as u8;
-const PTYPE_ALTER_CONTEXT_RESP: u8 = PacketType::AlterContextResp as u8;
 const PFC_FIRST: u8 = PfcFlags::FIRST_FRAG;
 const PFC_LAST: u8 = PfcFlags::LAST_FRAG;
 
@@ -60,7 +55,8 @@ pub struct Auth {
     pub level: u8,
 }
 
-/// Writes PDUs for one association in one integer byte order.
+/// Writes PDUs for one association in one integer byte order, with the engine's encoder
+/// ([`PduBuilder`]).
 #[derive(Debug, Clone)]
 pub struct PduWriter {
     little_endian: bool,
@@ -77,76 +73,28 @@ impl PduWriter {
         }
     }
 
-    fn u16(&self, out: &mut Vec<u8>, v: u16) {
-        out.extend_from_slice(&if self.little_endian {
-            v.to_le_bytes()
-        } else {
-            v.to_be_bytes()
-        });
-    }
-
-    fn u32(&self, out: &mut Vec<u8>, v: u32) {
-        out.extend_from_slice(&if self.little_endian {
-            v.to_le_bytes()
-        } else {
-            v.to_be_bytes()
-        });
-    }
-
-    fn uuid(&self, out: &mut Vec<u8>, u: &Uuid) {
-        let (d1, d2, d3, d4) = u.as_fields();
-        self.u32(out, d1);
-        self.u16(out, d2);
-        self.u16(out, d3);
-        out.extend_from_slice(d4);
-    }
-
-    /// Wraps a PDU body with the 16-byte common header, fixing frag_length.
-    fn pdu(&self, ptype: u8, flags: u8, call_id: u32, auth_len: u16, body: &[u8]) -> Vec<u8> {
-        let mut out = vec![
-            5,
-            0,
-            ptype,
-            flags,
-            if self.little_endian { 0x10 } else { 0 },
-            0,
-            0,
-            0,
-        ];
-        self.u16(&mut out, (16 + body.len()) as u16);
-        self.u16(&mut out, auth_len);
-        self.u32(&mut out, call_id);
-        out.extend_from_slice(body);
-        out
-    }
-
-    fn contexts_body(&self, assoc_group: u32, contexts: &[Context]) -> Vec<u8> {
-        let mut b = Vec::new();
-        self.u16(&mut b, 5840);
-        self.u16(&mut b, 5840);
-        self.u32(&mut b, assoc_group);
-        b.extend_from_slice(&[contexts.len() as u8, 0, 0, 0]);
-        for c in contexts {
-            self.u16(&mut b, c.id);
-            b.extend_from_slice(&[1, 0]);
-            self.uuid(&mut b, &c.interface);
-            self.u16(&mut b, c.version.0);
-            self.u16(&mut b, c.version.1);
-            self.uuid(&mut b, &c.transfer);
-            self.u32(&mut b, if c.transfer == NDR64 { 1 } else { 2 });
-        }
-        b
-    }
-
     /// A bind (or, with `alter`, an alter_context) proposing `contexts`.
     pub fn bind(&self, call_id: u32, contexts: &[Context], alter: bool) -> Vec<u8> {
-        let body = self.contexts_body(0, contexts);
-        let ptype = if alter {
-            PTYPE_ALTER_CONTEXT
+        let proposed: Vec<ProposedContext> = contexts
+            .iter()
+            .map(|c| ProposedContext {
+                context_id: c.id,
+                interface: InterfaceId {
+                    uuid: c.interface,
+                    version: c.version,
+                },
+                transfer_syntaxes: vec![TransferSyntax::from_wire(
+                    c.transfer,
+                    if c.transfer == NDR64 { 1 } else { 2 },
+                )],
+            })
+            .collect();
+        let pdu = if alter {
+            PduBuilder::alter_context(call_id, &proposed)
         } else {
-            PTYPE_BIND
+            PduBuilder::bind(call_id, &proposed)
         };
-        self.pdu(ptype, PFC_FIRST | PFC_LAST, call_id, 0, &body)
+        pdu.little_endian(self.little_endian).build()
     }
 
     /// A bind_ack (or alter_context_resp) with the port as `sec_addr` and one result per
@@ -159,60 +107,28 @@ impl PduWriter {
         results: &[Option<Uuid>],
         alter: bool,
     ) -> Vec<u8> {
-        let mut b = Vec::new();
-        self.u16(&mut b, 5840);
-        self.u16(&mut b, 5840);
-        self.u32(&mut b, 0x0001_2345);
-        let addr_len = if sec_addr.is_empty() {
-            0
+        let results: Vec<PresentationResult> = results
+            .iter()
+            .map(|r| match *r {
+                Some(t) => {
+                    encode::accepted(TransferSyntax::from_wire(t, if t == NDR20 { 2 } else { 1 }))
+                }
+                None => encode::abstract_syntax_not_supported(),
+            })
+            .collect();
+        let pdu = if alter {
+            PduBuilder::alter_context_resp(call_id, &results)
         } else {
-            sec_addr.len() + 1
+            PduBuilder::bind_ack(call_id, sec_addr, &results)
         };
-        self.u16(&mut b, addr_len as u16);
-        b.extend_from_slice(sec_addr.as_bytes());
-        if addr_len > 0 {
-            b.push(0);
-        }
-        while (16 + b.len()) % 4 != 0 {
-            b.push(0x73);
-        }
-        b.extend_from_slice(&[results.len() as u8, 0, 0, 0]);
-        for r in results {
-            let (result, reason, syntax) = match r {
-                Some(t) => (0u16, 0u16, *t),
-                None => (2, 1, Uuid::nil()),
-            };
-            self.u16(&mut b, result);
-            self.u16(&mut b, reason);
-            self.uuid(&mut b, &syntax);
-            self.u32(
-                &mut b,
-                if syntax == NDR20 {
-                    2
-                } else if syntax.is_nil() {
-                    0
-                } else {
-                    1
-                },
-            );
-        }
-        let ptype = if alter {
-            PTYPE_ALTER_CONTEXT_RESP
-        } else {
-            PTYPE_BIND_ACK
-        };
-        self.pdu(ptype, PFC_FIRST | PFC_LAST, call_id, 0, &b)
+        pdu.little_endian(self.little_endian).build()
     }
 
     /// A bind_nak with `reason` (e.g. 4 = protocol version not supported).
     pub fn bind_nak(&self, call_id: u32, reason: u16) -> Vec<u8> {
-        let mut b = Vec::new();
-        self.u16(&mut b, reason);
-        b.extend_from_slice(&[1, 5, 0]);
-        while b.len() % 4 != 0 {
-            b.push(0);
-        }
-        self.pdu(PTYPE_BIND_NAK, PFC_FIRST | PFC_LAST, call_id, 0, &b)
+        PduBuilder::bind_nak(call_id, reason)
+            .little_endian(self.little_endian)
+            .build()
     }
 
     /// A request, cut into fragments of at most `max_frag_stub` stub bytes.
@@ -225,18 +141,9 @@ impl PduWriter {
         max_frag_stub: usize,
         rng: &mut Rng,
     ) -> Vec<Vec<u8>> {
-        self.fragments(
-            PTYPE_REQUEST,
-            call_id,
-            stub,
-            max_frag_stub,
-            rng,
-            |w, b, hint| {
-                w.u32(b, hint);
-                w.u16(b, ctx);
-                w.u16(b, opnum);
-            },
-        )
+        self.fragments(stub, max_frag_stub, rng, |hint| {
+            PduBuilder::request_fragment(call_id, ctx, opnum, hint)
+        })
     }
 
     /// A response, cut into fragments of at most `max_frag_stub` stub bytes.
@@ -248,40 +155,27 @@ impl PduWriter {
         max_frag_stub: usize,
         rng: &mut Rng,
     ) -> Vec<Vec<u8>> {
-        self.fragments(
-            PTYPE_RESPONSE,
-            call_id,
-            stub,
-            max_frag_stub,
-            rng,
-            |w, b, hint| {
-                w.u32(b, hint);
-                w.u16(b, ctx);
-                b.extend_from_slice(&[0, 0]);
-            },
-        )
+        self.fragments(stub, max_frag_stub, rng, |hint| {
+            PduBuilder::response_fragment(call_id, ctx, hint)
+        })
     }
 
     /// A fault with `status` (e.g. 0x1c010002 nca_s_op_rng_error).
     pub fn fault(&self, call_id: u32, ctx: u16, status: u32) -> Vec<u8> {
-        let mut b = Vec::new();
-        self.u32(&mut b, 0);
-        self.u16(&mut b, ctx);
-        b.extend_from_slice(&[0, 0]);
-        self.u32(&mut b, status);
-        self.u32(&mut b, 0);
-        self.pdu(PTYPE_FAULT, PFC_FIRST | PFC_LAST | 0x20, call_id, 0, &b)
+        PduBuilder::fault(call_id, ctx, status)
+            .little_endian(self.little_endian)
+            .build()
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// `stub` in fragments of at most `max_frag_stub` bytes, each started by `head` (given
+    /// the stub bytes left from it on) and, with authentication, sealed at packet privacy
+    /// (random bytes of the same length) and followed by a 16-byte signature.
     fn fragments(
         &self,
-        ptype: u8,
-        call_id: u32,
         stub: &[u8],
         max_frag_stub: usize,
         rng: &mut Rng,
-        head: impl Fn(&Self, &mut Vec<u8>, u32),
+        head: impl Fn(u32) -> PduBuilder,
     ) -> Vec<Vec<u8>> {
         let chunk = max_frag_stub.max(8);
         let pieces: Vec<&[u8]> = if stub.is_empty() {
@@ -301,29 +195,30 @@ impl PduWriter {
                 if i + 1 == n {
                     flags |= PFC_LAST;
                 }
-                let mut b = Vec::new();
-                head(self, &mut b, (stub.len() - i * chunk) as u32);
-                let mut auth_len = 0;
-                match self.auth {
+                let pdu = head((stub.len() - i * chunk) as u32)
+                    .flags(flags)
+                    .little_endian(self.little_endian);
+                let pdu = match self.auth {
                     Some(a) => {
-                        // Packet privacy seals the stub: random bytes of the same length.
-                        let body = if a.level == 6 {
+                        let body = if a.level == AUTH_LEVEL_PRIVACY {
                             rng.bytes(piece.len())
                         } else {
                             piece.to_vec()
                         };
-                        b.extend_from_slice(&body);
-                        let pad = (16 - piece.len() % 16) % 16;
-                        b.extend(std::iter::repeat_n(0u8, pad));
-                        b.extend_from_slice(&[a.auth_type, a.level, pad as u8, 0]);
-                        self.u32(&mut b, 0x0002_0000);
-                        b.extend_from_slice(&[1, 0, 0, 0]);
-                        b.extend_from_slice(&rng.bytes(12));
-                        auth_len = 16;
+                        let mut value = vec![1, 0, 0, 0];
+                        value.extend_from_slice(&rng.bytes(12));
+                        pdu.bytes(&body).auth_trailer(AuthTrailer {
+                            auth_type: a.auth_type,
+                            level: a.level,
+                            pad: ((16 - piece.len() % 16) % 16) as u8,
+                            pad_byte: 0,
+                            context_id: 0x0002_0000,
+                            value,
+                        })
                     }
-                    None => b.extend_from_slice(piece),
-                }
-                self.pdu(ptype, flags, call_id, auth_len, &b)
+                    None => pdu.bytes(piece),
+                };
+                pdu.build()
             })
             .collect()
     }

@@ -1576,9 +1576,10 @@ fn stub_cut_warning(side: &str, call_id: u32, at: At) -> RpcEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dcerpc::encode::PduBuilder;
     use crate::dcerpc::interfaces::{ASYNC_EMSMDB_UUID, EMSMDB_UUID, NSPI_UUID};
     use crate::dcerpc::pdu::PresentationResult;
-    use crate::dcerpc::test_support::{PduBuilder, TRACE_797_OPNUM4_REQUEST};
+    use crate::dcerpc::test_support::TRACE_797_OPNUM4_REQUEST;
     use proptest::prelude::*;
 
     const CLIENT: Direction = Direction::ToResponder;

@@ -412,8 +412,8 @@ mod tests {
     #[test]
     fn ept_map_call_through_the_engine_names_the_emsmdb_port() {
         use crate::dcerpc::conn::{RpcConnection, RpcEvent, RpcLimits};
+        use crate::dcerpc::encode::PduBuilder;
         use crate::dcerpc::pdu::ProposedContext;
-        use crate::dcerpc::test_support::PduBuilder;
         use crate::flow::Direction;
 
         let epm = InterfaceId {

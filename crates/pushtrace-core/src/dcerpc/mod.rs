@@ -9,11 +9,14 @@
 //!   request/response pairing, emitting [`RpcEvent`]s.
 //! * [`interfaces`]: the well-known interface, opnum and fault status tables.
 //! * [`epm`]: the endpoint mapper's ept_map towers (which port serves which interface).
+//! * [`encode`]: the other direction, PDUs written as the parser reads them, for tests and
+//!   the sample generator.
 //!
 //! The stage knows nothing of Exchange semantics: it reports binds and calls; the EMSMDB stage
 //! interprets the stubs.
 
 pub mod conn;
+pub mod encode;
 pub mod epm;
 pub mod interfaces;
 pub mod pdu;

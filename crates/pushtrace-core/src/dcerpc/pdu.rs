@@ -532,6 +532,21 @@ impl TransferSyntax {
             TransferSyntax::Other { uuid, version }
         }
     }
+
+    /// The UUID and version it is written with: NDR20 version 2, NDR64 and the bind time
+    /// feature marker (its bitmask in the UUID's last eight bytes) version 1, any other as
+    /// read.
+    pub fn to_wire(self) -> (Uuid, u32) {
+        match self {
+            TransferSyntax::Ndr20 => (NDR20_UUID, 2),
+            TransferSyntax::Ndr64 => (NDR64_UUID, 1),
+            TransferSyntax::BindTimeFeatures { bitmask } => {
+                let (d1, d2, d3) = BTFN_FIELDS;
+                (Uuid::from_fields(d1, d2, d3, &bitmask.to_le_bytes()), 1)
+            }
+            TransferSyntax::Other { uuid, version } => (uuid, version),
+        }
+    }
 }
 
 /// One presentation context element of a bind or alter_context.
@@ -595,6 +610,17 @@ impl AckResult {
             2 => AckResult::ProviderRejection,
             3 => AckResult::NegotiateAck,
             other => AckResult::Unknown(other),
+        }
+    }
+
+    /// The wire value.
+    pub fn to_u16(self) -> u16 {
+        match self {
+            AckResult::Acceptance => 0,
+            AckResult::UserRejection => 1,
+            AckResult::ProviderRejection => 2,
+            AckResult::NegotiateAck => 3,
+            AckResult::Unknown(value) => value,
         }
     }
 }
@@ -1162,7 +1188,8 @@ fn parse_bind_nak(body: &[u8], le: bool) -> Result<BindNak, PduError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dcerpc::test_support::{PduBuilder, TRACE_797_OPNUM4_REQUEST};
+    use crate::dcerpc::encode::PduBuilder;
+    use crate::dcerpc::test_support::TRACE_797_OPNUM4_REQUEST;
     use proptest::prelude::*;
 
     const EMSMDB: Uuid = Uuid::from_u128(0xa4f1db00_ca47_1067_b31f_00dd010662da);
