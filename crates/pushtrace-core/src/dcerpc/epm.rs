@@ -22,6 +22,7 @@
 
 use super::conn::RpcCall;
 use super::interfaces::EPM_UUID;
+use super::ndr::{NdrError, NdrFormat, NdrReader};
 use super::pdu::{InterfaceId, Reader, TransferSyntax};
 use std::net::Ipv4Addr;
 use thiserror::Error;
@@ -42,6 +43,12 @@ pub enum EpmError {
     /// A field runs past the end of the stub or tower.
     #[error("{0} runs past the end of the ept_map stub")]
     Truncated(&'static str),
+}
+
+impl From<NdrError> for EpmError {
+    fn from(e: NdrError) -> EpmError {
+        EpmError::Truncated(e.field())
+    }
 }
 
 /// The transport protocol a tower names (floor 4 of an ncacn_* tower).
@@ -98,21 +105,20 @@ pub struct EptMapResponse {
 
 /// Decodes an NDR20 ept_map request stub.
 pub fn parse_ept_map_request(stub: &[u8], little_endian: bool) -> Result<EptMapRequest, EpmError> {
-    let mut r = Reader::new(stub, 0, little_endian);
-    let object = if r.u32().ok_or(EpmError::Truncated("object pointer"))? != 0 {
-        Some(r.uuid().ok_or(EpmError::Truncated("object UUID"))?)
+    let mut r = ndr_reader(stub, little_endian);
+    let object = if r.u32("object pointer")? != 0 {
+        Some(r.uuid("object UUID")?)
     } else {
         None
     };
-    let tower = if r.u32().ok_or(EpmError::Truncated("map_tower pointer"))? != 0 {
+    let tower = if r.u32("map_tower pointer")? != 0 {
         Some(parse_tower(read_twr(&mut r)?)?)
     } else {
         None
     };
-    r.align(4).ok_or(EpmError::Truncated("entry_handle"))?;
-    r.skip(CONTEXT_HANDLE_LEN)
-        .ok_or(EpmError::Truncated("entry_handle"))?;
-    let max_towers = r.u32().ok_or(EpmError::Truncated("max_towers"))?;
+    r.align(4);
+    r.bytes(CONTEXT_HANDLE_LEN, "entry_handle")?;
+    let max_towers = r.u32("max_towers")?;
     Ok(EptMapRequest {
         object,
         tower,
@@ -125,21 +131,19 @@ pub fn parse_ept_map_response(
     stub: &[u8],
     little_endian: bool,
 ) -> Result<EptMapResponse, EpmError> {
-    let mut r = Reader::new(stub, 0, little_endian);
-    r.skip(CONTEXT_HANDLE_LEN)
-        .ok_or(EpmError::Truncated("entry_handle"))?;
-    let num_towers = r.u32().ok_or(EpmError::Truncated("num_towers"))?;
-    let overrun = EpmError::Truncated("tower array header");
-    let _max_count = r.u32().ok_or(overrun)?;
-    let _offset = r.u32().ok_or(overrun)?;
-    let actual_count = r.u32().ok_or(overrun)? as usize;
+    let mut r = ndr_reader(stub, little_endian);
+    r.bytes(CONTEXT_HANDLE_LEN, "entry_handle")?;
+    let num_towers = r.u32("num_towers")?;
+    let _max_count = r.u32("tower array header")?;
+    let _offset = r.u32("tower array header")?;
+    let actual_count = r.u32("tower array header")? as usize;
     // Each referent takes 4 bytes: a count the stub cannot hold is an error, not a reservation.
     if actual_count > r.remaining() / 4 {
         return Err(EpmError::Truncated("tower referents"));
     }
     let mut non_null = 0usize;
     for _ in 0..actual_count {
-        if r.u32().ok_or(EpmError::Truncated("tower referents"))? != 0 {
+        if r.u32("tower referents")? != 0 {
             non_null += 1;
         }
     }
@@ -150,8 +154,7 @@ pub fn parse_ept_map_response(
             towers.push(tower);
         }
     }
-    r.align(4).ok_or(EpmError::Truncated("status"))?;
-    let status = r.u32().ok_or(EpmError::Truncated("status"))?;
+    let status = r.u32("status")?;
     Ok(EptMapResponse {
         num_towers,
         towers,
@@ -159,18 +162,27 @@ pub fn parse_ept_map_response(
     })
 }
 
+/// The NDR20 reader of an ept_map stub in the sender's byte order.
+fn ndr_reader(stub: &[u8], little_endian: bool) -> NdrReader<'_> {
+    NdrReader::new(
+        stub,
+        NdrFormat {
+            little_endian,
+            ndr64: false,
+        },
+    )
+}
+
 /// Reads a twr_t (aligned to 4: conformance, tower_length, octets); returns the octets. The
-/// caller realigns before the next field.
-fn read_twr<'a>(r: &mut Reader<'a>) -> Result<&'a [u8], EpmError> {
-    r.align(4).ok_or(EpmError::Truncated("tower"))?;
-    let max_count = r.u32().ok_or(EpmError::Truncated("tower length"))?;
-    let tower_length = r.u32().ok_or(EpmError::Truncated("tower length"))?;
+/// next field's read realigns.
+fn read_twr<'a>(r: &mut NdrReader<'a>) -> Result<&'a [u8], EpmError> {
+    let max_count = r.u32("tower length")?;
+    let tower_length = r.u32("tower length")?;
     // Both counts should be equal; trust the smaller one.
     let len = max_count.min(tower_length) as usize;
-    let octets = r.take(len).ok_or(EpmError::Truncated("tower octets"))?;
+    let octets = r.bytes(len, "tower octets")?;
     // The declared array is max_count long even if tower_length is shorter.
-    r.skip(max_count as usize - len)
-        .ok_or(EpmError::Truncated("tower octets"))?;
+    r.bytes(max_count as usize - len, "tower octets")?;
     Ok(octets)
 }
 

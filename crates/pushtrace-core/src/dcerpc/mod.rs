@@ -8,6 +8,8 @@
 //!   contexts, fragment reassembly, auth trailers, PDUs cut by a snap length and
 //!   request/response pairing, emitting [`RpcEvent`]s.
 //! * [`interfaces`]: the well-known interface, opnum and fault status tables.
+//! * [`ndr`]: the bounded NDR reader (and writer) every stub decoder uses: the endpoint
+//!   mapper's here, EMSMDB's in [`crate::emsmdb`].
 //! * [`epm`]: the endpoint mapper's ept_map towers (which port serves which interface).
 //! * [`encode`]: the other direction, PDUs written as the parser reads them, for tests and
 //!   the sample generator.
@@ -19,6 +21,7 @@ pub mod conn;
 pub mod encode;
 pub mod epm;
 pub mod interfaces;
+pub mod ndr;
 pub mod pdu;
 #[cfg(test)]
 mod test_support;

@@ -6,12 +6,11 @@
 //! they never read padding, bound every count by the protocol's limits and the stub length,
 //! and return [`NdrError`] when the stub does not fit the layout.
 
-mod ndr;
 pub mod rop;
 mod shape;
 mod sockaddr;
 
-pub use ndr::{NdrError, NdrFormat, NdrReader, NdrWriter};
+pub use crate::dcerpc::ndr::{NdrError, NdrFormat, NdrReader, NdrWriter};
 pub use shape::{recognise_request, RequestStub, Shape, StoreInterface};
 pub use sockaddr::CallbackAddress;
 

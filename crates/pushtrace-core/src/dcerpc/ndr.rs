@@ -1,4 +1,5 @@
-//! A bounded NDR reader and writer for the few EMSMDB stubs pushtrace decodes.
+//! A bounded NDR reader and writer for the few stubs pushtrace decodes (EMSMDB's and the
+//! endpoint mapper's ept_map).
 //!
 //! NDR aligns every primitive to its size, counted from the start of the (reassembled) stub
 //! [C706 ch. 14; MS-RPCE 2.2.5 for NDR64]. Alignment padding carries junk on real wires
@@ -47,6 +48,15 @@ pub enum NdrError {
     },
 }
 
+impl NdrError {
+    /// The field that could not be read.
+    pub fn field(&self) -> &'static str {
+        match self {
+            NdrError::Short { field, .. } | NdrError::OutOfRange { field, .. } => field,
+        }
+    }
+}
+
 /// Reads NDR primitives from a stub with bounds checks.
 #[derive(Debug, Clone)]
 pub struct NdrReader<'a> {
@@ -81,6 +91,16 @@ impl<'a> NdrReader<'a> {
         if misalign != 0 {
             self.pos += to - misalign;
         }
+    }
+
+    /// A UUID: a 32-bit and two 16-bit fields in the stub's byte order, then eight bytes as
+    /// they are (aligned to 4).
+    pub fn uuid(&mut self, field: &'static str) -> Result<uuid::Uuid, NdrError> {
+        let d1 = self.u32(field)?;
+        let d2 = self.u16(field)?;
+        let d3 = self.u16(field)?;
+        let d4: [u8; 8] = self.bytes(8, field)?.try_into().unwrap_or_default();
+        Ok(uuid::Uuid::from_fields(d1, d2, d3, &d4))
     }
 
     /// Takes `n` raw bytes.
