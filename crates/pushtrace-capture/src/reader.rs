@@ -78,7 +78,8 @@ impl RecordParser {
 
 /// Where record bytes come from.
 enum Input {
-    /// The whole input in memory; `pos` is the next record's offset.
+    /// The whole input in memory; `pos` is the next record's offset, and `ahead` prefetches
+    /// the bytes that follow it.
     Whole {
         bytes: Backing,
         pos: usize,
