@@ -49,7 +49,12 @@
 //! # Gaps
 //!
 //! A gap is a run of stream positions whose bytes will not be delivered. The sink learns its
-//! length in stream order, then delivery goes on after it. Gaps are reported when:
+//! length in stream order, then delivery goes on after it. Bytes released by a gap are cited
+//! with the frames that carried them (a reader sees them there; the hole was lost to the
+//! capture), bytes released by a frame that fills a hole with that frame. A segment's
+//! acknowledgement is applied before its payload: the peer's bytes it covers were received
+//! before it was sent, so a request held behind a hole reaches the sink before the response
+//! that acknowledges it. Gaps are reported when:
 //!
 //! * a segment was cut by the snap length: its captured bytes are delivered and the missing
 //!   tail is a gap at once;
@@ -823,8 +828,8 @@ impl Connection {
         self.direction_of(from_low) == Direction::ToResponder && self.to_responder.accepts_syn(seq)
     }
 
-    /// Applies one segment from `from`: its data and FIN to its direction, its ACK to the
-    /// other.
+    /// Applies one segment from `from`: its ACK to the other direction, then its data and
+    /// FIN to its own.
     #[allow(clippy::too_many_arguments)]
     fn feed<S: StreamSink>(
         &mut self,
@@ -875,10 +880,16 @@ impl Connection {
             ts_ns,
             declined: false,
         };
-        self.half_mut(dir).on_segment(&view, &mut out);
-        if seg.flags.ack && !out.declined {
+        // The acknowledgement first: the other side's bytes it covers were received before
+        // this segment was sent, so they come before its payload (a response after the
+        // request it answers, even when a hole lost to the capture held the request back).
+        if seg.flags.ack {
             out.dir = dir.reverse();
             self.half_mut(dir.reverse()).on_peer_ack(seg.ack, &mut out);
+            out.dir = dir;
+        }
+        if !out.declined {
+            self.half_mut(dir).on_segment(&view, &mut out);
         }
         if out.declined {
             self.decline(shared);
@@ -1009,8 +1020,9 @@ struct Out<'a, S> {
     limits: &'a TcpLimits,
     conn: ConnId,
     dir: Direction,
-    /// The frame being processed: bytes it makes deliverable are cited with it, even when
-    /// they were captured earlier out of order (the frame where a reader gets them).
+    /// The frame being processed: bytes it makes deliverable by filling a hole are cited
+    /// with it, even when they were captured earlier out of order (the frame where a reader
+    /// gets them); bytes behind a hole lost to the capture are cited with their own frame.
     frame: u64,
     /// That frame's time.
     ts_ns: i64,
@@ -1022,13 +1034,17 @@ impl<S: StreamSink> Out<'_, S> {
     /// Delivers bytes made available by the current frame (nothing for an empty slice, or
     /// once the sink declined the connection).
     fn data(&mut self, bytes: &[u8]) {
+        self.data_from(bytes, self.frame, self.ts_ns);
+    }
+
+    /// Delivers `bytes` cited with `frame`, captured at `ts_ns` (nothing once the sink
+    /// declined the connection).
+    fn data_from(&mut self, bytes: &[u8], frame: u64, ts_ns: i64) {
         if bytes.is_empty() || self.declined {
             return;
         }
         self.shared.stats.bytes_delivered += bytes.len() as u64;
-        let interest = self
-            .sink
-            .data(self.conn, self.dir, bytes, self.frame, self.ts_ns);
+        let interest = self.sink.data(self.conn, self.dir, bytes, frame, ts_ns);
         self.declined = interest == Interest::Declined;
     }
 

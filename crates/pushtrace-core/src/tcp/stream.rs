@@ -31,11 +31,24 @@ pub(super) struct SegmentView<'p> {
 }
 
 /// Out-of-order stream positions `[start, end)` (start is the map key): `bytes` holds the
-/// captured prefix; the rest was cut by the snap length.
+/// captured prefix; the rest was cut by the snap length. `frame` and `ts_ns` are the frame
+/// that carried it.
 #[derive(Debug)]
 struct Piece {
     end: i64,
     bytes: Vec<u8>,
+    frame: u64,
+    ts_ns: i64,
+}
+
+/// Which frame buffered bytes are cited with when they are delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cite {
+    /// The frame being processed, which filled the hole before them (a reader of the
+    /// reassembled stream gets them there).
+    Current,
+    /// The frame that carried each piece, when the hole before it was lost to the capture.
+    Carrier,
 }
 
 /// The reassembly state of one direction.
@@ -305,6 +318,8 @@ impl HalfStream {
             let piece = Piece {
                 end: to,
                 bytes: bytes_of(from, to).to_vec(),
+                frame: out.frame,
+                ts_ns: out.ts_ns,
             };
             self.pieces.insert(from, piece);
         }
@@ -341,17 +356,24 @@ impl HalfStream {
         runs
     }
 
-    /// Reports the positions up to `target` as a gap, then delivers the pieces that follow.
+    /// Reports the positions up to `target` as a gap, then delivers the pieces that follow,
+    /// each cited with the frame that carried it: the hole was lost to the capture, so the
+    /// bytes behind it were readable where they were captured (as Wireshark shows them).
     fn skip_to<S: StreamSink>(&mut self, target: i64, out: &mut Out<'_, S>) {
         if target > self.next {
             out.gap((target - self.next) as u64, out.frame);
             self.next = target;
         }
-        self.drain_contiguous(out);
+        self.drain(out, Cite::Carrier);
+    }
+
+    /// Delivers the buffered pieces the frame being processed joined up with the stream.
+    fn drain_contiguous<S: StreamSink>(&mut self, out: &mut Out<'_, S>) {
+        self.drain(out, Cite::Current);
     }
 
     /// Delivers buffered pieces while they continue the stream, and notes reaching the FIN.
-    fn drain_contiguous<S: StreamSink>(&mut self, out: &mut Out<'_, S>) {
+    fn drain<S: StreamSink>(&mut self, out: &mut Out<'_, S>, cite: Cite) {
         while let Some(entry) = self.pieces.first_entry() {
             let from = *entry.key();
             if from > self.next {
@@ -363,8 +385,10 @@ impl HalfStream {
             let skip = usize::try_from(self.next - from).unwrap_or(usize::MAX);
             let fresh = piece.bytes.get(skip..).unwrap_or_default();
             out.stats().retransmitted_bytes_dropped += (piece.bytes.len() - fresh.len()) as u64;
-            // Cited with the frame that made them deliverable, not the one that carried them.
-            out.data(fresh);
+            match cite {
+                Cite::Current => out.data(fresh),
+                Cite::Carrier => out.data_from(fresh, piece.frame, piece.ts_ns),
+            }
             self.next = self.next.max(from + piece.bytes.len() as i64);
             if self.next < piece.end {
                 // This piece's own snap-length cut.

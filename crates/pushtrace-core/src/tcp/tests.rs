@@ -421,18 +421,19 @@ fn rst_flushes_and_closes() {
     let mut h = Harness::new();
     h.handshake(1000, 5000);
     h.send(Side::Client, "A", 1001, 5001, b"ab");
-    h.send(Side::Client, "A", 1006, 5001, b"fg"); // 3 bytes missing before it
+    let fg = h.send(Side::Client, "A", 1006, 5001, b"fg"); // 3 bytes missing before it
     let rst = h.send(Side::Server, "RA", 5001, 1003, b"");
     assert_eq!(
         h.stream(TO_SERVER),
         vec![bytes(b"ab"), Chunk::Gap(3), bytes(b"fg")]
     );
     let tail: Vec<_> = h.sink.events[h.sink.events.len() - 3..].to_vec();
+    // The gap is revealed by the RST; the bytes behind it are cited with their own frame.
     assert_eq!(
         tail,
         vec![
             Event::Gap(C, TO_SERVER, 3, rst),
-            Event::Data(C, TO_SERVER, b"fg".to_vec(), rst),
+            Event::Data(C, TO_SERVER, b"fg".to_vec(), fg),
             Event::Closed(C, CloseReason::Rst),
         ]
     );
@@ -1379,5 +1380,31 @@ fn a_full_table_evicts_declined_connections_first() {
     assert_eq!(
         h.sink.closes(),
         vec![(ConnId(1), CloseReason::Evicted(EvictionCause::Capacity))]
+    );
+}
+
+#[test]
+fn an_acknowledgement_past_a_hole_delivers_the_held_bytes_before_its_own_payload() {
+    // The capture lost 10 bytes of the client's; its next request waits behind the hole
+    // until the server's answer acknowledges it. The request reaches the sink before the
+    // answer, cited with the frame that carried it; the gap with the frame that revealed it.
+    let mut h = Harness::new();
+    h.handshake(1000, 5000);
+    let request = h.send(Side::Client, "A", 1011, 5001, b"request");
+    let answer = h.send(Side::Server, "A", 5001, 1018, b"answer");
+    let stream: Vec<Event> = h
+        .sink
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Data(..) | Event::Gap(..)))
+        .cloned()
+        .collect();
+    assert_eq!(
+        stream,
+        vec![
+            Event::Gap(C, TO_SERVER, 10, answer),
+            Event::Data(C, TO_SERVER, b"request".to_vec(), request),
+            Event::Data(C, TO_CLIENT, b"answer".to_vec(), answer),
+        ]
     );
 }
