@@ -528,9 +528,10 @@ fn the_evidence_capture_analysed_alone_gives_the_same_judgement() {
     // The evidence leaves out most of each connection's segments, so the capture it makes
     // holes in both directions of the EMSMDB connection: the reassembler must deliver the
     // request held behind the client's hole before the response that acknowledges it, and
-    // cite it with its own frame. (Not `fragmented-reordered`: its three-fragment request
-    // keeps only its last segment in the evidence.)
+    // cite it with its own frame. `fragmented-reordered` needs every segment of its
+    // three-fragment calls.
     for name in [
+        "fragmented-reordered.pcapng",
         "healthy-push.pcapng",
         "udp-blocked-icmp.pcapng",
         "registration-refused.pcapng",

@@ -6,17 +6,19 @@
 //! the client's reactions, a few polls, unregistrations, every evidence line's frames),
 //! then reads each input again with the project's reader and keeps those frames, plus what
 //! Wireshark needs to dissect them on the sessions' EMSMDB connections: the TCP handshake
-//! and the DCE/RPC bind, alter_context and their answers. [`EvidenceCapture::write`] writes
+//! and the DCE/RPC bind, alter_context and their answers, and every segment of a cited
+//! request or response spread over several. [`EvidenceCapture::write`] writes
 //! them in time order, with their original times (nanosecond resolution), bytes, lengths and
 //! interfaces (one Interface Description Block per input and interface, named after the
 //! input), each with its comments as `opt_comment` options.
 //!
-//! Everything kept is bounded by the report: its cited frames, and at most
-//! [`MAX_CONTEXT_FRAMES`] more per connection.
+//! Everything kept is bounded by the report: its cited frames, at most
+//! [`MAX_CONTEXT_FRAMES`] more per connection, and the segments of cited calls (the latest
+//! 64 KiB of each direction are held to find them).
 
 use super::records::interface_name;
 use crate::capture::write::{InterfaceOptions, PcapNgWriter};
-use crate::capture::{CaptureError, CaptureReader, LinkType, ReadOptions};
+use crate::capture::{CaptureError, CaptureReader, Frame, LinkType, ReadOptions};
 use crate::dcerpc::pdu::{parse_cut_pdu, Body, Header, PacketType};
 use crate::decode::{Decoded, Decoder, TcpSegment, Transport};
 use crate::report::{Datagram, IcmpError, Reaction, Registration, Report, Session};
@@ -668,6 +670,8 @@ struct ConnectionState {
     /// Per direction (client to server, server to client): the next sequence number and
     /// the bytes still to come of a bind-type PDU longer than its first segment.
     pending: [Option<(u32, u32, &'static str)>; 2],
+    /// Per direction: the latest data segments, to find every segment of a cited call.
+    recent: [RecentSegments; 2],
     kept: usize,
 }
 
@@ -694,11 +698,13 @@ fn read_frames(
             label: c.label,
             server_isn: None,
             pending: [None, None],
+            recent: Default::default(),
             kept: 0,
         });
     }
     let mut decoder = Decoder::default();
     let mut picked = Vec::new();
+    let mut held_total = 0usize;
     while let Some(frame) = reader.next_frame() {
         let mut notes = Notes::default();
         if !index.is_empty() {
@@ -714,6 +720,24 @@ fn read_frames(
                             context_notes(state, direction, seg, &mut notes);
                             state.kept += usize::from(!notes.0.is_empty());
                         }
+                        let kept = !notes.0.is_empty() || cited.contains_key(&frame.number);
+                        let recent = &mut state.recent[direction];
+                        let call = cited
+                            .contains_key(&frame.number)
+                            .then(|| recent.take_call_before(seg, &mut held_total))
+                            .flatten();
+                        if let Some((kind, parts)) = call {
+                            let text = format!(
+                                "DCE/RPC {kind}, part of the call completed in frame {} ({})",
+                                frame.number, state.label
+                            );
+                            for mut part in parts {
+                                part.notes.add(Rank::What, text.clone());
+                                picked.push(part);
+                            }
+                        }
+                        let copy = (!kept).then(|| Picked::copy(input, &frame, Notes::default()));
+                        recent.push(seg, copy, &mut held_total);
                     }
                 }
             }
@@ -723,7 +747,18 @@ fn read_frames(
         } else if notes.0.is_empty() {
             continue;
         }
-        picked.push(Picked {
+        picked.push(Picked::copy(input, &frame, notes));
+        if cited.is_empty() && index.is_empty() {
+            break;
+        }
+    }
+    Ok(picked)
+}
+
+impl Picked {
+    /// A copy of `frame` of input `input` with `notes`.
+    fn copy(input: usize, frame: &Frame<'_>, notes: Notes) -> Picked {
+        Picked {
             input,
             number: frame.number,
             ts_ns: frame.ts_ns,
@@ -732,12 +767,156 @@ fn read_frames(
             data: frame.data.to_vec(),
             orig_len: frame.orig_len,
             notes,
-        });
-        if cited.is_empty() && index.is_empty() {
-            break;
         }
     }
-    Ok(picked)
+}
+
+/// Bytes of data segments [`RecentSegments`] holds per direction: far more than a
+/// registration or a poll takes.
+const RECENT_BYTES: usize = 64 << 10;
+/// Segments it holds per direction.
+const RECENT_SEGMENTS: usize = 256;
+/// Bytes all directions hold together (a report of thousands of sessions stays bounded).
+const RECENT_BYTES_TOTAL: usize = 16 << 20;
+/// Fragments of one call followed at most when looking for its start, and positions that
+/// open a call tried at most: crafted bytes cannot make the search long.
+const MAX_CALL_FRAGMENTS: usize = 64;
+/// See [`MAX_CALL_FRAGMENTS`].
+const MAX_CALL_STARTS_TRIED: usize = 256;
+
+/// The latest data segments of one direction, so that a cited request or response spread
+/// over several (several fragments, or a fragment longer than a segment) is kept whole:
+/// Wireshark needs every segment to read it. Segments already kept for another reason are
+/// remembered by their bytes only.
+#[derive(Default)]
+struct RecentSegments {
+    /// Oldest first: sequence number, payload, and the frame's copy when nothing else keeps
+    /// it.
+    segments: std::collections::VecDeque<(u32, Vec<u8>, Option<Picked>)>,
+    bytes: usize,
+}
+
+impl RecentSegments {
+    /// Remembers a data segment (and its copy, if given), forgetting the oldest beyond the
+    /// bounds; `total` counts the bytes every direction holds.
+    fn push(&mut self, seg: &TcpSegment<'_>, copy: Option<Picked>, total: &mut usize) {
+        if seg.payload.is_empty() || seg.payload.len() > RECENT_BYTES {
+            return;
+        }
+        let size = seg.payload.len() + copy.as_ref().map_or(0, |c| c.data.len());
+        self.bytes += size;
+        *total += size;
+        self.segments
+            .push_back((seg.seq, seg.payload.to_vec(), copy));
+        while self.bytes > RECENT_BYTES
+            || self.segments.len() > RECENT_SEGMENTS
+            || (*total > RECENT_BYTES_TOTAL && self.bytes > 0)
+        {
+            let Some((_, payload, old)) = self.segments.pop_front() else {
+                break;
+            };
+            let freed = payload.len() + old.map_or(0, |c| c.data.len());
+            self.bytes -= freed;
+            *total -= freed;
+        }
+    }
+
+    /// The kind of the call `seg` ends and the held copies of its segments before `seg`.
+    /// The bytes before `seg` are laid out by sequence number (so reordered and retransmitted
+    /// segments fall into place, the first copy of a byte winning); the call starts at the
+    /// latest position where a request's or response's first fragment begins whose fragments,
+    /// chained by their lengths, end exactly where `seg` ends. Nothing when `seg` opens its
+    /// call itself, or when no such start is found in what is held. `total` counts the bytes
+    /// every direction holds.
+    fn take_call_before(
+        &mut self,
+        seg: &TcpSegment<'_>,
+        total: &mut usize,
+    ) -> Option<(&'static str, Vec<Picked>)> {
+        if opened_call(seg.payload).is_some() {
+            return None;
+        }
+        // Positions relative to the start of `seg`, negative before it.
+        let at = |seq: u32| i64::from(seq.wrapping_sub(seg.seq) as i32);
+        let earliest = self.segments.iter().map(|(seq, _, _)| at(*seq)).min()?;
+        if earliest >= 0 {
+            return None;
+        }
+        let len = usize::try_from(-earliest).ok()? + seg.payload.len();
+        let mut bytes = vec![0u8; len];
+        let mut known = vec![false; len];
+        let placed = self
+            .segments
+            .iter()
+            .map(|(seq, payload, _)| (at(*seq), payload.as_slice()))
+            .chain(std::iter::once((0, seg.payload)));
+        for (position, payload) in placed {
+            let from = usize::try_from(position - earliest).unwrap_or(usize::MAX);
+            for (k, &b) in payload.iter().enumerate() {
+                if let (Some(slot), Some(seen)) = (bytes.get_mut(from + k), known.get_mut(from + k))
+                {
+                    if !*seen {
+                        *slot = b;
+                        *seen = true;
+                    }
+                }
+            }
+        }
+        // The latest call start before `seg` whose chain of fragments ends with it.
+        let end = len;
+        let first_known_gap = known.iter().rposition(|k| !k).map_or(0, |g| g + 1);
+        let (start, kind) = (first_known_gap..len - seg.payload.len())
+            .rev()
+            .filter(|&o| opened_call(&bytes[o..]).is_some())
+            .take(MAX_CALL_STARTS_TRIED)
+            .find_map(|o| Some((o, chain_to(&bytes[o..], end - o)?)))?;
+        let start = earliest + start as i64;
+        let mut parts = Vec::new();
+        for (seq, payload, copy) in &mut self.segments {
+            let position = at(*seq);
+            if position + payload.len() as i64 > start && position < 0 {
+                if let Some(part) = copy.take() {
+                    self.bytes -= part.data.len();
+                    *total -= part.data.len();
+                    parts.push(part);
+                }
+            }
+        }
+        Some((kind, parts))
+    }
+}
+
+/// The kind of call whose fragments (at most [`MAX_CALL_FRAGMENTS`]), starting with its
+/// first at the start of `bytes`, chain by their lengths to exactly `end` bytes, the last
+/// one marked last.
+fn chain_to(bytes: &[u8], end: usize) -> Option<&'static str> {
+    let kind = opened_call(bytes)?;
+    let mut at = 0usize;
+    for _ in 0..MAX_CALL_FRAGMENTS {
+        let header = Header::parse(bytes.get(at..)?).ok()?;
+        at += usize::from(header.frag_length).max(1);
+        if at == end {
+            return header.flags.last_frag().then_some(kind);
+        }
+        if at > end {
+            return None;
+        }
+    }
+    None
+}
+
+/// The kind of call `payload` opens: "request" or "response" when it starts with the header
+/// of a request's or response's first fragment.
+fn opened_call(payload: &[u8]) -> Option<&'static str> {
+    let header = Header::parse(payload).ok()?;
+    if !header.flags.first_frag() {
+        return None;
+    }
+    match header.packet_type {
+        PacketType::Request => Some("request"),
+        PacketType::Response => Some("response"),
+        _ => None,
+    }
 }
 
 /// The comments a segment of a session's connection gets when it belongs to the TCP
