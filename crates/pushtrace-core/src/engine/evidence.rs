@@ -836,12 +836,17 @@ impl RecentSegments {
         if opened_call(seg.payload).is_some() {
             return None;
         }
-        // Positions relative to the start of `seg`, negative before it.
+        // Positions relative to the start of `seg`, negative before it; only the segments
+        // that lie within RECENT_BYTES before it are laid out (a wild sequence number must
+        // not size the layout).
         let at = |seq: u32| i64::from(seq.wrapping_sub(seg.seq) as i32);
-        let earliest = self.segments.iter().map(|(seq, _, _)| at(*seq)).min()?;
-        if earliest >= 0 {
-            return None;
-        }
+        let span = -(RECENT_BYTES as i64);
+        let earliest = self
+            .segments
+            .iter()
+            .map(|(seq, _, _)| at(*seq))
+            .filter(|&p| (span..0).contains(&p))
+            .min()?;
         let len = usize::try_from(-earliest).ok()? + seg.payload.len();
         let mut bytes = vec![0u8; len];
         let mut known = vec![false; len];
@@ -849,6 +854,7 @@ impl RecentSegments {
             .segments
             .iter()
             .map(|(seq, payload, _)| (at(*seq), payload.as_slice()))
+            .filter(|&(p, _)| p >= earliest && p < 0)
             .chain(std::iter::once((0, seg.payload)));
         for (position, payload) in placed {
             let from = usize::try_from(position - earliest).unwrap_or(usize::MAX);
@@ -1030,6 +1036,78 @@ mod tests {
             notes.add(Rank::What, i.to_string());
         }
         assert_eq!(notes.0.len(), MAX_COMMENTS);
+    }
+
+    /// A data segment at `seq` carrying `payload`.
+    fn segment(seq: u32, payload: &[u8]) -> TcpSegment<'_> {
+        TcpSegment {
+            src_port: 1071,
+            dst_port: 1032,
+            seq,
+            ack: 0,
+            flags: Default::default(),
+            payload,
+            wire_payload_len: payload.len() as u32,
+        }
+    }
+
+    /// A copy of a frame numbered `number`, as the re-read keeps it.
+    fn copy(number: u64) -> Picked {
+        Picked {
+            input: 0,
+            number,
+            ts_ns: 0,
+            link: LinkType::ETHERNET,
+            interface: 0,
+            data: vec![0; 60],
+            orig_len: 60,
+            notes: Notes::default(),
+        }
+    }
+
+    #[test]
+    fn a_call_spread_over_reordered_segments_is_found_from_its_last_one() {
+        use crate::dcerpc::encode::PduBuilder;
+        // A three-fragment request (16-byte stubs), then the call after it begins.
+        let fragments: Vec<u8> = [0x01u8, 0x00, 0x02]
+            .iter()
+            .flat_map(|&flags| {
+                PduBuilder::request(7, 0, 4, &[0xA5; 16])
+                    .flags(flags)
+                    .build()
+            })
+            .collect();
+        let base = 1_000u32;
+        let cut = [0usize, 5, 30, 41, 77, 96, 110];
+        let mut recent = RecentSegments::default();
+        let mut total = 0;
+        // Delivered out of order, one piece twice; the last piece carries the last fragment.
+        for (k, &i) in [0usize, 2, 1, 3, 3, 4].iter().enumerate() {
+            let piece = &fragments[cut[i]..cut[i + 1]];
+            recent.push(
+                &segment(base + cut[i] as u32, piece),
+                Some(copy(k as u64 + 1)),
+                &mut total,
+            );
+        }
+        let last = &fragments[cut[5]..];
+        let (kind, parts) = recent
+            .take_call_before(&segment(base + cut[5] as u32, last), &mut total)
+            .expect("the call's start is found");
+        assert_eq!(kind, "request");
+        let mut numbers: Vec<u64> = parts.iter().map(|p| p.number).collect();
+        numbers.sort();
+        assert_eq!(numbers, [1, 2, 3, 4, 5, 6]);
+        // A segment whose sequence number lies 2 GiB away is never laid out.
+        let mut wild = RecentSegments::default();
+        wild.push(
+            &segment(base.wrapping_sub(0x7fff_fff0), &fragments),
+            Some(copy(1)),
+            &mut total,
+        );
+        assert!(wild
+            .take_call_before(&segment(base, last), &mut total)
+            .is_none());
     }
 
     #[test]
