@@ -893,6 +893,11 @@ impl Connection {
         }
         if out.declined {
             self.decline(shared);
+            // Declined by what its acknowledgement released, the segment's own data was not
+            // placed: its FIN still ends its direction.
+            if let (Some(fins), true) = (&mut self.declined, seg.flags.fin) {
+                fins[dir.index()] = true;
+            }
         }
         self.outcome()
     }

@@ -1408,3 +1408,18 @@ fn an_acknowledgement_past_a_hole_delivers_the_held_bytes_before_its_own_payload
         ]
     );
 }
+
+#[test]
+fn a_fin_whose_acknowledgement_declines_the_connection_still_ends_its_direction() {
+    // The client's bytes wait behind a hole; the server's FIN/ACK acknowledges them, their
+    // delivery makes the sink decline the connection, and that FIN must still count.
+    let mut h = Harness::new();
+    h.sink.decline.push(C);
+    h.handshake(1000, 5000);
+    h.send(Side::Client, "A", 1011, 5001, b"held");
+    h.send(Side::Server, "FA", 5001, 1015, b"");
+    assert_eq!(h.stats().connections_declined, 1);
+    assert_eq!(h.sink.closes(), vec![]);
+    h.send(Side::Client, "FA", 1015, 5002, b"");
+    assert_eq!(h.sink.closes(), vec![(C, CloseReason::Fin)]);
+}
