@@ -27,7 +27,11 @@
 //! starting after `last` (its last plausible header, or `-1` at its start; each is judged on
 //! its 16 bytes) is not DCE/RPC: at the start that is [`HEADER_WINDOW`] = 5855 bytes. Every
 //! plausible header, genuine or a look-alike inside a stub, moves `last`, so a look-alike only
-//! delays the decision. A gap restarts the count, since the bytes after it are again an
+//! delays the decision; one that announces a fragment longer than 5840 bytes (two peers
+//! that are not both Windows may negotiate up to 65535) moves it to its own end, so such a
+//! stream is followed through its long fragments once a header is seen (within
+//! [`PROBE_BYTES`] in all); one that starts more than 5855 bytes before its first header is
+//! still declined. A gap restarts the count, since the bytes after it are again an
 //! arbitrary point of the stream. Finding headers costs a byte search for `rpc_vers` (5), and
 //! headers that straddle two deliveries are judged once the next bytes arrive (the last 15
 //! bytes are carried over).
@@ -227,8 +231,8 @@ struct DirProbe {
     /// Bytes delivered since the direction's start or its last gap: the stream position of
     /// the next byte.
     pos: u64,
-    /// Plus [`MAX_FRAGMENT`]: the last position at which the next header may start (the last
-    /// plausible header, or −1 before any).
+    /// Plus [`MAX_FRAGMENT`] (or its frag_length, when longer): the last position at which
+    /// the next header may start (the last plausible header, or −1 before any).
     last_header_plus_max: Option<u64>,
     /// The bytes at positions `pos - carried.len ..`, not judged yet.
     carried: Carried,
@@ -340,7 +344,6 @@ impl DirProbe {
         if !looks_like_pdu_header(at_p) {
             return None;
         }
-        self.last_header_plus_max = Some(p + MAX_FRAGMENT);
         let little_endian = at_p[4] & 0x10 != 0;
         let [a, b] = [at_p[8], at_p[9]];
         let len = u64::from(if little_endian {
@@ -348,6 +351,9 @@ impl DirProbe {
         } else {
             u16::from_be_bytes([a, b])
         });
+        // A header that announces a longer fragment (a peer that negotiated more than
+        // Windows does) moves the deadline past its own end.
+        self.last_header_plus_max = Some(p + MAX_FRAGMENT.max(len));
         let pdu_end = p + len;
         // The direction starts at a PDU boundary.
         if p == 0 && (pdu_end >= view.end || view.header_or_nothing_at(pdu_end)) {
@@ -743,6 +749,22 @@ mod tests {
         assert!(on_smb_port(&ends(49_731, 445)));
         assert!(on_smb_port(&ends(139, 1088)));
         assert!(!on_smb_port(&ends(49_731, 1032)));
+    }
+
+    #[test]
+    fn fragments_longer_than_windows_negotiates_are_followed_past_their_header() {
+        // Two 16 KiB fragments (a peer that negotiated more than 5840 bytes), the capture
+        // starting 100 bytes before the first header: that header moves the deadline to its
+        // own end, where the second one confirms the stream.
+        let stub = noise(16 * 1024 - 24, 3, false);
+        let stream = [
+            &noise(100, 9, false)[..],
+            &pdu(false, 1, true, &stub, false),
+            &pdu(false, 2, true, &stub, false),
+        ]
+        .concat();
+        let fed = feed_in(&mut Probe::default(), TO_SERVER, &stream, &[1460]);
+        assert!(matches!(fed.answer, Carries::DceRpc(_)), "{fed:?}");
     }
 
     #[test]
