@@ -720,15 +720,12 @@ fn read_frames(
                             context_notes(state, direction, seg, &mut notes);
                             state.kept += usize::from(!notes.0.is_empty());
                         }
-                        let kept = !notes.0.is_empty() || cited.contains_key(&frame.number);
+                        let is_cited = cited.contains_key(&frame.number);
                         let recent = &mut state.recent[direction];
-                        let call = cited
-                            .contains_key(&frame.number)
-                            .then(|| recent.take_call_before(seg, &mut held_total))
-                            .flatten();
+                        let call = is_cited.then(|| recent.take_call_of(seg)).flatten();
                         if let Some((kind, parts)) = call {
                             let text = format!(
-                                "DCE/RPC {kind}, part of the call completed in frame {} ({})",
+                                "DCE/RPC {kind}, part of the call of frame {} ({})",
                                 frame.number, state.label
                             );
                             for mut part in parts {
@@ -736,8 +733,12 @@ fn read_frames(
                                 picked.push(part);
                             }
                         }
-                        let copy = (!kept).then(|| Picked::copy(input, &frame, Notes::default()));
-                        recent.push(seg, copy, &mut held_total);
+                        let kept = is_cited || !notes.0.is_empty();
+                        // The payload's place in the frame (it is a slice of the frame's bytes).
+                        let payload_at = (seg.payload.as_ptr() as usize)
+                            .wrapping_sub(frame.data.as_ptr() as usize);
+                        let copy = Picked::copy(input, &frame, Notes::default());
+                        recent.push(seg, (copy, payload_at), kept, &mut held_total);
                     }
                 }
             }
@@ -771,8 +772,8 @@ impl Picked {
     }
 }
 
-/// Bytes of data segments [`RecentSegments`] holds per direction: far more than a
-/// registration or a poll takes.
+/// Bytes of frames [`RecentSegments`] holds per direction: far more than a registration or
+/// a poll takes.
 const RECENT_BYTES: usize = 64 << 10;
 /// Segments it holds per direction.
 const RECENT_SEGMENTS: usize = 256;
@@ -784,80 +785,103 @@ const MAX_CALL_FRAGMENTS: usize = 64;
 /// See [`MAX_CALL_FRAGMENTS`].
 const MAX_CALL_STARTS_TRIED: usize = 256;
 
+/// One data segment [`RecentSegments`] holds: the frame's copy and where its TCP payload
+/// lies in it.
+struct Held {
+    seq: u32,
+    payload: std::ops::Range<usize>,
+    frame: Picked,
+    /// The frame is kept for another reason already.
+    kept: bool,
+}
+
+impl Held {
+    fn payload(&self) -> &[u8] {
+        self.frame
+            .data
+            .get(self.payload.clone())
+            .unwrap_or_default()
+    }
+}
+
 /// The latest data segments of one direction, so that a cited request or response spread
 /// over several (several fragments, or a fragment longer than a segment) is kept whole:
-/// Wireshark needs every segment to read it. Segments already kept for another reason are
-/// remembered by their bytes only.
+/// Wireshark needs every segment to read it.
 #[derive(Default)]
 struct RecentSegments {
-    /// Oldest first: sequence number, payload, and the frame's copy when nothing else keeps
-    /// it.
-    segments: std::collections::VecDeque<(u32, Vec<u8>, Option<Picked>)>,
+    /// Oldest first.
+    segments: std::collections::VecDeque<Held>,
     bytes: usize,
 }
 
 impl RecentSegments {
-    /// Remembers a data segment (and its copy, if given), forgetting the oldest beyond the
-    /// bounds; `total` counts the bytes every direction holds.
-    fn push(&mut self, seg: &TcpSegment<'_>, copy: Option<Picked>, total: &mut usize) {
-        if seg.payload.is_empty() || seg.payload.len() > RECENT_BYTES {
+    /// Remembers a data segment, `frame` being the copy of the frame that carries its
+    /// payload at `payload_at` (already kept for another reason when `kept`), forgetting the
+    /// oldest beyond the bounds; `total` counts the bytes every direction holds.
+    fn push(
+        &mut self,
+        seg: &TcpSegment<'_>,
+        (frame, payload_at): (Picked, usize),
+        kept: bool,
+        total: &mut usize,
+    ) {
+        let payload = payload_at..payload_at.saturating_add(seg.payload.len());
+        let in_frame = frame.data.get(payload.clone()) == Some(seg.payload);
+        if seg.payload.is_empty() || !in_frame || frame.data.len() > RECENT_BYTES {
             return;
         }
-        let size = seg.payload.len() + copy.as_ref().map_or(0, |c| c.data.len());
+        let size = frame.data.len();
         self.bytes += size;
         *total += size;
-        self.segments
-            .push_back((seg.seq, seg.payload.to_vec(), copy));
+        self.segments.push_back(Held {
+            seq: seg.seq,
+            payload,
+            frame,
+            kept,
+        });
         while self.bytes > RECENT_BYTES
             || self.segments.len() > RECENT_SEGMENTS
             || (*total > RECENT_BYTES_TOTAL && self.bytes > 0)
         {
-            let Some((_, payload, old)) = self.segments.pop_front() else {
+            let Some(old) = self.segments.pop_front() else {
                 break;
             };
-            let freed = payload.len() + old.map_or(0, |c| c.data.len());
-            self.bytes -= freed;
-            *total -= freed;
+            self.bytes -= old.frame.data.len();
+            *total -= old.frame.data.len();
         }
     }
 
-    /// The kind of the call `seg` ends and the held copies of its segments before `seg`.
-    /// The bytes before `seg` are laid out by sequence number (so reordered and retransmitted
-    /// segments fall into place, the first copy of a byte winning); the call starts at the
-    /// latest position where a request's or response's first fragment begins whose fragments,
-    /// chained by their lengths, end exactly where `seg` ends. Nothing when `seg` opens its
-    /// call itself, or when no such start is found in what is held. `total` counts the bytes
-    /// every direction holds.
-    fn take_call_before(
-        &mut self,
-        seg: &TcpSegment<'_>,
-        total: &mut usize,
-    ) -> Option<(&'static str, Vec<Picked>)> {
-        if opened_call(seg.payload).is_some() {
+    /// The kind of the call `seg` belongs to and the copies of its other segments held here
+    /// and not kept yet. The held bytes within [`RECENT_BYTES`] of `seg` are laid out by
+    /// sequence number (reordered and retransmitted segments fall into place, the first copy
+    /// of a byte winning); the call starts at the latest position, up to `seg`'s start, where
+    /// a request's or response's first fragment begins whose fragments, chained by their
+    /// lengths, end after `seg`'s start within the bytes known around it. The call may go on
+    /// past `seg` (a retransmission that fills a hole before segments captured earlier).
+    /// Nothing for a segment without payload. The copies returned are marked kept.
+    fn take_call_of(&mut self, seg: &TcpSegment<'_>) -> Option<(&'static str, Vec<Picked>)> {
+        if seg.payload.is_empty() {
             return None;
         }
-        // Positions relative to the start of `seg`, negative before it; only the segments
-        // that lie within RECENT_BYTES before it are laid out (a wild sequence number must
-        // not size the layout).
+        // Positions relative to the start of `seg`; only those within RECENT_BYTES of it are
+        // laid out (a wild sequence number must not size the layout).
         let at = |seq: u32| i64::from(seq.wrapping_sub(seg.seq) as i32);
-        let span = -(RECENT_BYTES as i64);
-        let earliest = self
+        let reach = RECENT_BYTES as i64;
+        let near = |p: i64| (-reach..reach).contains(&p);
+        let pieces: Vec<(i64, &[u8])> = self
             .segments
             .iter()
-            .map(|(seq, _, _)| at(*seq))
-            .filter(|&p| (span..0).contains(&p))
-            .min()?;
-        let len = usize::try_from(-earliest).ok()? + seg.payload.len();
+            .map(|h| (at(h.seq), h.payload()))
+            .filter(|&(p, _)| near(p))
+            .chain(std::iter::once((0, seg.payload)))
+            .collect();
+        let first = pieces.iter().map(|&(p, _)| p).min()?;
+        let last = pieces.iter().map(|&(p, b)| p + b.len() as i64).max()?;
+        let len = usize::try_from(last - first).ok()?;
         let mut bytes = vec![0u8; len];
         let mut known = vec![false; len];
-        let placed = self
-            .segments
-            .iter()
-            .map(|(seq, payload, _)| (at(*seq), payload.as_slice()))
-            .filter(|&(p, _)| p >= earliest && p < 0)
-            .chain(std::iter::once((0, seg.payload)));
-        for (position, payload) in placed {
-            let from = usize::try_from(position - earliest).unwrap_or(usize::MAX);
+        for (p, payload) in pieces {
+            let from = usize::try_from(p - first).unwrap_or(usize::MAX);
             for (k, &b) in payload.iter().enumerate() {
                 if let (Some(slot), Some(seen)) = (bytes.get_mut(from + k), known.get_mut(from + k))
                 {
@@ -868,44 +892,56 @@ impl RecentSegments {
                 }
             }
         }
-        // The latest call start before `seg` whose chain of fragments ends with it.
-        let end = len;
-        let first_known_gap = known.iter().rposition(|k| !k).map_or(0, |g| g + 1);
-        let (start, kind) = (first_known_gap..len - seg.payload.len())
+        // The run of known bytes around `seg`, in layout offsets.
+        let origin = usize::try_from(-first).ok()?;
+        let seg_end = origin + seg.payload.len();
+        let lo = known[..origin]
+            .iter()
+            .rposition(|k| !k)
+            .map_or(0, |g| g + 1);
+        let hi = known[seg_end..]
+            .iter()
+            .position(|k| !k)
+            .map_or(len, |g| seg_end + g);
+        let (start, kind, end) = (lo..=origin)
             .rev()
-            .filter(|&o| opened_call(&bytes[o..]).is_some())
+            .filter(|&o| opened_call(&bytes[o..hi]).is_some())
             .take(MAX_CALL_STARTS_TRIED)
-            .find_map(|o| Some((o, chain_to(&bytes[o..], end - o)?)))?;
-        let start = earliest + start as i64;
+            .find_map(|o| {
+                let (kind, length) = chain(&bytes[o..hi])?;
+                (o + length > origin).then_some((o, kind, o + length))
+            })?;
+        let (start, end) = (first + start as i64, first + end as i64);
+        let own = 0..seg.payload.len() as i64;
         let mut parts = Vec::new();
-        for (seq, payload, copy) in &mut self.segments {
-            let position = at(*seq);
-            if position + payload.len() as i64 > start && position < 0 {
-                if let Some(part) = copy.take() {
-                    self.bytes -= part.data.len();
-                    *total -= part.data.len();
-                    parts.push(part);
-                }
+        for held in &mut self.segments {
+            let p = at(held.seq);
+            let range = p..p + held.payload.len() as i64;
+            let inside_seg = own.contains(&range.start) && range.end <= own.end;
+            if held.kept || !near(p) || inside_seg || range.end <= start || range.start >= end {
+                continue;
             }
+            held.kept = true;
+            parts.push(held.frame.clone());
         }
         Some((kind, parts))
     }
 }
 
 /// The kind of call whose fragments (at most [`MAX_CALL_FRAGMENTS`]), starting with its
-/// first at the start of `bytes`, chain by their lengths to exactly `end` bytes, the last
-/// one marked last.
-fn chain_to(bytes: &[u8], end: usize) -> Option<&'static str> {
+/// first at the start of `bytes`, chain by their lengths to its last one within `bytes`, and
+/// the call's length.
+fn chain(bytes: &[u8]) -> Option<(&'static str, usize)> {
     let kind = opened_call(bytes)?;
     let mut at = 0usize;
     for _ in 0..MAX_CALL_FRAGMENTS {
         let header = Header::parse(bytes.get(at..)?).ok()?;
         at += usize::from(header.frag_length).max(1);
-        if at == end {
-            return header.flags.last_frag().then_some(kind);
-        }
-        if at > end {
+        if at > bytes.len() {
             return None;
+        }
+        if header.flags.last_frag() {
+            return Some((kind, at));
         }
     }
     None
@@ -1051,63 +1087,83 @@ mod tests {
         }
     }
 
-    /// A copy of a frame numbered `number`, as the re-read keeps it.
-    fn copy(number: u64) -> Picked {
-        Picked {
+    /// A copy of a frame numbered `number` whose bytes are its payload.
+    fn copy(number: u64, payload: &[u8]) -> (Picked, usize) {
+        let frame = Picked {
             input: 0,
             number,
             ts_ns: 0,
             link: LinkType::ETHERNET,
             interface: 0,
-            data: vec![0; 60],
-            orig_len: 60,
+            data: payload.to_vec(),
+            orig_len: payload.len() as u32,
             notes: Notes::default(),
-        }
+        };
+        (frame, 0)
     }
 
-    #[test]
-    fn a_call_spread_over_reordered_segments_is_found_from_its_last_one() {
+    /// A three-fragment request with 16-byte stubs (120 bytes).
+    fn three_fragments() -> Vec<u8> {
         use crate::dcerpc::encode::PduBuilder;
-        // A three-fragment request (16-byte stubs), then the call after it begins.
-        let fragments: Vec<u8> = [0x01u8, 0x00, 0x02]
+        [0x01u8, 0x00, 0x02]
             .iter()
             .flat_map(|&flags| {
                 PduBuilder::request(7, 0, 4, &[0xA5; 16])
                     .flags(flags)
                     .build()
             })
-            .collect();
+            .collect()
+    }
+
+    /// Pushes the pieces `order` of `call` cut at `cut` (copies numbered from 1 in that
+    /// order), then finds the call of piece `cited`; the numbers of the copies returned.
+    fn call_of(call: &[u8], cut: &[usize], order: &[usize], cited: usize) -> Option<Vec<u64>> {
         let base = 1_000u32;
-        let cut = [0usize, 5, 30, 41, 77, 96, 110];
         let mut recent = RecentSegments::default();
         let mut total = 0;
-        // Delivered out of order, one piece twice; the last piece carries the last fragment.
-        for (k, &i) in [0usize, 2, 1, 3, 3, 4].iter().enumerate() {
-            let piece = &fragments[cut[i]..cut[i + 1]];
-            recent.push(
-                &segment(base + cut[i] as u32, piece),
-                Some(copy(k as u64 + 1)),
-                &mut total,
-            );
+        for (k, &i) in order.iter().enumerate() {
+            let piece = &call[cut[i]..cut[i + 1]];
+            let seg = segment(base + cut[i] as u32, piece);
+            recent.push(&seg, copy(k as u64 + 1, piece), false, &mut total);
         }
-        let last = &fragments[cut[5]..];
-        let (kind, parts) = recent
-            .take_call_before(&segment(base + cut[5] as u32, last), &mut total)
-            .expect("the call's start is found");
+        let piece = &call[cut[cited]..cut[cited + 1]];
+        let (kind, parts) = recent.take_call_of(&segment(base + cut[cited] as u32, piece))?;
         assert_eq!(kind, "request");
         let mut numbers: Vec<u64> = parts.iter().map(|p| p.number).collect();
         numbers.sort();
-        assert_eq!(numbers, [1, 2, 3, 4, 5, 6]);
-        // A segment whose sequence number lies 2 GiB away is never laid out.
-        let mut wild = RecentSegments::default();
-        wild.push(
-            &segment(base.wrapping_sub(0x7fff_fff0), &fragments),
-            Some(copy(1)),
-            &mut total,
+        Some(numbers)
+    }
+
+    #[test]
+    fn a_call_spread_over_reordered_segments_is_found_from_any_of_its_segments() {
+        let call = three_fragments();
+        let cut = [0usize, 5, 30, 41, 77, 96, 120];
+        // Delivered out of order, one piece twice; the last piece is cited.
+        assert_eq!(
+            call_of(&call, &cut, &[0, 2, 1, 3, 3, 4], 5),
+            Some(vec![1, 2, 3, 4, 5, 6])
         );
-        assert!(wild
-            .take_call_before(&segment(base, last), &mut total)
-            .is_none());
+        // A retransmission fills the hole before pieces captured earlier: the call is cited
+        // at the retransmission and goes on past it.
+        assert_eq!(
+            call_of(&call, &cut, &[0, 1, 3, 4, 5], 2),
+            Some(vec![1, 2, 3, 4, 5])
+        );
+        // Nothing else held: the first piece alone holds no whole call.
+        assert_eq!(call_of(&call, &cut, &[], 0), None);
+    }
+
+    #[test]
+    fn no_call_is_found_for_an_empty_segment_or_far_away_bytes() {
+        let call = three_fragments();
+        let mut recent = RecentSegments::default();
+        let mut total = 0;
+        recent.push(&segment(1_000, &call), copy(1, &call), false, &mut total);
+        // A pure ACK or FIN right after the call does not collect it.
+        assert!(recent.take_call_of(&segment(1_120, &[])).is_none());
+        // A segment whose sequence number lies 2 GiB away is never laid out.
+        let far = 1_000u32.wrapping_add(0x7fff_fff0);
+        assert!(recent.take_call_of(&segment(far, &call[80..])).is_none());
     }
 
     #[test]
