@@ -24,15 +24,16 @@ pub fn analyze_inputs<P: AsRef<Path> + Sync>(paths: &[P], options: &AnalyzeOptio
     let mut artefacts = Vec::new();
     for path in paths.iter().map(AsRef::as_ref) {
         match artefact_bytes(path) {
-            Some(bytes) => artefacts.push((path, Ok(bytes))),
+            Some(read) => artefacts.push((path, read)),
             None => captures.push(path),
         }
     }
+    // Checked first, so that their bytes are not held while the captures are analysed.
+    let checked = (!artefacts.is_empty()).then(|| check_read(artefacts));
     let mut analysis = analyze_paths(&captures, options);
-    if artefacts.is_empty() {
+    let Some(checked) = checked else {
         return analysis;
-    }
-    let checked = check_read(artefacts);
+    };
     analysis.failures.extend(checked.failures);
     analysis.report.artefacts = checked.inputs;
     analysis.report.findings = checked.findings;
@@ -104,10 +105,11 @@ fn check_read<'p>(
 }
 
 /// The bytes of `path` when it is a configuration artefact: not standard input, a regular
-/// file, not a capture by its first bytes, within the checker's size limit, and a kind the
-/// checker recognises. Anything else (`None`) is left to the capture reader, whose error
-/// names the formats. The bytes are read once, here, and checked from memory.
-fn artefact_bytes(path: &Path) -> Option<Vec<u8>> {
+/// file, not a capture by its first bytes, and a kind the checker recognises (a file over
+/// the checker's size limit is judged by its first bytes, and is an artefact too large to
+/// check). Anything else (`None`) is left to the capture reader, whose error names the
+/// formats. The bytes are read once, here, and checked from memory.
+fn artefact_bytes(path: &Path) -> Option<Result<Vec<u8>, config::ConfigError>> {
     if path.as_os_str() == "-" || !file_is_regular(path) {
         return None;
     }
@@ -117,8 +119,19 @@ fn artefact_bytes(path: &Path) -> Option<Vec<u8>> {
     if is_capture_prefix(&magic) {
         return None;
     }
-    let bytes = config::read_artefact(path, &config::Limits::default()).ok()?;
-    config::detect(&bytes).map(|_| bytes)
+    let limits = config::Limits::default();
+    match config::read_artefact(path, &limits) {
+        Ok(bytes) => config::detect(&bytes).map(|_| Ok(bytes)),
+        Err(too_large @ config::ConfigError::TooLarge { .. }) => {
+            let mut head = Vec::new();
+            let file = std::fs::File::open(path).ok()?;
+            file.take(limits.max_file_bytes as u64)
+                .read_to_end(&mut head)
+                .ok()?;
+            config::detect(&head).map(|_| Err(too_large))
+        }
+        Err(_) => None,
+    }
 }
 
 /// Pipes and devices are read once, by the capture reader.
