@@ -521,6 +521,9 @@ impl NetMonReader {
     /// next entry's record starts; a wrong guess (a damaged or reordered table) only wastes
     /// the hint.
     fn prefetch_entry(&self, file: &[u8], index: usize) {
+        if index >= self.table_entries {
+            return;
+        }
         let Some(start) = table_entry(file, self.table_offset, index) else {
             return;
         };
