@@ -256,3 +256,48 @@ proptest! {
         check_start(&c, &expected, from_client, offset);
     }
 }
+
+/// Whether `frame` goes to or comes from the store's port (1032), not the endpoint mapper.
+fn on_store_port(frame: &SimFrame) -> bool {
+    let tcp = 14 + usize::from(frame.bytes[14] & 0x0f) * 4;
+    let port = 1032u16.to_be_bytes();
+    frame.bytes.get(tcp..tcp + 2) == Some(&port[..])
+        || frame.bytes.get(tcp + 2..tcp + 4) == Some(&port[..])
+}
+
+/// The SYN is captured but the capture lost the first data segment(s) of both directions,
+/// so neither stream starts at a PDU boundary (60-byte segments: the bind and its bind_ack
+/// go on in the next ones): the connection is probed as one that began before the
+/// capture, not declined because its first bytes are not a header.
+#[test]
+fn a_capture_that_lost_bytes_right_after_the_syn_finds_the_session() {
+    let c = conversation(5816, 60);
+    let expected = later_calls(&c);
+    for lost in 1..=3 {
+        let mut dropped = [0; 2];
+        let frames: Vec<SimFrame> = c
+            .frames
+            .iter()
+            .filter(|f| match tcp_payload(&f.bytes) {
+                Some((at, client, _)) if f.bytes.len() > at && on_store_port(f) => {
+                    let n = &mut dropped[usize::from(client)];
+                    *n += 1;
+                    *n > lost
+                }
+                _ => true,
+            })
+            .cloned()
+            .collect();
+        let (calls, sessions) = analyse(&frames);
+        assert_eq!(
+            json!(sessions),
+            json!([[CLIENT, SERVER, "flowing", ["reacted", "reacted"]]]),
+            "{lost} segment(s) lost each way"
+        );
+        let missing: Vec<_> = expected.difference(&calls).collect();
+        assert!(
+            missing.is_empty(),
+            "{lost} lost: calls {missing:?} not found"
+        );
+    }
+}

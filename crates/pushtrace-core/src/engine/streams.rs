@@ -455,9 +455,9 @@ impl StreamSink for Streams {
         let carries = match &mut conn.state {
             ConnState::Rpc(_) => None,
             _ if on_smb_port(&conn.ends) => Some(Carries::Smb),
+            ConnState::Probing(probe) => Some(probe.feed(dir, bytes)),
             // With the SYN captured, the first bytes decide.
             _ if conn.ends.saw_syn => Some(at_stream_start(bytes)),
-            ConnState::Probing(probe) => Some(probe.feed(dir, bytes)),
             ConnState::Fresh => {
                 let mut probe = Box::<Probe>::default();
                 let carries = probe.feed(dir, bytes);
@@ -521,7 +521,14 @@ impl StreamSink for Streams {
                 self.charge(id, frame);
             }
             ConnState::Probing(probe) => probe.gap(dir),
-            ConnState::Fresh => {}
+            // Bytes lost before the first ones delivered (the bind, say): even with the SYN
+            // captured, the stream no longer starts at a PDU boundary, so it is probed as one
+            // that began before the capture.
+            ConnState::Fresh => {
+                let mut probe = Box::<Probe>::default();
+                probe.gap(dir);
+                conn.state = ConnState::Probing(probe);
+            }
         }
     }
 
